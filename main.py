@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""mnistgan: train one DCGAN per MNIST digit, then a classifier on their output.
+
+  ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9   # one generator per digit
+  ./main.py --train-mnist --compare              # classifier: generated vs real data
+
+This file only turns flags into a `Config`; the work is in the `mnistgan` package.
+"""
+
+import os
+import sys
+
+# TensorFlow's C++ start-up chatter (CPU feature notes) hides our own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+from mnistgan import config as config_lib  # noqa: E402
+from mnistgan.errors import UserError  # noqa: E402
+
+_TRAIN_DIGITS = flags.DEFINE_list("train-digits", None, "Train one GAN per digit, e.g. 0,1,2,3,4,5,6,7,8,9.")
+_TRAIN_MNIST = flags.DEFINE_boolean("train-mnist", False, "Train the classifier on the saved generators' output.")
+_FETCH_MNIST = flags.DEFINE_boolean("fetch-mnist", False, "Only obtain and verify MNIST in --mnist-dir.")
+
+_MNIST_DIR = flags.DEFINE_string("mnist-dir", "data/mnist", "Folder with MNIST (IDX files or mnist.npz); filled if empty.")
+_OUTPUT_DIR = flags.DEFINE_string("output-dir", "output", "Folder every run writes into.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every random choice.", lower_bound=0)
+_PRESET = flags.DEFINE_enum("preset", "default", list(config_lib.PRESETS), "Bundle of defaults for the flags below.")
+_RESTART = flags.DEFINE_boolean("restart", False, "Start over instead of resuming from the last checkpoint.")
+
+_STEPS = flags.DEFINE_integer("steps", None, "GAN training steps per digit (preset default: 5000).", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch-size", None, "GAN batch size (preset default: 32).", lower_bound=1)
+_SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
+)
+
+_DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
+_COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
+_CLASSIFIER_STEPS = flags.DEFINE_integer(
+    "classifier-steps", None, "Classifier training steps (preset default: 20000).", lower_bound=1
+)
+_CLASSIFIER_BATCH_SIZE = flags.DEFINE_integer(
+    "classifier-batch-size", None, "Classifier batch size (default: 50).", lower_bound=1
+)
+
+
+def _fail(message):
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    """absl's parser, but a bad flag is one line and exit status 2."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        _fail(" ".join(str(e).split()))
+
+
+def _action():
+    chosen = [
+        name
+        for name, given in (
+            ("train-digits", _TRAIN_DIGITS.present),
+            ("train-mnist", _TRAIN_MNIST.value),
+            ("fetch-mnist", _FETCH_MNIST.value),
+        )
+        if given
+    ]
+    if len(chosen) != 1:
+        what = "no action" if not chosen else "two actions at once (" + ", ".join("--" + c for c in chosen) + ")"
+        raise UserError(f"{what}: give exactly one of --train-digits, --train-mnist, --fetch-mnist")
+    return chosen[0]
+
+
+def make_config(argv):
+    """Validates the parsed flags and returns the one `Config` of this run."""
+    if len(argv) > 1:
+        raise UserError(f"unexpected argument {argv[1]!r}; flags start with --")
+    action = _action()
+    if _COMPARE.value and action != "train-mnist":
+        raise UserError("--compare goes with --train-mnist")
+    gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
+    return config_lib.Config(
+        action=action,
+        digits=config_lib.parse_digits(_TRAIN_DIGITS.value or []) if action == "train-digits" else (),
+        data_sources=config_lib.DATA_SOURCES if _COMPARE.value else (_DATA.value,),
+        mnist_dir=_MNIST_DIR.value,
+        output_dir=_OUTPUT_DIR.value,
+        seed=_SEED.value,
+        restart=_RESTART.value,
+        preset=_PRESET.value,
+        gan=config_lib.with_overrides(
+            gan_preset,
+            steps=_STEPS.value,
+            batch_size=_BATCH_SIZE.value,
+            sample_every=_SAMPLE_EVERY.value,
+            checkpoint_every=_CHECKPOINT_EVERY.value,
+        ),
+        classifier=config_lib.with_overrides(
+            classifier_preset, steps=_CLASSIFIER_STEPS.value, batch_size=_CLASSIFIER_BATCH_SIZE.value
+        ),
+    )
+
+
+def main(argv):
+    try:
+        config = make_config(argv)
+        from mnistgan import commands  # Deferred: it imports TensorFlow (seconds).
+
+        return commands.run(config)
+    except UserError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,1 @@
+"""mnistgan: per-digit DCGANs on MNIST and classifiers trained on their output."""

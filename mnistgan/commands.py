@@ -1,0 +1,38 @@
+"""What each action of main.py does, given the run's `Config`."""
+
+from absl import logging
+
+from mnistgan import data, outputs
+
+
+def fetch_mnist(config):
+    mnist = data.load(config.mnist_dir)
+    print(
+        f"MNIST verified in {config.mnist_dir}: {len(mnist.train_images)} training, "
+        f"{len(mnist.validation_images)} validation, {len(mnist.test_images)} test images"
+    )
+    return 0
+
+
+def train_digits(config):
+    from mnistgan import gan  # Deferred: imports TensorFlow.
+
+    mnist = data.load(config.mnist_dir)
+    return gan.train_digits(config, mnist)
+
+
+def train_mnist(config):
+    from mnistgan import classifier  # Deferred: imports TensorFlow.
+
+    return classifier.train_and_report(config)
+
+
+ACTIONS = {"fetch-mnist": fetch_mnist, "train-digits": train_digits, "train-mnist": train_mnist}
+
+
+def run(config):
+    """Runs `config.action`; returns the process exit status."""
+    if config.action != "fetch-mnist":
+        outputs.check_writable_dir(config.output_dir)
+    logging.info("config: %s", config)
+    return ACTIONS[config.action](config)

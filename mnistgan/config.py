@@ -1,0 +1,109 @@
+"""The frozen configuration every part of mnistgan reads, made once from the flags.
+
+Presets bundle defaults: `default` is the recommended setting, `original`
+reproduces the seed project's configuration exactly, `fast` trades some
+quality for minutes of wall time. An explicit flag overrides its preset value.
+"""
+
+import dataclasses
+
+from mnistgan.errors import UserError
+
+ACTIONS = ("fetch-mnist", "train-digits", "train-mnist", "evaluate")
+DATA_SOURCES = ("synthetic", "real")
+
+
+@dataclasses.dataclass(frozen=True)
+class GanConfig:
+    """One per-digit DCGAN run."""
+
+    latent_dim: int = 32
+    steps: int = 5000
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    leaky_slope: float = 0.01
+    sample_every: int = 250
+    checkpoint_every: int = 500
+    # Generated samples in the held-out discriminator accuracy measurement.
+    heldout_samples: int = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+    """The Deep MNIST classifier run."""
+
+    steps: int = 20000
+    batch_size: int = 50
+    learning_rate: float = 1e-4
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+
+
+PRESETS = {
+    "default": (GanConfig(), ClassifierConfig()),
+    "original": (GanConfig(steps=20000), ClassifierConfig(steps=20000)),
+    "fast": (GanConfig(steps=2000, sample_every=200, checkpoint_every=500), ClassifierConfig(steps=5000)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything one invocation of main.py does.
+
+    Attributes:
+      action: one of ACTIONS.
+      digits: digits to train, sorted, for `train-digits`.
+      data_sources: classifier training data, a subset of DATA_SOURCES.
+      mnist_dir: where MNIST is cached (or put by the user).
+      output_dir: root of everything a run writes.
+      seed: seed of every random choice.
+      restart: start over instead of resuming.
+      gan: GAN hyperparameters.
+      classifier: classifier hyperparameters.
+    """
+
+    action: str
+    digits: tuple = ()
+    data_sources: tuple = ("synthetic",)
+    mnist_dir: str = "data/mnist"
+    output_dir: str = "output"
+    seed: int = 0
+    restart: bool = False
+    preset: str = "default"
+    gan: GanConfig = GanConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+
+
+def parse_digits(items):
+    """Turns the items of `--train-digits` into a sorted tuple of distinct digits.
+
+    Args:
+      items: strings, as absl's list flag splits "0,1,9".
+
+    Raises:
+      UserError: for an empty list or item, a non-integer, a digit outside
+        0-9, or a digit given twice.
+    """
+    if not items:
+        raise UserError("--train-digits: give at least one digit 0-9, e.g. --train-digits 0,1,2")
+    digits = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            raise UserError("--train-digits: empty item in the list; expected digits 0-9 separated by commas")
+        try:
+            digit = int(item)
+        except ValueError:
+            raise UserError(f"--train-digits: {item!r} is not an integer; expected digits 0-9 separated by commas") from None
+        if not 0 <= digit <= 9:
+            raise UserError(f"--train-digits: {digit} is outside 0-9")
+        if digit in digits:
+            raise UserError(f"--train-digits: digit {digit} is given twice")
+        digits.append(digit)
+    return tuple(sorted(digits))
+
+
+def with_overrides(base, **overrides):
+    """`base` with every override that is not None applied."""
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})

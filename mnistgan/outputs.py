@@ -1,0 +1,127 @@
+"""Run outputs: every path under `output_dir`, atomic writes and run records.
+
+All paths a run writes are built here, so the layout documented in the README
+is defined in one place.
+"""
+
+import contextlib
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+
+from mnistgan.errors import UserError
+
+DIGIT_DIR = "digit-{digit}"
+SAMPLE_NAME = "step-{step:06d}.png"
+
+
+def digit_dir(output_dir, digit):
+    return os.path.join(output_dir, DIGIT_DIR.format(digit=digit))
+
+
+def generator_path(output_dir, digit):
+    return os.path.join(digit_dir(output_dir, digit), "generator.keras")
+
+
+def sample_path(output_dir, digit, step):
+    return os.path.join(digit_dir(output_dir, digit), "samples", SAMPLE_NAME.format(step=step))
+
+
+def classifier_dir(output_dir, data_source):
+    return os.path.join(output_dir, f"classifier-{data_source}")
+
+
+def results_path(output_dir):
+    return os.path.join(output_dir, "results.jsonl")
+
+
+def evaluator_dir(output_dir):
+    return os.path.join(output_dir, "evaluator")
+
+
+def check_writable_dir(path):
+    """Creates `path` if needed and proves a file can be written in it.
+
+    Raises:
+      UserError: naming the folder and the reason, before any work starts.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise UserError(f"output directory {path!r} is not writable: {e.strerror or e}") from e
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it onto `path` on success.
+
+    A kill at any moment leaves either the old file or the new one, never a
+    half-written one. The temporary name keeps the extension, because some
+    writers (Keras, Pillow) choose the format from it.
+    """
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    base, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.", suffix=f".tmp{ext}")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_bytes(path, data):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, record):
+    write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path):
+    """Returns the parsed JSON at `path`, or None when there is no such file.
+
+    Raises:
+      UserError: if the file exists but is not valid JSON.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path} is unreadable ({e}); delete it or rerun with --restart") from e
+
+
+def append_jsonl(path, record):
+    """Appends one JSON line, rewriting the file atomically."""
+    old = b""
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            old = f.read()
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+    write_bytes(path, old + (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def library_versions():
+    names = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pillow", "absl-py")
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
