@@ -28,7 +28,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random choice.", lower_bo
 _PRESET = flags.DEFINE_enum("preset", "default", list(config_lib.PRESETS), "Bundle of defaults for the flags below.")
 _RESTART = flags.DEFINE_boolean("restart", False, "Start over instead of resuming from the last checkpoint.")
 
-_STEPS = flags.DEFINE_integer("steps", None, "GAN training steps per digit (preset default: 5000).", lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps", None, "GAN training steps per digit (preset default: 3000).", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch-size", None, "GAN batch size (preset default: 32).", lower_bound=1)
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(

@@ -1,7 +1,5 @@
 """What each action of main.py does, given the run's `Config`."""
 
-from absl import logging
-
 from mnistgan import data, outputs
 
 
@@ -34,5 +32,4 @@ def run(config):
     """Runs `config.action`; returns the process exit status."""
     if config.action != "fetch-mnist":
         outputs.check_writable_dir(config.output_dir)
-    logging.info("config: %s", config)
     return ACTIONS[config.action](config)

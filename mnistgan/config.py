@@ -18,11 +18,13 @@ class GanConfig:
     """One per-digit DCGAN run."""
 
     latent_dim: int = 32
-    steps: int = 5000
+    steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 2e-4
     beta1: float = 0.5
     leaky_slope: float = 0.01
+    # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".
+    precision: str = "mixed_bfloat16"
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.

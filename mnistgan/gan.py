@@ -1,0 +1,398 @@
+"""The per-digit DCGAN trainer: one GAN per digit, trained on that digit alone.
+
+A run of digit d writes into `output/digit-d/` (see outputs.py for names):
+generator.keras, samples/step-NNNNNN.png, evolution.png and evolution.npz,
+metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json.
+"""
+
+import dataclasses
+import math
+import os
+import shutil
+import time
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from mnistgan import data, images, networks, outputs
+from mnistgan.errors import UserError
+from mnistgan.progress import Progress
+
+EVOLUTION_ROWS = 4
+EVOLUTION_COLUMNS = 12
+GRID_SIZE = 64
+# Steps run inside one compiled call between looks from Python.
+CHUNK = 25
+CSV_FIELDS = ("step", "d_loss", "g_loss", "heldout_d_accuracy", "elapsed_s")
+# Settings a checkpoint cannot be resumed under once they change.
+RESUME_KEYS = ("latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision")
+
+
+class NonFiniteLoss(Exception):
+    """A loss became NaN or inf; the digit stops at its last good checkpoint."""
+
+
+def _bce(labels_value, logits):
+    labels = tf.fill(tf.shape(logits), labels_value)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+class DigitGan:
+    """Both networks, their optimizers, the step and the random state of one digit.
+
+    Everything stateful is tracked by `self.checkpoint`, so a restore puts the
+    run back exactly where it was.
+
+    Args:
+      config: a `GanConfig`.
+      real_images: float32 (n, 28, 28, 1) in [0, 1], the digit's training images.
+      seed: seeds the weights, the noise and the batch choice.
+    """
+
+    def __init__(self, config, real_images, seed):
+        self.config = config
+        keras.utils.set_random_seed(seed)
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(config.precision)
+        try:
+            self.generator = networks.build_generator(config.latent_dim, config.leaky_slope)
+            self.discriminator = networks.build_discriminator(config.leaky_slope)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
+        self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
+        # Build the slots now so a restore fills them instead of deferring.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.real = tf.constant(real_images, tf.float32)
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        self.rng = tf.random.Generator.from_seed(seed)
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            step=self.step,
+            rng=self.rng,
+            # tf.train.Checkpoint does not follow Keras SeedGenerators (dropout's
+            # random state); without them a resumed run drifts from a straight one.
+            layer_seeds=_seed_states(self.discriminator) + _seed_states(self.generator),
+        )
+
+    def _train_step(self):
+        batch = self.config.batch_size
+        index = self.rng.uniform([batch], 0, tf.shape(self.real)[0], dtype=tf.int32)
+        real = tf.gather(self.real, index)
+        z = self.rng.normal([batch, self.config.latent_dim])
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            # One batch of real and fake together, so the batch-norm statistics
+            # D trains with are the ones its moving averages hold for inference.
+            logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
+            d_loss = _bce(1.0, logits[:batch]) + _bce(0.0, logits[batch:])
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        g_vars = self.generator.trainable_variables
+        z = self.rng.normal([batch, self.config.latent_dim])
+        with tf.GradientTape() as tape:
+            # Non-saturating generator loss: maximise log D(G(z)).
+            g_loss = _bce(1.0, self.discriminator(self.generator(z, training=True), training=True))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.step.assign_add(1)
+        return d_loss, g_loss
+
+    @tf.function
+    def train_steps(self, count):
+        """Runs `count` (int32 tensor) steps in one call.
+
+        Returns:
+          (d_loss, g_loss, finite): the last step's losses and whether every
+          loss of the chunk was finite.
+        """
+        d_loss = g_loss = tf.constant(0.0)
+        finite = tf.constant(True)
+        for _ in tf.range(count):
+            d_loss, g_loss = self._train_step()
+            finite = finite & tf.math.is_finite(d_loss) & tf.math.is_finite(g_loss)
+        return d_loss, g_loss, finite
+
+    def calibrate_batch_norm(self, seed, samples=1024):
+        """Sets the generator's batch-norm moving statistics to those of its current weights.
+
+        Moving averages lag behind fast-changing weights, so early in training
+        inference mode draws noise while training mode draws digits. Only the
+        moving statistics change; training never reads them.
+        """
+        layers = [l for l in self.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
+        probe = keras.Model(self.generator.inputs, [layer.input for layer in layers])
+        z = np.random.default_rng(seed).standard_normal((samples, self.config.latent_dim)).astype(np.float32)
+        for layer, x in zip(layers, probe(z, training=True)):
+            x = tf.cast(x, tf.float32)
+            axes = list(range(len(x.shape) - 1))
+            layer.moving_mean.assign(tf.reduce_mean(x, axes))
+            layer.moving_variance.assign(tf.math.reduce_variance(x, axes))
+
+    def generate(self, z):
+        """float32 (n, latent_dim) noise -> float32 (n, 28, 28, 1) in [0, 1], inference mode."""
+        return self.generator(z, training=False)
+
+    def heldout_accuracy(self, real_images, count, seed):
+        """Discriminator accuracy (inference mode) on held-out real vs fresh fake images.
+
+        Args:
+          real_images: float32 (n, 28, 28, 1) validation images of the digit.
+          count: how many generated images to judge.
+        """
+        z = np.random.default_rng(seed).standard_normal((count, self.config.latent_dim)).astype(np.float32)
+        fake_logits = self.discriminator.predict(self.generate(z), batch_size=256, verbose=0)
+        real_logits = self.discriminator.predict(real_images, batch_size=256, verbose=0)
+        correct = np.sum(real_logits > 0) + np.sum(fake_logits <= 0)
+        return float(correct) / (len(real_logits) + len(fake_logits))
+
+
+def _seed_states(model):
+    """The tf.Variables holding the state of every Keras SeedGenerator in `model`."""
+    return [v.value for v in model.non_trainable_variables if "seed_generator_state" in v.path]
+
+
+@dataclasses.dataclass
+class DigitResult:
+    digit: int
+    status: str
+    steps: int
+    wall_time_s: float
+    d_loss: float
+    g_loss: float
+    heldout_d_accuracy: float
+    folder: str
+
+
+def fixed_noise(config, seed, digit, count):
+    """The same noise vectors at every sample point of one digit's run, across resumes."""
+    return np.random.default_rng([seed, digit, 7]).standard_normal((count, config.latent_dim)).astype(np.float32)
+
+
+class DigitRun:
+    """Training of one digit with its files: resume, samples, logs, checkpoints.
+
+    Args:
+      config: the whole `Config`.
+      digit: 0-9.
+      train_images, validation_images: uint8 (n, 28, 28) images of this digit.
+    """
+
+    def __init__(self, config, digit, train_images, validation_images):
+        self.config = config
+        self.gan_config = config.gan
+        self.digit = digit
+        self.folder = outputs.digit_dir(config.output_dir, digit)
+        self.run_json = os.path.join(self.folder, "run.json")
+        self.csv_path = os.path.join(self.folder, "metrics.csv")
+        self.evolution_npz = os.path.join(self.folder, "evolution.npz")
+        self.train_images = data.to_float(train_images)
+        self.validation_images = data.to_float(validation_images)
+        self.seed = config.seed * 10 + digit
+
+    # ---- run records ----
+
+    def _previous_record(self):
+        record = outputs.read_json(self.run_json)
+        if record is None:
+            return None
+        old = record.get("config", {})
+        new = dataclasses.asdict(self.gan_config)
+        changed = [k for k in RESUME_KEYS if k in old and old[k] != new[k]]
+        if changed or record.get("seed") != self.config.seed:
+            what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in changed) or "seed"
+            raise UserError(f"{self.folder} was trained with other settings ({what}); add --restart to start over")
+        return record
+
+    def _write_record(self, record, step, wall_time_s, status, losses, steps_per_second):
+        record.update(
+            digit=self.digit,
+            seed=self.config.seed,
+            config=dataclasses.asdict(self.gan_config),
+            steps_done=int(step),
+            target_steps=self.gan_config.steps,
+            wall_time_s=round(wall_time_s, 2),
+            steps_per_second=round(steps_per_second, 2),
+            status=status,
+            last_d_loss=losses[0],
+            last_g_loss=losses[1],
+            versions=outputs.library_versions(),
+        )
+        outputs.write_json(self.run_json, record)
+
+    # ---- csv ----
+
+    def _trim_csv(self, step):
+        """Drops rows written after the checkpoint we resume from."""
+        if not os.path.exists(self.csv_path):
+            outputs.write_text(self.csv_path, ",".join(CSV_FIELDS) + "\n")
+            return
+        with open(self.csv_path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        kept = [lines[0]] + [line for line in lines[1:] if line and int(line.split(",")[0]) <= step]
+        outputs.write_text(self.csv_path, "\n".join(kept) + "\n")
+
+    def _append_csv(self, row):
+        with open(self.csv_path, encoding="utf-8") as f:
+            text = f.read()
+        line = ",".join("" if row.get(k) is None else f"{row[k]:.6g}" for k in CSV_FIELDS)
+        outputs.write_text(self.csv_path, text + line + "\n")
+
+    # ---- samples ----
+
+    def _save_samples(self, gan, step, noise, writer):
+        generated = data.to_uint8(gan.generate(noise).numpy())
+        images.save_grid(outputs.sample_path(self.config.output_dir, self.digit, step), generated)
+        steps, snapshots = self._load_evolution()
+        keep = steps < step
+        steps = np.append(steps[keep], step)
+        snapshots = np.concatenate([snapshots[keep], generated[np.newaxis, :EVOLUTION_ROWS]])
+        with outputs.atomic_path(self.evolution_npz) as tmp:
+            np.savez(tmp, steps=steps, images=snapshots)
+        columns = images.pick_columns(len(steps), EVOLUTION_COLUMNS)
+        images.save_png(
+            os.path.join(self.folder, "evolution.png"), images.evolution_strip(steps[columns], snapshots[columns])
+        )
+        with writer.as_default(step=step):
+            tf.summary.image("samples", data.to_float(images.tile(generated, 8, 1))[np.newaxis], max_outputs=1)
+
+    def _load_evolution(self):
+        if not os.path.exists(self.evolution_npz):
+            return np.zeros((0,), np.int64), np.zeros((0, EVOLUTION_ROWS, 28, 28), np.uint8)
+        with np.load(self.evolution_npz, allow_pickle=False) as npz:
+            return npz["steps"], npz["images"]
+
+    def _save_generator(self, gan):
+        with outputs.atomic_path(outputs.generator_path(self.config.output_dir, self.digit)) as tmp:
+            gan.generator.save(tmp)
+
+    # ---- the loop ----
+
+    def train(self):
+        """Trains (or resumes) this digit up to `config.gan.steps`. Returns a `DigitResult`."""
+        cfg = self.gan_config
+        if self.config.restart and os.path.isdir(self.folder):
+            shutil.rmtree(self.folder)
+        os.makedirs(self.folder, exist_ok=True)
+        record = self._previous_record() or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
+        gan = DigitGan(cfg, self.train_images, self.seed)
+        manager = tf.train.CheckpointManager(gan.checkpoint, os.path.join(self.folder, "checkpoints"), max_to_keep=2)
+        if manager.latest_checkpoint:
+            gan.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start = int(gan.step.numpy())
+        losses = (record.get("last_d_loss", float("nan")), record.get("last_g_loss", float("nan")))
+        heldout = record.get("heldout_d_accuracy", float("nan"))
+        if start >= cfg.steps and os.path.exists(outputs.generator_path(self.config.output_dir, self.digit)):
+            logging.info("digit %d: already trained for %d steps; skipping", self.digit, start)
+            return DigitResult(self.digit, "done", start, record["wall_time_s"], *losses, heldout, self.folder)
+        if start:
+            logging.info("digit %d: resuming from step %d", self.digit, start)
+        self._trim_csv(start)
+        writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
+        noise = fixed_noise(cfg, self.config.seed, self.digit, GRID_SIZE)
+        progress = Progress(f"digit {self.digit}", start, cfg.steps)
+        wall_before = record["wall_time_s"]
+        session_start = time.monotonic()
+        if start == 0:
+            gan.calibrate_batch_norm(seed=self.seed)
+            self._save_samples(gan, 0, noise, writer)
+        step, status = start, "done"
+        try:
+            while step < cfg.steps:
+                count = min(CHUNK, cfg.steps - step, _to_next(step, cfg.sample_every), _to_next(step, cfg.checkpoint_every))
+                d_loss, g_loss, finite = gan.train_steps(tf.constant(count, tf.int32))
+                if not bool(finite):
+                    raise NonFiniteLoss(f"step {step + 1}-{step + count}")
+                step += count
+                losses = (float(d_loss), float(g_loss))
+                progress.update(step, d_loss=losses[0], g_loss=losses[1])
+                with writer.as_default(step=step):
+                    tf.summary.scalar("d_loss", losses[0])
+                    tf.summary.scalar("g_loss", losses[1])
+                sample_now = step % cfg.sample_every == 0 or step == cfg.steps
+                checkpoint_now = step % cfg.checkpoint_every == 0 or step == cfg.steps
+                if sample_now or checkpoint_now:
+                    gan.calibrate_batch_norm(seed=self.seed + step)
+                if sample_now:
+                    self._save_samples(gan, step, noise, writer)
+                row = {"step": step, "d_loss": losses[0], "g_loss": losses[1], "elapsed_s": None}
+                if checkpoint_now:
+                    heldout = gan.heldout_accuracy(self.validation_images, cfg.heldout_samples, self.seed + step)
+                    progress.message(f"digit {self.digit}: step {step}: held-out discriminator accuracy {heldout:.3f}")
+                    with writer.as_default(step=step):
+                        tf.summary.scalar("heldout_d_accuracy", heldout)
+                    manager.save(checkpoint_number=step)
+                    self._save_generator(gan)
+                    elapsed = time.monotonic() - session_start
+                    record["heldout_d_accuracy"] = heldout
+                    self._write_record(record, step, wall_before + elapsed, "running", losses, progress.steps_per_second(step))
+                    row.update(heldout_d_accuracy=heldout, elapsed_s=wall_before + elapsed)
+                    self._append_csv(row)
+                elif step % cfg.sample_every == 0:
+                    self._append_csv(row)
+        except NonFiniteLoss as e:
+            status = "failed"
+            progress.message(
+                f"digit {self.digit}: loss became NaN/inf at {e}; stopped. The last good checkpoint "
+                f"(step {_last_step(manager)}) and every file written so far are kept."
+            )
+            record["failure"] = f"non-finite loss at {e}"
+            self._write_record(
+                record, _last_step(manager), record["wall_time_s"], "failed", record_losses(record), progress.steps_per_second(step)
+            )
+            step = _last_step(manager)
+        finally:
+            writer.close()
+        if status == "done":
+            elapsed = time.monotonic() - session_start
+            self._write_record(record, step, wall_before + elapsed, "done", losses, progress.steps_per_second(step))
+        return DigitResult(self.digit, status, step, record["wall_time_s"], *losses, heldout, self.folder)
+
+
+def record_losses(record):
+    return record.get("last_d_loss", float("nan")), record.get("last_g_loss", float("nan"))
+
+
+def _to_next(step, every):
+    return every - step % every
+
+
+def _last_step(manager):
+    path = manager.latest_checkpoint
+    return int(path.rsplit("-", 1)[1]) if path else 0
+
+
+def train_digits(config, mnist):
+    """Trains every digit in `config.digits`, one after another; prints a summary.
+
+    Returns:
+      0 when every digit finished, 1 when any stopped on a non-finite loss.
+    """
+    results = []
+    for digit in config.digits:
+        run = DigitRun(
+            config,
+            digit,
+            data.digit_images(mnist, "train", digit),
+            data.digit_images(mnist, "validation", digit),
+        )
+        results.append(run.train())
+    print_summary(results)
+    return 0 if all(r.status == "done" for r in results) else 1
+
+
+def print_summary(results):
+    print(f"\n{'digit':>5} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | held-out D acc | folder")
+    for r in results:
+        minutes = f"{r.wall_time_s / 60:.1f} min"
+        acc = "" if math.isnan(r.heldout_d_accuracy) else f"{r.heldout_d_accuracy:.3f}"
+        print(
+            f"{r.digit:>5} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
+            f"{r.g_loss:>6.3f} | {acc:>14} | {r.folder}"
+        )

@@ -1,0 +1,63 @@
+"""A progress line per training run: step / total, steps per second, ETA, losses.
+
+On a terminal it redraws one line; otherwise (a log file, CI) it writes a
+line every `interval_s` seconds, so logs stay short.
+"""
+
+import sys
+import time
+
+
+class Progress:
+    """Reports progress of one run on stderr.
+
+    Args:
+      label: what is running, e.g. "digit 8".
+      start_step: the step the run resumes from.
+      total: the step it ends at.
+      interval_s: seconds between lines when stderr is not a terminal.
+    """
+
+    def __init__(self, label, start_step, total, interval_s=30.0, stream=None):
+        self.label = label
+        self.start_step = start_step
+        self.total = total
+        self.interval_s = interval_s
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.last_print = self.started
+
+    def steps_per_second(self, step):
+        elapsed = time.monotonic() - self.started
+        return (step - self.start_step) / elapsed if elapsed > 0 else 0.0
+
+    def update(self, step, **values):
+        now = time.monotonic()
+        if not self.tty and now - self.last_print < self.interval_s and step < self.total:
+            return
+        self.last_print = now
+        rate = self.steps_per_second(step)
+        eta = (self.total - step) / rate if rate > 0 else float("nan")
+        shown = " ".join(f"{k} {v:.3f}" for k, v in values.items())
+        line = f"{self.label}: step {step}/{self.total}  {rate:.1f} steps/s  ETA {format_seconds(eta)}  {shown}"
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            if step >= self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def message(self, text):
+        """A line that must not be overwritten (held-out checks, warnings)."""
+        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
+
+def format_seconds(seconds):
+    if seconds != seconds:  # NaN: no rate yet.
+        return "?"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny configs and images made inside the tests (no network)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from mnistgan import config as config_lib  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAIN = os.path.join(ROOT, "main.py")
+# `make test` runs set-up first, which verifies MNIST here.
+REAL_MNIST_DIR = os.path.join(ROOT, "data", "mnist")
+
+
+def tiny_config(tmp_path, **gan):
+    settings = dict(steps=4, batch_size=8, sample_every=2, checkpoint_every=2, heldout_samples=16)
+    settings.update(gan)
+    return config_lib.Config(
+        action="train-digits",
+        digits=(3,),
+        output_dir=str(tmp_path / "output"),
+        gan=config_lib.GanConfig(**settings),
+    )
+
+
+def blob_images(count, seed=0):
+    """uint8 (count, 28, 28): bright discs of random size and place, like crude digits."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:28, :28]
+    images = np.zeros((count, 28, 28), np.uint8)
+    for i in range(count):
+        cy, cx = rng.uniform(10, 18, 2)
+        radius = rng.uniform(4, 8)
+        images[i] = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < radius**2, 255, 0)
+    return images
+
+
+def run_main(*args, cwd=None, timeout=300):
+    """Runs main.py as a user would; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, MAIN, *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout
+    )
+
+
+@pytest.fixture
+def real_mnist_dir():
+    if not os.path.isdir(REAL_MNIST_DIR):
+        pytest.skip("real MNIST not set up; run `make test`, which fetches it first")
+    return REAL_MNIST_DIR

@@ -1,0 +1,67 @@
+"""main.py as a user runs it: every bad input is one line and exit status 2."""
+
+import pytest
+
+from tests.conftest import run_main
+
+
+def assert_refused(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("main.py: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        ([], ["no action", "--train-digits", "--train-mnist"]),
+        (["--train-digits", "1,12"], ["12 is outside 0-9"]),
+        (["--train-digits", "-1"], ["-1 is outside 0-9"]),
+        (["--train-digits", "1,x"], ["'x' is not an integer"]),
+        (["--train-digits", "2.5"], ["'2.5' is not an integer"]),
+        (["--train-digits", "1,,2"], ["empty item"]),
+        (["--train-digits="], ["at least one digit"]),
+        (["--train-digits", "3,3"], ["digit 3 is given twice"]),
+        (["--train-digits", "1", "--train-mnist"], ["two actions at once"]),
+        (["--train-digits", "1", "--fetch-mnist"], ["two actions at once"]),
+        (["--bogus"], ["Unknown command line flag 'bogus'"]),
+        (["--train-digits", "1", "--steps", "0"], ["--steps"]),
+        (["--train-digits", "1", "--steps", "ten"], ["--steps"]),
+        (["--train-mnist", "--data", "imagined"], ["--data"]),
+        (["--train-digits", "1", "--compare"], ["--compare goes with --train-mnist"]),
+        (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
+    ],
+)
+def test_bad_flags_are_refused_before_any_work(args, fragments):
+    assert_refused(run_main(*args), *fragments)
+
+
+def test_output_dir_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = run_main("--train-digits", "1", "--output-dir", str(blocker / "out"))
+    assert_refused(result, "not writable", str(blocker / "out"))
+    assert blocker.read_text() == "x"
+
+
+def test_corrupt_mnist_file_is_named(tmp_path):
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / name).write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 10)
+    result = run_main("--fetch-mnist", "--mnist-dir", str(tmp_path))
+    assert_refused(result, "train-images-idx3-ubyte", "SHA-256 mismatch")
+
+
+def test_help_explains_each_flag():
+    result = run_main("--help")
+    for flag in ("--train-digits", "--train-mnist", "--mnist-dir", "--output-dir", "--seed", "--steps", "--compare"):
+        assert flag in result.stdout
+
+
+def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
+    result = run_main("--fetch-mnist", "--mnist-dir", real_mnist_dir)
+    assert result.returncode == 0, result.stderr
+    assert "55000 training, 5000 validation, 10000 test" in result.stdout

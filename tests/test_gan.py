@@ -1,0 +1,165 @@
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mnistgan import gan, outputs
+from tests.conftest import ROOT, blob_images, run_main, tiny_config
+
+
+def train(config, train_images=None):
+    run = gan.DigitRun(config, 3, blob_images(64) if train_images is None else train_images, blob_images(16, seed=1))
+    return run.train()
+
+
+def with_steps(config, steps, **changes):
+    return dataclasses.replace(config, gan=dataclasses.replace(config.gan, steps=steps), **changes)
+
+
+def read_record(config):
+    with open(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json")) as f:
+        return json.load(f)
+
+
+def csv_steps(config):
+    with open(os.path.join(outputs.digit_dir(config.output_dir, 3), "metrics.csv")) as f:
+        return [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
+
+
+def test_short_run_writes_every_file(tmp_path):
+    config = tiny_config(tmp_path)
+    result = train(config)
+    assert result.status == "done" and result.steps == 4
+    folder = outputs.digit_dir(config.output_dir, 3)
+    for name in ("generator.keras", "evolution.png", "evolution.npz", "metrics.csv", "run.json"):
+        assert os.path.getsize(os.path.join(folder, name)) > 0, name
+    for step in (0, 2, 4):
+        assert os.path.exists(outputs.sample_path(config.output_dir, 3, step))
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(os.path.join(folder, "logs")))
+    record = read_record(config)
+    assert record["steps_done"] == 4 and record["status"] == "done" and record["seed"] == 0
+    assert record["config"]["latent_dim"] == 32 and "keras" in record["versions"]
+    assert record["steps_per_second"] > 0 and record["wall_time_s"] > 0
+    assert csv_steps(config) == [2, 4]
+    assert not [n for n in os.listdir(folder) if ".tmp" in n]  # No temporary files left behind.
+
+
+def test_generator_loads_in_a_process_that_never_imports_the_project(tmp_path):
+    config = tiny_config(tmp_path, steps=2)
+    train(config)
+    script = (
+        "import sys, numpy as np, keras\n"
+        "assert not any(m.startswith('mnistgan') for m in sys.modules)\n"
+        "g = keras.models.load_model(sys.argv[1])\n"
+        "x = g(np.random.default_rng(0).standard_normal((6, 32)).astype('float32'), training=False)\n"
+        "x = keras.ops.convert_to_numpy(x)\n"
+        "print(x.shape, x.dtype, float(x.min()) >= 0.0, float(x.max()) <= 1.0)\n"
+    )
+    path = outputs.generator_path(config.output_dir, 3)
+    # -I: isolated mode, so neither the working folder nor PYTHONPATH puts the project on the path.
+    result = subprocess.run([sys.executable, "-I", "-c", script, path], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(6, 28, 28, 1) float32 True True"
+
+
+def test_resume_continues_the_step_counter_and_matches_a_straight_run(tmp_path):
+    straight = tiny_config(tmp_path / "straight", steps=8)
+    train(straight)
+    resumed = tiny_config(tmp_path / "resumed", steps=4)
+    train(resumed)
+    sample_4 = outputs.sample_path(resumed.output_dir, 3, 4)
+    mtime_4 = os.path.getmtime(sample_4)
+    result = train(with_steps(resumed, 8))
+    assert result.steps == 8 and read_record(resumed)["steps_done"] == 8
+    assert csv_steps(resumed) == [2, 4, 6, 8]
+    assert os.path.getmtime(sample_4) == mtime_4  # Steps 1-4 were not run again.
+    import keras
+
+    a = keras.models.load_model(outputs.generator_path(straight.output_dir, 3)).get_weights()
+    b = keras.models.load_model(outputs.generator_path(resumed.output_dir, 3)).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)  # Bit-exact: all random state is checkpointed.
+
+
+def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
+    config = tiny_config(tmp_path, steps=2)
+    train(config)
+    path = outputs.generator_path(config.output_dir, 3)
+    mtime, run_id = os.path.getmtime(path), read_record(config)["run_id"]
+    assert train(config).steps == 2
+    assert os.path.getmtime(path) == mtime
+    train(dataclasses.replace(config, restart=True))
+    assert read_record(config)["run_id"] != run_id and read_record(config)["steps_done"] == 2
+
+
+def test_changed_settings_refuse_to_resume(tmp_path):
+    from mnistgan.errors import UserError
+
+    config = tiny_config(tmp_path, steps=2)
+    train(config)
+    with pytest.raises(UserError, match="batch_size 8 -> 16.*--restart"):
+        train(dataclasses.replace(config, gan=dataclasses.replace(config.gan, batch_size=16, steps=4)))
+
+
+def test_nan_loss_stops_the_digit_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, steps=4)
+    train(config)
+    path = outputs.generator_path(config.output_dir, 3)
+    with open(path, "rb") as f:
+        good_generator = f.read()
+    poisoned = gan.DigitRun(with_steps(config, 8), 3, blob_images(64), blob_images(16, seed=1))
+    poisoned.train_images[:] = np.nan
+    result = poisoned.train()
+    assert result.status == "failed" and result.steps == 4
+    record = read_record(config)
+    assert record["status"] == "failed" and "non-finite" in record["failure"] and record["steps_done"] == 4
+    with open(path, "rb") as f:
+        assert f.read() == good_generator
+    assert csv_steps(config) == [2, 4]
+
+
+KILL_SCRIPT = """
+import pathlib, sys
+sys.path.insert(0, {root!r})
+from tests.conftest import blob_images, tiny_config
+from mnistgan import gan
+config = tiny_config(pathlib.Path(sys.argv[1]), steps=int(sys.argv[2]), sample_every=10, checkpoint_every=10)
+print(gan.DigitRun(config, 3, blob_images(64), blob_images(16, seed=1)).train().steps)
+"""
+
+
+def test_a_run_killed_mid_training_resumes_and_finishes(tmp_path):
+    script = KILL_SCRIPT.format(root=ROOT)
+    folder = tmp_path / "output" / "digit-3"
+    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), "2000"])
+    deadline = time.monotonic() + 120
+    while not (folder / "checkpoints" / "checkpoint").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.2)
+    time.sleep(1.0)  # Kill it somewhere in the middle of later work.
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads((folder / "run.json").read_text())["steps_done"]
+    assert 10 <= killed_at < 2000
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path), str(killed_at + 20)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(killed_at + 20)
+    steps = [int(line.split(",")[0]) for line in (folder / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps)) and steps[-1] == killed_at + 20
+
+
+def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
+    result = run_main(
+        "--train-digits", "0,1", "--steps", "4", "--batch-size", "8", "--sample-every", "2",
+        "--checkpoint-every", "2", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for digit in (0, 1):
+        assert os.path.exists(outputs.generator_path(str(tmp_path), digit))
+        assert f"{digit} | done   |      4" in result.stdout
