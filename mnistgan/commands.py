@@ -22,7 +22,7 @@ def train_digits(config):
 def train_mnist(config):
     from mnistgan import classifier  # Deferred: imports TensorFlow.
 
-    return classifier.train_and_report(config)
+    return classifier.train_and_report(config, data.load(config.mnist_dir))
 
 
 ACTIONS = {"fetch-mnist": fetch_mnist, "train-digits": train_digits, "train-mnist": train_mnist}

@@ -38,6 +38,7 @@ class ClassifierConfig:
     steps: int = 20000
     batch_size: int = 50
     learning_rate: float = 1e-4
+    precision: str = "mixed_bfloat16"
     eval_every: int = 1000
     checkpoint_every: int = 1000
 

@@ -90,10 +90,9 @@ class DigitGan:
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
-            # One batch of real and fake together, so the batch-norm statistics
-            # D trains with are the ones its moving averages hold for inference.
-            logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
-            d_loss = _bce(1.0, logits[:batch]) + _bce(0.0, logits[batch:])
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = _bce(1.0, real_logits) + _bce(0.0, fake_logits)
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_vars = self.generator.trainable_variables
         z = self.rng.normal([batch, self.config.latent_dim])
@@ -127,7 +126,7 @@ class DigitGan:
         moving statistics change; training never reads them.
         """
         layers = [l for l in self.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
-        probe = keras.Model(self.generator.inputs, [layer.input for layer in layers])
+        probe = keras.Model(self.generator.input, [layer.input for layer in layers])
         z = np.random.default_rng(seed).standard_normal((samples, self.config.latent_dim)).astype(np.float32)
         for layer, x in zip(layers, probe(z, training=True)):
             x = tf.cast(x, tf.float32)
@@ -139,16 +138,30 @@ class DigitGan:
         """float32 (n, latent_dim) noise -> float32 (n, 28, 28, 1) in [0, 1], inference mode."""
         return self.generator(z, training=False)
 
+    def _judge(self, images):
+        """D's logits as D judges while training: batch statistics, but no dropout.
+
+        D trains on all-real and all-fake batches, so its batch-norm moving
+        averages (a mix of both) fit neither; inference mode would misjudge.
+        """
+        x = images
+        for layer in self.discriminator.layers[1:]:
+            x = layer(x, training=not isinstance(layer, keras.layers.Dropout))
+        return x.numpy()
+
     def heldout_accuracy(self, real_images, count, seed):
-        """Discriminator accuracy (inference mode) on held-out real vs fresh fake images.
+        """Discriminator accuracy on held-out real images vs fresh generated ones.
 
         Args:
           real_images: float32 (n, 28, 28, 1) validation images of the digit.
           count: how many generated images to judge.
+
+        Returns:
+          The share judged correctly, in [0, 1]; 0.5 means D cannot tell them apart.
         """
         z = np.random.default_rng(seed).standard_normal((count, self.config.latent_dim)).astype(np.float32)
-        fake_logits = self.discriminator.predict(self.generate(z), batch_size=256, verbose=0)
-        real_logits = self.discriminator.predict(real_images, batch_size=256, verbose=0)
+        real_logits = self._judge(real_images)
+        fake_logits = self._judge(self.generate(z))
         correct = np.sum(real_logits > 0) + np.sum(fake_logits <= 0)
         return float(correct) / (len(real_logits) + len(fake_logits))
 
@@ -190,7 +203,7 @@ class DigitRun:
         self.digit = digit
         self.folder = outputs.digit_dir(config.output_dir, digit)
         self.run_json = os.path.join(self.folder, "run.json")
-        self.csv_path = os.path.join(self.folder, "metrics.csv")
+        self.csv = outputs.MetricsCsv(os.path.join(self.folder, "metrics.csv"), CSV_FIELDS)
         self.evolution_npz = os.path.join(self.folder, "evolution.npz")
         self.train_images = data.to_float(train_images)
         self.validation_images = data.to_float(validation_images)
@@ -225,24 +238,6 @@ class DigitRun:
             versions=outputs.library_versions(),
         )
         outputs.write_json(self.run_json, record)
-
-    # ---- csv ----
-
-    def _trim_csv(self, step):
-        """Drops rows written after the checkpoint we resume from."""
-        if not os.path.exists(self.csv_path):
-            outputs.write_text(self.csv_path, ",".join(CSV_FIELDS) + "\n")
-            return
-        with open(self.csv_path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
-        kept = [lines[0]] + [line for line in lines[1:] if line and int(line.split(",")[0]) <= step]
-        outputs.write_text(self.csv_path, "\n".join(kept) + "\n")
-
-    def _append_csv(self, row):
-        with open(self.csv_path, encoding="utf-8") as f:
-            text = f.read()
-        line = ",".join("" if row.get(k) is None else f"{row[k]:.6g}" for k in CSV_FIELDS)
-        outputs.write_text(self.csv_path, text + line + "\n")
 
     # ---- samples ----
 
@@ -293,7 +288,7 @@ class DigitRun:
             return DigitResult(self.digit, "done", start, record["wall_time_s"], *losses, heldout, self.folder)
         if start:
             logging.info("digit %d: resuming from step %d", self.digit, start)
-        self._trim_csv(start)
+        self.csv.trim(start)
         writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
         noise = fixed_noise(cfg, self.config.seed, self.digit, GRID_SIZE)
         progress = Progress(f"digit {self.digit}", start, cfg.steps)
@@ -333,9 +328,9 @@ class DigitRun:
                     record["heldout_d_accuracy"] = heldout
                     self._write_record(record, step, wall_before + elapsed, "running", losses, progress.steps_per_second(step))
                     row.update(heldout_d_accuracy=heldout, elapsed_s=wall_before + elapsed)
-                    self._append_csv(row)
+                    self.csv.append(row)
                 elif step % cfg.sample_every == 0:
-                    self._append_csv(row)
+                    self.csv.append(row)
         except NonFiniteLoss as e:
             status = "failed"
             progress.message(

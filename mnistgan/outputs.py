@@ -125,3 +125,35 @@ def library_versions():
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+class MetricsCsv:
+    """A CSV of scalars by step that survives resumes without duplicate rows.
+
+    Args:
+      path: the CSV file.
+      fields: column names; the first is the step.
+    """
+
+    def __init__(self, path, fields):
+        self.path = path
+        self.fields = tuple(fields)
+
+    def trim(self, step):
+        """Keeps only rows up to `step` (the checkpoint a run resumes from)."""
+        lines = [",".join(self.fields)]
+        if os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                lines += [line for line in f.read().splitlines()[1:] if line and int(line.split(",")[0]) <= step]
+        write_text(self.path, "\n".join(lines) + "\n")
+
+    def append(self, row):
+        """Appends one row (a dict; missing fields stay empty)."""
+        with open(self.path, encoding="utf-8") as f:
+            text = f.read()
+        line = ",".join("" if row.get(k) is None else f"{row[k]:.6g}" for k in self.fields)
+        write_text(self.path, text + line + "\n")
+
+    def steps(self):
+        with open(self.path, encoding="utf-8") as f:
+            return [int(line.split(",")[0]) for line in f.read().splitlines()[1:] if line]

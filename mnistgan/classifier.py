@@ -1,0 +1,367 @@
+"""The classifier experiment: Deep MNIST trained on generated or real digits.
+
+`synthetic` streams fresh batches from the ten saved generators (every batch
+is new noise, labels balanced), `real` reads the 55,000 training images.
+Validation images drive the progress display; the test images are used once,
+at the end, for the reported numbers. Each run writes
+`output/classifier-<data>/` (model.keras, confusion.png, metrics.csv, logs/,
+checkpoints/, run.json) and appends a record to `output/results.jsonl`.
+"""
+
+import dataclasses
+import math
+import os
+import shutil
+import time
+import zipfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from mnistgan import data, images, networks, outputs
+from mnistgan.errors import UserError
+from mnistgan.progress import Progress
+
+CHUNK = 50
+CSV_FIELDS = ("step", "loss", "validation_accuracy", "elapsed_s")
+RESUME_KEYS = ("batch_size", "learning_rate", "precision")
+
+
+# ---- generators and the synthetic stream ----
+
+
+def load_generators(output_dir, digits=range(10)):
+    """Loads output/digit-N/generator.keras for every digit (Keras safe mode).
+
+    Returns:
+      A list of models mapping (batch, latent) float32 to (batch, 28, 28, 1) in [0, 1].
+
+    Raises:
+      UserError: naming every missing digit and the command that trains it,
+        or the first unreadable file.
+    """
+    missing = [d for d in digits if not os.path.exists(outputs.generator_path(output_dir, d))]
+    if missing:
+        listed = ",".join(map(str, missing))
+        raise UserError(
+            f"no generator for digit(s) {listed} in {output_dir}; train them first: ./main.py --train-digits {listed}"
+        )
+    generators = []
+    for digit in digits:
+        path = outputs.generator_path(output_dir, digit)
+        try:
+            generator = keras.models.load_model(path)
+        except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:
+            raise UserError(
+                f"{path} is unreadable ({type(e).__name__}); retrain it: ./main.py --train-digits {digit} --restart"
+            ) from e
+        if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
+            raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
+        generators.append(generator)
+    return generators
+
+
+def generator_run_ids(output_dir, digits=range(10)):
+    """The run id of each digit's generator, from its run.json (None when absent)."""
+    ids = {}
+    for digit in digits:
+        record = outputs.read_json(os.path.join(outputs.digit_dir(output_dir, digit), "run.json")) or {}
+        ids[str(digit)] = record.get("run_id")
+    return ids
+
+
+class SyntheticStream:
+    """Fresh labelled batches from one generator per digit, built inside the graph.
+
+    Each call draws ceil(batch_size / 10) new noise vectors per digit, runs
+    every generator in inference mode, and keeps a random `batch_size` of the
+    results, so per-digit counts in a batch differ by at most one and are
+    balanced over time (exactly balanced when batch_size is a multiple of 10).
+
+    Args:
+      generators: ten models, digit d at index d.
+      batch_size: images per batch.
+      seed: seeds the noise; the state is a `tf.random.Generator` so a
+        checkpoint can hold it.
+    """
+
+    def __init__(self, generators, batch_size, seed):
+        self.generators = generators
+        self.batch_size = batch_size
+        self.per_digit = math.ceil(batch_size / len(generators))
+        self.rng = tf.random.Generator.from_seed(seed)
+
+    def __call__(self):
+        """Returns float32 (batch, 28, 28, 1) in [0, 1] and int32 (batch,) labels."""
+        generated = tf.stack(
+            [
+                tf.cast(g(self.rng.normal([self.per_digit, g.input_shape[-1]]), training=False), tf.float32)
+                for g in self.generators
+            ]
+        )  # (digits, per_digit, 28, 28, 1)
+        # Deal round-robin over a random digit order: the digits that get one
+        # more image in a batch of uneven size change from batch to batch.
+        order = tf.cast(tf.argsort(self.rng.uniform([len(self.generators)])), tf.int32)
+        dealt = tf.transpose(tf.gather(generated, order), [1, 0, 2, 3, 4])
+        batch_images = tf.reshape(dealt, [-1, *networks.IMAGE_SHAPE])[: self.batch_size]
+        return batch_images, tf.tile(order, [self.per_digit])[: self.batch_size]
+
+
+# ---- training ----
+
+
+class ClassifierTrainer:
+    """The classifier, its optimizer and step; `train_steps` runs compiled chunks.
+
+    Args:
+      config: a `ClassifierConfig`.
+      next_batch: a function returning (images, labels) tensors, callable in a
+        tf.function: a `SyntheticStream` or `next` on a tf.data iterator.
+      seed: seeds the weights and dropout.
+    """
+
+    def __init__(self, config, next_batch, seed):
+        keras.utils.set_random_seed(seed)
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(config.precision)
+        try:
+            self.model = networks.build_classifier()
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self.next_batch = next_batch
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        seeds = [v.value for v in self.model.non_trainable_variables if "seed_generator_state" in v.path]
+        tracked = dict(model=self.model, optimizer=self.optimizer, step=self.step, layer_seeds=seeds)
+        if isinstance(next_batch, SyntheticStream):
+            tracked["stream_rng"] = next_batch.rng
+        self.checkpoint = tf.train.Checkpoint(**tracked)
+
+    @tf.function
+    def train_steps(self, count):
+        """Runs `count` (int32 tensor) steps; returns the last loss and whether all were finite."""
+        loss = tf.constant(0.0)
+        finite = tf.constant(True)
+        variables = self.model.trainable_variables
+        for _ in tf.range(count):
+            batch_images, batch_labels = self.next_batch()
+            with tf.GradientTape() as tape:
+                logits = self.model(batch_images, training=True)
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_labels, logits=logits)
+                )
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            self.step.assign_add(1)
+            finite = finite & tf.math.is_finite(loss)
+        return loss, finite
+
+    def predict(self, float_images):
+        """float32 (n, 28, 28, 1) in [0, 1] -> int (n,) predicted digits."""
+        logits = self.model.predict(float_images, batch_size=500, verbose=0)
+        return np.argmax(logits, axis=1)
+
+
+def accuracy_report(predictions, labels):
+    """Test numbers: overall and per-digit accuracy and the 10x10 confusion matrix."""
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
+    counts = confusion.sum(axis=1)
+    per_digit = np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
+    return {
+        "test_accuracy": float(np.mean(predictions == labels)),
+        # None for a digit with no test images (JSON has no NaN).
+        "per_digit_accuracy": [None if np.isnan(a) else round(float(a), 5) for a in per_digit],
+        "min_digit": int(np.nanargmin(per_digit)),
+        "confusion": confusion.tolist(),
+    }
+
+
+def seconds_per_batch(stream, repeats=20):
+    """Time to generate one batch alone, measured on a copy of the stream.
+
+    The copy has its own seed, so training's random state is untouched.
+    """
+    generate = tf.function(SyntheticStream(stream.generators, stream.batch_size, seed=12345))
+    generate()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        batch = generate()
+    batch[0].numpy()
+    return (time.perf_counter() - start) / repeats
+
+
+@dataclasses.dataclass
+class ClassifierResult:
+    data_source: str
+    record: dict
+    folder: str
+
+
+class ClassifierRun:
+    """One classifier run on one data source, with its files and resume.
+
+    Args:
+      config: the whole `Config`.
+      data_source: "synthetic" or "real".
+      mnist: a `data.Mnist`.
+      generators: ten generator models (synthetic only; loaded when None).
+    """
+
+    def __init__(self, config, data_source, mnist, generators=None):
+        self.config = config
+        self.cfg = config.classifier
+        self.data_source = data_source
+        self.mnist = mnist
+        self.generators = generators
+        self.folder = outputs.classifier_dir(config.output_dir, data_source)
+        self.run_json = os.path.join(self.folder, "run.json")
+        self.csv = outputs.MetricsCsv(os.path.join(self.folder, "metrics.csv"), CSV_FIELDS)
+
+    def _previous_record(self, run_ids):
+        record = outputs.read_json(self.run_json)
+        if record is None:
+            return None
+        old = record.get("config", {})
+        new = dataclasses.asdict(self.cfg)
+        changed = [k for k in RESUME_KEYS if k in old and old[k] != new[k]]
+        if changed or record.get("seed") != self.config.seed:
+            what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in changed) or "seed"
+            raise UserError(f"{self.folder} was trained with other settings ({what}); add --restart to start over")
+        if record.get("generator_run_ids") != run_ids:
+            raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
+        return record
+
+    def _batch_source(self, start_step):
+        if self.data_source == "synthetic":
+            stream = SyntheticStream(self.generators, self.cfg.batch_size, seed=self.config.seed)
+            return stream, stream
+        # A resumed run reshuffles from a seed that includes the step, rather
+        # than checkpointing a 55,000-image shuffle buffer.
+        images_, labels = self.mnist.split("train")
+        iterator = iter(data.batches(images_, labels, self.cfg.batch_size, seed=self.config.seed * 100003 + start_step))
+        return (lambda: next(iterator)), None
+
+    def train(self):
+        """Trains (or resumes) to `config.classifier.steps`, then measures on the test split."""
+        if self.config.restart and os.path.isdir(self.folder):
+            shutil.rmtree(self.folder)
+        if self.data_source == "synthetic" and self.generators is None:
+            self.generators = load_generators(self.config.output_dir)
+        run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
+        record = self._previous_record(run_ids) or {"wall_time_s": 0.0}
+        os.makedirs(self.folder, exist_ok=True)
+        manager_dir = os.path.join(self.folder, "checkpoints")
+        latest = tf.train.latest_checkpoint(manager_dir)
+        start = int(latest.rsplit("-", 1)[1]) if latest else 0
+        next_batch, stream = self._batch_source(start)
+        trainer = ClassifierTrainer(self.cfg, next_batch, seed=self.config.seed)
+        manager = tf.train.CheckpointManager(trainer.checkpoint, manager_dir, max_to_keep=2)
+        if latest:
+            trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("classifier on %s data: resuming from step %d", self.data_source, start)
+        if start < self.cfg.steps:
+            self._train_loop(trainer, manager, stream, record, start)
+        return self._report(trainer, record, run_ids)
+
+    def _train_loop(self, trainer, manager, stream, record, start):
+        cfg = self.cfg
+        label = f"classifier ({self.data_source})"
+        self.csv.trim(start)
+        writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
+        validation = data.to_float(self.mnist.validation_images)
+        progress = Progress(label, start, cfg.steps)
+        wall_before, session_start = record["wall_time_s"], time.monotonic()
+        step = start
+        with writer.as_default():
+            while step < cfg.steps:
+                count = min(CHUNK, cfg.steps - step, cfg.eval_every - step % cfg.eval_every)
+                loss, finite = trainer.train_steps(tf.constant(count, tf.int32))
+                if not bool(finite):
+                    raise UserError(
+                        f"{label}: loss became NaN/inf near step {step + count}; the last checkpoint in "
+                        f"{manager.directory} is kept. Try a lower learning rate or --restart"
+                    )
+                step += count
+                loss = float(loss)
+                progress.update(step, loss=loss)
+                tf.summary.scalar("loss", loss, step=step)
+                if step % cfg.eval_every == 0 or step == cfg.steps:
+                    accuracy = float(np.mean(trainer.predict(validation) == self.mnist.validation_labels))
+                    progress.message(f"{label}: step {step}: validation accuracy {accuracy:.4f}")
+                    tf.summary.scalar("validation_accuracy", accuracy, step=step)
+                    elapsed = wall_before + time.monotonic() - session_start
+                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                        manager.save(checkpoint_number=step)
+                        record.update(wall_time_s=round(elapsed, 2), steps_done=step, status="running")
+                        self._write_record(record)
+                    self.csv.append({"step": step, "loss": loss, "validation_accuracy": accuracy, "elapsed_s": elapsed})
+        writer.close()
+        steps_per_second = progress.steps_per_second(step)
+        record.update(steps_per_second=round(steps_per_second, 2))
+        if stream is not None:
+            # Share of a training step spent generating its batch.
+            record["generation_share"] = round(min(1.0, seconds_per_batch(stream) * steps_per_second), 3)
+
+    def _write_record(self, record):
+        record.update(
+            data_source=self.data_source,
+            seed=self.config.seed,
+            config=dataclasses.asdict(self.cfg),
+            versions=outputs.library_versions(),
+        )
+        outputs.write_json(self.run_json, record)
+
+    def _report(self, trainer, record, run_ids):
+        """Test-split numbers, model.keras, confusion.png, run.json and one results.jsonl line."""
+        newly_trained = record.get("status") != "done"
+        predictions = trainer.predict(data.to_float(self.mnist.test_images))
+        report = accuracy_report(predictions, self.mnist.test_labels)
+        if newly_trained:
+            with outputs.atomic_path(os.path.join(self.folder, "model.keras")) as tmp:
+                trainer.model.save(tmp)
+            title = f"trained on {self.data_source} data: test accuracy {report['test_accuracy']:.2%}"
+            images.save_png(os.path.join(self.folder, "confusion.png"), images.confusion_heatmap(report["confusion"], title))
+        record.update(report)
+        record.update(
+            status="done",
+            steps_done=int(trainer.step.numpy()),
+            batch_size=self.cfg.batch_size,
+            impressions=int(trainer.step.numpy()) * self.cfg.batch_size,
+            generator_run_ids=run_ids,
+            preset=self.config.preset,
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        self._write_record(record)
+        if newly_trained:
+            outputs.append_jsonl(outputs.results_path(self.config.output_dir), record)
+        else:
+            logging.info("classifier on %s data: already trained; measured again, no new record", self.data_source)
+        return ClassifierResult(self.data_source, record, self.folder)
+
+
+def train_and_report(config, mnist, generators=None):
+    """Trains a classifier per data source in `config.data_sources`; prints the table.
+
+    Returns:
+      The process exit status (0).
+    """
+    if "synthetic" in config.data_sources and generators is None:
+        generators = load_generators(config.output_dir)  # Refuse before any training.
+    results = [ClassifierRun(config, source, mnist, generators).train() for source in config.data_sources]
+    print_table(results)
+    return 0
+
+
+def print_table(results):
+    print(f"\n{'training data':<13} | {'test accuracy':>13} | {'per-digit accuracy (min digit)':>30} | {'impressions':>11} | wall time")
+    for result in results:
+        r = result.record
+        worst = f"{r['per_digit_accuracy'][r['min_digit']]:.2%} (digit {r['min_digit']})"
+        print(
+            f"{result.data_source:<13} | {r['test_accuracy']:>13.2%} | {worst:>30} | {r['impressions']:>11,} | "
+            f"{r['wall_time_s'] / 60:.1f} min"
+        )
+    print("\n(test split: 10,000 MNIST test images, used only for these numbers)")

@@ -1,0 +1,157 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnistgan import classifier, config as config_lib, data, networks, outputs
+from mnistgan.errors import UserError
+from tests.conftest import blob_images, run_main
+
+
+def tiny_mnist(n_per_digit=20):
+    """A split with `n_per_digit` images of each digit; digit d's images have d bright rows."""
+    labels = np.repeat(np.arange(10), n_per_digit)
+    images = blob_images(len(labels))
+    for i, label in enumerate(labels):
+        images[i, :label] = 255
+    order = np.random.default_rng(0).permutation(len(labels))
+    return data.split(images[order], labels[order], images[order], labels[order], validation_size=50)
+
+
+def save_generators(output_dir, latent_dim=32):
+    for digit in range(10):
+        path = outputs.generator_path(output_dir, digit)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        networks.build_generator(latent_dim).save(path)
+
+
+@pytest.fixture(scope="module")
+def generators_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("generators"))
+    save_generators(folder)
+    return folder
+
+
+def tiny_config(output_dir, sources=("synthetic",), steps=6):
+    return config_lib.Config(
+        action="train-mnist",
+        data_sources=sources,
+        output_dir=output_dir,
+        classifier=config_lib.ClassifierConfig(steps=steps, batch_size=20, eval_every=3, checkpoint_every=3),
+    )
+
+
+def test_stream_yields_balanced_fresh_batches_in_range(generators_dir):
+    stream = classifier.SyntheticStream(classifier.load_generators(generators_dir), batch_size=50, seed=0)
+    images_1, labels_1 = stream()
+    images_2, _ = stream()
+    assert images_1.shape == (50, 28, 28, 1) and images_1.dtype == tf.float32 and labels_1.shape == (50,)
+    assert float(tf.reduce_min(images_1)) >= 0.0 and float(tf.reduce_max(images_1)) <= 1.0
+    assert np.bincount(labels_1.numpy(), minlength=10).tolist() == [5] * 10
+    assert not np.allclose(images_1.numpy(), images_2.numpy())  # New noise every batch.
+
+
+def test_stream_with_uneven_batch_is_balanced_within_one(generators_dir):
+    stream = classifier.SyntheticStream(classifier.load_generators(generators_dir), batch_size=23, seed=1)
+    totals = np.zeros(10, np.int64)
+    for _ in range(20):
+        counts = np.bincount(stream()[1].numpy(), minlength=10)
+        assert counts.sum() == 23 and counts.max() - counts.min() <= 1
+        totals += counts
+    assert totals.min() >= 40 and totals.max() <= 52  # The extra images rotate between digits.
+
+
+def test_missing_generators_are_named_with_the_command(tmp_path, generators_dir):
+    save_generators(str(tmp_path))
+    os.remove(outputs.generator_path(str(tmp_path), 4))
+    os.remove(outputs.generator_path(str(tmp_path), 7))
+    with pytest.raises(UserError, match=r"digit\(s\) 4,7 .*--train-digits 4,7"):
+        classifier.load_generators(str(tmp_path))
+
+
+def test_corrupt_generator_is_refused(tmp_path):
+    save_generators(str(tmp_path))
+    with open(outputs.generator_path(str(tmp_path), 2), "wb") as f:
+        f.write(b"not a keras file")
+    with pytest.raises(UserError, match=r"digit-2/generator.keras is unreadable.*--train-digits 2 --restart"):
+        classifier.load_generators(str(tmp_path))
+
+
+def test_accuracy_report():
+    labels = np.array([0, 0, 1, 1, 2])
+    predictions = np.array([0, 1, 1, 1, 2])
+    report = classifier.accuracy_report(predictions, labels)
+    assert report["test_accuracy"] == pytest.approx(0.8)
+    assert report["per_digit_accuracy"][:4] == [0.5, 1.0, 1.0, None] and report["min_digit"] == 0
+    assert report["confusion"][0][:2] == [1, 1] and np.sum(report["confusion"]) == 5
+
+
+def test_synthetic_run_writes_model_record_and_heatmap(tmp_path, generators_dir):
+    import shutil
+
+    output = str(tmp_path / "out")
+    shutil.copytree(generators_dir, output)
+    result = classifier.ClassifierRun(tiny_config(output), "synthetic", tiny_mnist()).train()
+    folder = outputs.classifier_dir(output, "synthetic")
+    for name in ("model.keras", "confusion.png", "metrics.csv", "run.json"):
+        assert os.path.getsize(os.path.join(folder, name)) > 0
+    with open(outputs.results_path(output)) as f:
+        records = [json.loads(line) for line in f]
+    assert len(records) == 1
+    record = records[0]
+    assert record["data_source"] == "synthetic" and record["steps_done"] == 6 and record["impressions"] == 120
+    assert 0.0 <= record["test_accuracy"] <= 1.0 and len(record["per_digit_accuracy"]) == 10
+    assert np.sum(record["confusion"]) == 200 and 0 < record["generation_share"] < 1
+    assert set(record["generator_run_ids"]) == {str(d) for d in range(10)}
+    assert result.record["test_accuracy"] == record["test_accuracy"]
+    # A second run finds it finished: measured again, no duplicate record.
+    classifier.ClassifierRun(tiny_config(output), "synthetic", tiny_mnist()).train()
+    with open(outputs.results_path(output)) as f:
+        assert len(f.readlines()) == 1
+
+
+def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir, capsys):
+    import shutil
+
+    output = str(tmp_path / "out")
+    shutil.copytree(generators_dir, output)
+    mnist = tiny_mnist()
+    classifier.ClassifierRun(tiny_config(output, ("real",), steps=3), "real", mnist).train()
+    config = tiny_config(output, ("real", "synthetic"), steps=6)
+    assert classifier.train_and_report(config, mnist) == 0
+    table = capsys.readouterr().out
+    assert "training data | test accuracy | per-digit accuracy (min digit) | impressions | wall time" in table
+    assert "real " in table and "synthetic " in table
+    record = json.load(open(os.path.join(outputs.classifier_dir(output, "real"), "run.json")))
+    assert record["steps_done"] == 6
+    csv = outputs.MetricsCsv(os.path.join(outputs.classifier_dir(output, "real"), "metrics.csv"), ())
+    assert csv.steps() == [3, 6]
+
+
+def test_real_data_learns_the_toy_task(tmp_path):
+    """The real-data path actually trains: a toy task it must learn in a few hundred steps."""
+    config = tiny_config(str(tmp_path), ("real",), steps=150)
+    record = classifier.ClassifierRun(config, "real", tiny_mnist(60)).train().record
+    assert record["test_accuracy"] > 0.9
+
+
+def test_train_mnist_refuses_missing_generators_from_the_command_line(tmp_path, real_mnist_dir):
+    result = run_main("--train-mnist", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--train-digits 0,1,2,3,4,5,6,7,8,9" in result.stderr.strip().splitlines()[-1]
+
+
+def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, real_mnist_dir):
+    import shutil
+
+    output = str(tmp_path / "out")
+    shutil.copytree(generators_dir, output)
+    result = run_main(
+        "--train-mnist", "--compare", "--classifier-steps", "20", "--classifier-batch-size", "10",
+        "--mnist-dir", real_mnist_dir, "--output-dir", output,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "real " in result.stdout and "synthetic " in result.stdout
+    assert os.path.exists(os.path.join(outputs.classifier_dir(output, "real"), "confusion.png"))
