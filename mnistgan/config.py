@@ -25,6 +25,8 @@ class GanConfig:
     leaky_slope: float = 0.01
     # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".
     precision: str = "mixed_bfloat16"
+    # Show D real and fake images in one batch (see gan.DigitGan._judge_pair).
+    mixed_batches: bool = True
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -45,7 +47,10 @@ class ClassifierConfig:
 
 PRESETS = {
     "default": (GanConfig(), ClassifierConfig()),
-    "original": (GanConfig(steps=20000), ClassifierConfig(steps=20000)),
+    "original": (
+        GanConfig(steps=20000, precision="float32", mixed_batches=False),
+        ClassifierConfig(steps=20000, precision="float32"),
+    ),
     "fast": (GanConfig(steps=2000, sample_every=200, checkpoint_every=500), ClassifierConfig(steps=5000)),
 }
 

@@ -28,7 +28,7 @@ GRID_SIZE = 64
 CHUNK = 25
 CSV_FIELDS = ("step", "d_loss", "g_loss", "heldout_d_accuracy", "elapsed_s")
 # Settings a checkpoint cannot be resumed under once they change.
-RESUME_KEYS = ("latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision")
+RESUME_KEYS = ("latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision", "mixed_batches")
 
 
 class NonFiniteLoss(Exception):
@@ -89,19 +89,32 @@ class DigitGan:
         z = self.rng.normal([batch, self.config.latent_dim])
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits, fake_logits = self._judge_pair(real, self.generator(z, training=True))
             d_loss = _bce(1.0, real_logits) + _bce(0.0, fake_logits)
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_vars = self.generator.trainable_variables
         z = self.rng.normal([batch, self.config.latent_dim])
         with tf.GradientTape() as tape:
+            _, fake_logits = self._judge_pair(real, self.generator(z, training=True), need_real=False)
             # Non-saturating generator loss: maximise log D(G(z)).
-            g_loss = _bce(1.0, self.discriminator(self.generator(z, training=True), training=True))
+            g_loss = _bce(1.0, fake_logits)
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         self.step.assign_add(1)
         return d_loss, g_loss
+
+    def _judge_pair(self, real, fake, need_real=True):
+        """D's logits (training mode) for a real and a fake batch of equal size.
+
+        With `mixed_batches`, both go through D as one batch, so D's batch norm
+        keeps the difference between them (a grey fake batch stays greyer than
+        the real one). Otherwise each is its own batch, as in the original, and
+        the generator step shows D the fake batch alone.
+        """
+        if self.config.mixed_batches:
+            logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
+            return logits[: tf.shape(real)[0]], logits[tf.shape(real)[0] :]
+        real_logits = self.discriminator(real, training=True) if need_real else None
+        return real_logits, self.discriminator(fake, training=True)
 
     @tf.function
     def train_steps(self, count):
@@ -141,8 +154,8 @@ class DigitGan:
     def _judge(self, images):
         """D's logits as D judges while training: batch statistics, but no dropout.
 
-        D trains on all-real and all-fake batches, so its batch-norm moving
-        averages (a mix of both) fit neither; inference mode would misjudge.
+        With separate real and fake batches, D's batch-norm moving averages (a
+        mix of both) fit neither, so inference mode would misjudge.
         """
         x = images
         for layer in self.discriminator.layers[1:]:
@@ -160,8 +173,12 @@ class DigitGan:
           The share judged correctly, in [0, 1]; 0.5 means D cannot tell them apart.
         """
         z = np.random.default_rng(seed).standard_normal((count, self.config.latent_dim)).astype(np.float32)
-        real_logits = self._judge(real_images)
-        fake_logits = self._judge(self.generate(z))
+        fake_images = self.generate(z)
+        if self.config.mixed_batches:
+            logits = self._judge(tf.concat([real_images, fake_images], axis=0))
+            real_logits, fake_logits = logits[: len(real_images)], logits[len(real_images) :]
+        else:
+            real_logits, fake_logits = self._judge(real_images), self._judge(fake_images)
         correct = np.sum(real_logits > 0) + np.sum(fake_logits <= 0)
         return float(correct) / (len(real_logits) + len(fake_logits))
 
