@@ -20,6 +20,7 @@ from mnistgan.errors import UserError  # noqa: E402
 
 _TRAIN_DIGITS = flags.DEFINE_list("train-digits", None, "Train one GAN per digit, e.g. 0,1,2,3,4,5,6,7,8,9.")
 _TRAIN_MNIST = flags.DEFINE_boolean("train-mnist", False, "Train the classifier on the saved generators' output.")
+_EVALUATE = flags.DEFINE_boolean("evaluate", False, "Measure the trained generators; write output/report.md and .json.")
 _FETCH_MNIST = flags.DEFINE_boolean("fetch-mnist", False, "Only obtain and verify MNIST in --mnist-dir.")
 
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", "data/mnist", "Folder with MNIST (IDX files or mnist.npz); filled if empty.")
@@ -34,6 +35,14 @@ _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
 )
+
+_EVAL_EVERY = flags.DEFINE_integer(
+    "eval-every", None, "Steps between generator quality checks that keep the best one; 0: keep the last (default: 500).",
+    lower_bound=0,
+)
+_STOP_ON_DECLINE = flags.DEFINE_boolean("stop-on-decline", False, "Stop a digit once its quality falls 3 checks in a row.")
+_DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default: every trained one).")
+_EVAL_SAMPLES = flags.DEFINE_integer("eval-samples", 2000, "Generated images per digit that --evaluate measures.", lower_bound=10)
 
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
@@ -64,13 +73,14 @@ def _action():
         for name, given in (
             ("train-digits", _TRAIN_DIGITS.present),
             ("train-mnist", _TRAIN_MNIST.value),
+            ("evaluate", _EVALUATE.value),
             ("fetch-mnist", _FETCH_MNIST.value),
         )
         if given
     ]
     if len(chosen) != 1:
         what = "no action" if not chosen else "two actions at once (" + ", ".join("--" + c for c in chosen) + ")"
-        raise UserError(f"{what}: give exactly one of --train-digits, --train-mnist, --fetch-mnist")
+        raise UserError(f"{what}: give exactly one of --train-digits, --train-mnist, --evaluate, --fetch-mnist")
     return chosen[0]
 
 
@@ -81,15 +91,24 @@ def make_config(argv):
     action = _action()
     if _COMPARE.value and action != "train-mnist":
         raise UserError("--compare goes with --train-mnist")
+    if _DIGITS.present and action != "evaluate":
+        raise UserError("--digits goes with --evaluate (to train digits, use --train-digits)")
+    if action == "train-digits":
+        digits = config_lib.parse_digits(_TRAIN_DIGITS.value or [], "--train-digits")
+    elif action == "evaluate" and _DIGITS.present:
+        digits = config_lib.parse_digits(_DIGITS.value or [], "--digits")
+    else:
+        digits = ()
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
     return config_lib.Config(
         action=action,
-        digits=config_lib.parse_digits(_TRAIN_DIGITS.value or []) if action == "train-digits" else (),
+        digits=digits,
         data_sources=config_lib.DATA_SOURCES if _COMPARE.value else (_DATA.value,),
         mnist_dir=_MNIST_DIR.value,
         output_dir=_OUTPUT_DIR.value,
         seed=_SEED.value,
         restart=_RESTART.value,
+        eval_samples=_EVAL_SAMPLES.value,
         preset=_PRESET.value,
         gan=config_lib.with_overrides(
             gan_preset,
@@ -97,6 +116,8 @@ def make_config(argv):
             batch_size=_BATCH_SIZE.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,
+            eval_every=_EVAL_EVERY.value,
+            stop_on_decline=_STOP_ON_DECLINE.value or None,
         ),
         classifier=config_lib.with_overrides(
             classifier_preset, steps=_CLASSIFIER_STEPS.value, batch_size=_CLASSIFIER_BATCH_SIZE.value

@@ -26,7 +26,7 @@ from mnistgan.progress import Progress
 
 CHUNK = 50
 CSV_FIELDS = ("step", "loss", "validation_accuracy", "elapsed_s")
-RESUME_KEYS = ("batch_size", "learning_rate", "precision")
+RESUME_KEYS = ("batch_size", "learning_rate", "precision", "feature_size")
 
 
 # ---- generators and the synthetic stream ----
@@ -127,7 +127,7 @@ class ClassifierTrainer:
         policy = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(config.precision)
         try:
-            self.model = networks.build_classifier()
+            self.model = networks.build_classifier(feature_size=config.feature_size)
         finally:
             keras.mixed_precision.set_global_policy(policy)
         self.optimizer = keras.optimizers.Adam(config.learning_rate)
@@ -210,13 +210,13 @@ class ClassifierRun:
       generators: ten generator models (synthetic only; loaded when None).
     """
 
-    def __init__(self, config, data_source, mnist, generators=None):
+    def __init__(self, config, data_source, mnist, generators=None, folder=None):
         self.config = config
         self.cfg = config.classifier
         self.data_source = data_source
         self.mnist = mnist
         self.generators = generators
-        self.folder = outputs.classifier_dir(config.output_dir, data_source)
+        self.folder = folder or outputs.classifier_dir(config.output_dir, data_source)
         self.run_json = os.path.join(self.folder, "run.json")
         self.csv = outputs.MetricsCsv(os.path.join(self.folder, "metrics.csv"), CSV_FIELDS)
 
@@ -246,6 +246,10 @@ class ClassifierRun:
 
     def train(self):
         """Trains (or resumes) to `config.classifier.steps`, then measures on the test split."""
+        return self._report(*self.fit())
+
+    def fit(self):
+        """Trains (or resumes) to `config.classifier.steps`; returns (trainer, record, run_ids)."""
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
         if self.data_source == "synthetic" and self.generators is None:
@@ -264,7 +268,7 @@ class ClassifierRun:
             logging.info("classifier on %s data: resuming from step %d", self.data_source, start)
         if start < self.cfg.steps:
             self._train_loop(trainer, manager, stream, record, start)
-        return self._report(trainer, record, run_ids)
+        return trainer, record, run_ids
 
     def _train_loop(self, trainer, manager, stream, record, start):
         cfg = self.cfg

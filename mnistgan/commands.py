@@ -25,7 +25,13 @@ def train_mnist(config):
     return classifier.train_and_report(config, data.load(config.mnist_dir))
 
 
-ACTIONS = {"fetch-mnist": fetch_mnist, "train-digits": train_digits, "train-mnist": train_mnist}
+def evaluate(config):
+    from mnistgan import report  # Deferred: imports TensorFlow.
+
+    return report.evaluate(config, data.load(config.mnist_dir))
+
+
+ACTIONS = {"fetch-mnist": fetch_mnist, "train-digits": train_digits, "train-mnist": train_mnist, "evaluate": evaluate}
 
 
 def run(config):

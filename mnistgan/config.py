@@ -31,6 +31,15 @@ class GanConfig:
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
     heldout_samples: int = 500
+    # Steps between quality measurements with the evaluator (0: none); the
+    # best generator so far (lowest Fréchet distance) is kept as generator.keras.
+    eval_every: int = 500
+    # Generated samples per quality measurement during training (the cheap setting).
+    eval_samples: int = 500
+    # Measurements in a row with a worse Fréchet distance that flag a decline.
+    decline_patience: int = 3
+    # Stop a digit early once a decline is flagged.
+    stop_on_decline: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +50,8 @@ class ClassifierConfig:
     batch_size: int = 50
     learning_rate: float = 1e-4
     precision: str = "mixed_bfloat16"
+    # Width of the penultimate layer (1024 in the tutorial network).
+    feature_size: int = 1024
     eval_every: int = 1000
     checkpoint_every: int = 1000
 
@@ -61,12 +72,13 @@ class Config:
 
     Attributes:
       action: one of ACTIONS.
-      digits: digits to train, sorted, for `train-digits`.
+      digits: digits to train (`train-digits`) or measure (`evaluate`), sorted.
       data_sources: classifier training data, a subset of DATA_SOURCES.
       mnist_dir: where MNIST is cached (or put by the user).
       output_dir: root of everything a run writes.
       seed: seed of every random choice.
       restart: start over instead of resuming.
+      eval_samples: generated images per digit that `evaluate` measures.
       gan: GAN hyperparameters.
       classifier: classifier hyperparameters.
     """
@@ -78,36 +90,38 @@ class Config:
     output_dir: str = "output"
     seed: int = 0
     restart: bool = False
+    eval_samples: int = 2000
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()
 
 
-def parse_digits(items):
-    """Turns the items of `--train-digits` into a sorted tuple of distinct digits.
+def parse_digits(items, flag="--train-digits"):
+    """Turns the items of a digit-list flag into a sorted tuple of distinct digits.
 
     Args:
       items: strings, as absl's list flag splits "0,1,9".
+      flag: the flag's name, for messages.
 
     Raises:
       UserError: for an empty list or item, a non-integer, a digit outside
         0-9, or a digit given twice.
     """
     if not items:
-        raise UserError("--train-digits: give at least one digit 0-9, e.g. --train-digits 0,1,2")
+        raise UserError(f"{flag}: give at least one digit 0-9, e.g. {flag} 0,1,2")
     digits = []
     for item in items:
         item = item.strip()
         if not item:
-            raise UserError("--train-digits: empty item in the list; expected digits 0-9 separated by commas")
+            raise UserError(f"{flag}: empty item in the list; expected digits 0-9 separated by commas")
         try:
             digit = int(item)
         except ValueError:
-            raise UserError(f"--train-digits: {item!r} is not an integer; expected digits 0-9 separated by commas") from None
+            raise UserError(f"{flag}: {item!r} is not an integer; expected digits 0-9 separated by commas") from None
         if not 0 <= digit <= 9:
-            raise UserError(f"--train-digits: {digit} is outside 0-9")
+            raise UserError(f"{flag}: {digit} is outside 0-9")
         if digit in digits:
-            raise UserError(f"--train-digits: digit {digit} is given twice")
+            raise UserError(f"{flag}: digit {digit} is given twice")
         digits.append(digit)
     return tuple(sorted(digits))
 

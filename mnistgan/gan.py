@@ -26,7 +26,10 @@ EVOLUTION_COLUMNS = 12
 GRID_SIZE = 64
 # Steps run inside one compiled call between looks from Python.
 CHUNK = 25
-CSV_FIELDS = ("step", "d_loss", "g_loss", "heldout_d_accuracy", "elapsed_s")
+CSV_FIELDS = (
+    "step", "d_loss", "g_loss", "heldout_d_accuracy", "frechet_distance", "class_precision", "precision", "recall",
+    "elapsed_s",
+)  # fmt: skip
 # Settings a checkpoint cannot be resumed under once they change.
 RESUME_KEYS = ("latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision", "mixed_batches")
 
@@ -197,6 +200,9 @@ class DigitResult:
     d_loss: float
     g_loss: float
     heldout_d_accuracy: float
+    best_step: int
+    best_frechet_distance: float
+    declined: bool
     folder: str
 
 
@@ -212,10 +218,13 @@ class DigitRun:
       config: the whole `Config`.
       digit: 0-9.
       train_images, validation_images: uint8 (n, 28, 28) images of this digit.
+      evaluator: an `evaluation.Evaluator`; when given, the generator is
+        measured every `eval_every` steps and the best one is kept.
     """
 
-    def __init__(self, config, digit, train_images, validation_images):
+    def __init__(self, config, digit, train_images, validation_images, evaluator=None):
         self.config = config
+        self.evaluator = evaluator if config.gan.eval_every > 0 else None
         self.gan_config = config.gan
         self.digit = digit
         self.folder = outputs.digit_dir(config.output_dir, digit)
@@ -240,7 +249,7 @@ class DigitRun:
             raise UserError(f"{self.folder} was trained with other settings ({what}); add --restart to start over")
         return record
 
-    def _write_record(self, record, step, wall_time_s, status, losses, steps_per_second):
+    def _write_record(self, record, step, wall_time_s, status):
         record.update(
             digit=self.digit,
             seed=self.config.seed,
@@ -248,17 +257,16 @@ class DigitRun:
             steps_done=int(step),
             target_steps=self.gan_config.steps,
             wall_time_s=round(wall_time_s, 2),
-            steps_per_second=round(steps_per_second, 2),
+            steps_per_second=round(self.progress.steps_per_second(step), 2),
             status=status,
-            last_d_loss=losses[0],
-            last_g_loss=losses[1],
             versions=outputs.library_versions(),
         )
         outputs.write_json(self.run_json, record)
 
     # ---- samples ----
 
-    def _save_samples(self, gan, step, noise, writer):
+    def _save_samples(self, gan, step, writer):
+        noise = fixed_noise(self.gan_config, self.config.seed, self.digit, GRID_SIZE)
         generated = data.to_uint8(gan.generate(noise).numpy())
         images.save_grid(outputs.sample_path(self.config.output_dir, self.digit, step), generated)
         steps, snapshots = self._load_evolution()
@@ -298,77 +306,132 @@ class DigitRun:
         if manager.latest_checkpoint:
             gan.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         start = int(gan.step.numpy())
-        losses = (record.get("last_d_loss", float("nan")), record.get("last_g_loss", float("nan")))
-        heldout = record.get("heldout_d_accuracy", float("nan"))
         if start >= cfg.steps and os.path.exists(outputs.generator_path(self.config.output_dir, self.digit)):
             logging.info("digit %d: already trained for %d steps; skipping", self.digit, start)
-            return DigitResult(self.digit, "done", start, record["wall_time_s"], *losses, heldout, self.folder)
+            return self._result(record, "done", start)
         if start:
             logging.info("digit %d: resuming from step %d", self.digit, start)
         self.csv.trim(start)
         writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
-        noise = fixed_noise(cfg, self.config.seed, self.digit, GRID_SIZE)
-        progress = Progress(f"digit {self.digit}", start, cfg.steps)
-        wall_before = record["wall_time_s"]
-        session_start = time.monotonic()
+        self.progress = Progress(f"digit {self.digit}", start, cfg.steps)
+        self.wall_before, self.session_start = record["wall_time_s"], time.monotonic()
         if start == 0:
             gan.calibrate_batch_norm(seed=self.seed)
-            self._save_samples(gan, 0, noise, writer)
-        step, status = start, "done"
+            self._save_samples(gan, 0, writer)
         try:
-            while step < cfg.steps:
-                count = min(CHUNK, cfg.steps - step, _to_next(step, cfg.sample_every), _to_next(step, cfg.checkpoint_every))
-                d_loss, g_loss, finite = gan.train_steps(tf.constant(count, tf.int32))
-                if not bool(finite):
-                    raise NonFiniteLoss(f"step {step + 1}-{step + count}")
-                step += count
-                losses = (float(d_loss), float(g_loss))
-                progress.update(step, d_loss=losses[0], g_loss=losses[1])
-                with writer.as_default(step=step):
-                    tf.summary.scalar("d_loss", losses[0])
-                    tf.summary.scalar("g_loss", losses[1])
-                sample_now = step % cfg.sample_every == 0 or step == cfg.steps
-                checkpoint_now = step % cfg.checkpoint_every == 0 or step == cfg.steps
-                if sample_now or checkpoint_now:
-                    gan.calibrate_batch_norm(seed=self.seed + step)
-                if sample_now:
-                    self._save_samples(gan, step, noise, writer)
-                row = {"step": step, "d_loss": losses[0], "g_loss": losses[1], "elapsed_s": None}
-                if checkpoint_now:
-                    heldout = gan.heldout_accuracy(self.validation_images, cfg.heldout_samples, self.seed + step)
-                    progress.message(f"digit {self.digit}: step {step}: held-out discriminator accuracy {heldout:.3f}")
-                    with writer.as_default(step=step):
-                        tf.summary.scalar("heldout_d_accuracy", heldout)
-                    manager.save(checkpoint_number=step)
-                    self._save_generator(gan)
-                    elapsed = time.monotonic() - session_start
-                    record["heldout_d_accuracy"] = heldout
-                    self._write_record(record, step, wall_before + elapsed, "running", losses, progress.steps_per_second(step))
-                    row.update(heldout_d_accuracy=heldout, elapsed_s=wall_before + elapsed)
-                    self.csv.append(row)
-                elif step % cfg.sample_every == 0:
-                    self.csv.append(row)
+            step = self._loop(gan, manager, record, start, writer)
+            status = "done"
         except NonFiniteLoss as e:
-            status = "failed"
-            progress.message(
+            status, step = "failed", _last_step(manager)
+            self.progress.message(
                 f"digit {self.digit}: loss became NaN/inf at {e}; stopped. The last good checkpoint "
-                f"(step {_last_step(manager)}) and every file written so far are kept."
+                f"(step {step}) and every file written so far are kept."
             )
             record["failure"] = f"non-finite loss at {e}"
-            self._write_record(
-                record, _last_step(manager), record["wall_time_s"], "failed", record_losses(record), progress.steps_per_second(step)
-            )
-            step = _last_step(manager)
         finally:
             writer.close()
         if status == "done":
-            elapsed = time.monotonic() - session_start
-            self._write_record(record, step, wall_before + elapsed, "done", losses, progress.steps_per_second(step))
-        return DigitResult(self.digit, status, step, record["wall_time_s"], *losses, heldout, self.folder)
+            record["wall_time_s"] = self.wall_before + time.monotonic() - self.session_start
+        self._write_record(record, step, record["wall_time_s"], status)
+        return self._result(record, status, step)
 
+    def _loop(self, gan, manager, record, step, writer):
+        """Trains from `step` to the end (or an early stop); returns the last step."""
+        cfg = self.gan_config
+        while step < cfg.steps:
+            count = min(
+                CHUNK,
+                cfg.steps - step,
+                _to_next(step, cfg.sample_every),
+                _to_next(step, cfg.checkpoint_every),
+                _to_next(step, cfg.eval_every) if self.evaluator else CHUNK,
+            )
+            d_loss, g_loss, finite = gan.train_steps(tf.constant(count, tf.int32))
+            if not bool(finite):
+                raise NonFiniteLoss(f"step {step + 1}-{step + count}")
+            step += count
+            record["last_d_loss"], record["last_g_loss"] = float(d_loss), float(g_loss)
+            self.progress.update(step, d_loss=float(d_loss), g_loss=float(g_loss))
+            with writer.as_default(step=step):
+                tf.summary.scalar("d_loss", float(d_loss))
+                tf.summary.scalar("g_loss", float(g_loss))
+            last = step == cfg.steps
+            due = {
+                "sample": step % cfg.sample_every == 0 or last,
+                "checkpoint": step % cfg.checkpoint_every == 0 or last,
+                "eval": self.evaluator is not None and (step % cfg.eval_every == 0 or last),
+            }
+            if not any(due.values()):
+                continue
+            gan.calibrate_batch_norm(seed=self.seed + step)
+            row = {"step": step, "d_loss": record["last_d_loss"], "g_loss": record["last_g_loss"]}
+            if due["sample"]:
+                self._save_samples(gan, step, writer)
+            if due["eval"]:
+                row.update(self._measure_quality(gan, step, record, writer))
+            if due["checkpoint"]:
+                row.update(self._checkpoint(gan, manager, step, record, writer))
+            self.csv.append(row)
+            if due["eval"] and record.get("declined") and cfg.stop_on_decline:
+                self.progress.message(f"digit {self.digit}: stopping early (--stop-on-decline)")
+                if not due["checkpoint"]:
+                    self._checkpoint(gan, manager, step, record, writer)
+                return step
+        return step
 
-def record_losses(record):
-    return record.get("last_d_loss", float("nan")), record.get("last_g_loss", float("nan"))
+    def _checkpoint(self, gan, manager, step, record, writer):
+        """Held-out check, checkpoint, run.json; the generator too when nothing selects it."""
+        heldout = gan.heldout_accuracy(self.validation_images, self.gan_config.heldout_samples, self.seed + step)
+        self.progress.message(f"digit {self.digit}: step {step}: held-out discriminator accuracy {heldout:.3f}")
+        with writer.as_default(step=step):
+            tf.summary.scalar("heldout_d_accuracy", heldout)
+        manager.save(checkpoint_number=step)
+        if self.evaluator is None:
+            self._save_generator(gan)
+        elapsed = self.wall_before + time.monotonic() - self.session_start
+        record["heldout_d_accuracy"] = heldout
+        self._write_record(record, step, elapsed, "running")
+        return {"heldout_d_accuracy": heldout, "elapsed_s": elapsed}
+
+    def _measure_quality(self, gan, step, record, writer):
+        """Measures the generator with the evaluator; keeps it if it is the best so far."""
+        from mnistgan import evaluation  # Deferred: only runs that select need it.
+
+        cfg = self.gan_config
+        candidates = evaluation.generate(gan.generator, cfg.eval_samples, seed=self.seed + step)
+        quality = evaluation.measure(self.evaluator, self.validation_images, candidates, self.digit)
+        with writer.as_default(step=step):
+            for name, value in quality.as_dict().items():
+                tf.summary.scalar(f"quality/{name}", value)
+        distance = quality.frechet_distance
+        best = record.get("best_frechet_distance")
+        if best is None or distance < best:
+            self._save_generator(gan)
+            record.update(best_step=step, best_frechet_distance=round(distance, 5), best_quality=quality.as_dict())
+        previous = record.get("last_frechet_distance")
+        record["worse_in_a_row"] = record.get("worse_in_a_row", 0) + 1 if previous is not None and distance > previous else 0
+        record["last_frechet_distance"] = round(distance, 5)
+        message = f"digit {self.digit}: step {step}: Fréchet distance {distance:.2f} (best {record['best_frechet_distance']:.2f} at step {record['best_step']})"
+        if record["worse_in_a_row"] >= cfg.decline_patience:
+            record["declined"] = True
+            message += f"; quality fell {record['worse_in_a_row']} measurements in a row"
+        self.progress.message(message)
+        return {k: getattr(quality, k) for k in ("frechet_distance", "class_precision", "precision", "recall")}
+
+    def _result(self, record, status, step):
+        return DigitResult(
+            digit=self.digit,
+            status=status,
+            steps=step,
+            wall_time_s=record.get("wall_time_s", 0.0),
+            d_loss=record.get("last_d_loss", float("nan")),
+            g_loss=record.get("last_g_loss", float("nan")),
+            heldout_d_accuracy=record.get("heldout_d_accuracy", float("nan")),
+            best_step=record.get("best_step"),
+            best_frechet_distance=record.get("best_frechet_distance"),
+            declined=bool(record.get("declined")),
+            folder=self.folder,
+        )
 
 
 def _to_next(step, every):
@@ -380,31 +443,42 @@ def _last_step(manager):
     return int(path.rsplit("-", 1)[1]) if path else 0
 
 
-def train_digits(config, mnist):
+def train_digits(config, mnist, evaluator=None):
     """Trains every digit in `config.digits`, one after another; prints a summary.
+
+    Args:
+      config: the whole `Config`.
+      mnist: a `data.Mnist`.
+      evaluator: an `evaluation.Evaluator`; loaded (or trained once) when
+        None and `config.gan.eval_every` > 0.
 
     Returns:
       0 when every digit finished, 1 when any stopped on a non-finite loss.
     """
+    if evaluator is None and config.gan.eval_every > 0:
+        from mnistgan import evaluation  # Deferred: only runs that select need it.
+
+        evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     results = []
     for digit in config.digits:
-        run = DigitRun(
-            config,
-            digit,
-            data.digit_images(mnist, "train", digit),
-            data.digit_images(mnist, "validation", digit),
-        )
+        train_images = data.digit_images(mnist, "train", digit)
+        run = DigitRun(config, digit, train_images, data.digit_images(mnist, "validation", digit), evaluator)
         results.append(run.train())
     print_summary(results)
     return 0 if all(r.status == "done" for r in results) else 1
 
 
 def print_summary(results):
-    print(f"\n{'digit':>5} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | held-out D acc | folder")
+    print(
+        f"\n{'digit':>5} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | "
+        f"held-out D acc | best step (FD) | folder"
+    )
     for r in results:
         minutes = f"{r.wall_time_s / 60:.1f} min"
         acc = "" if math.isnan(r.heldout_d_accuracy) else f"{r.heldout_d_accuracy:.3f}"
+        best = "" if r.best_step is None else f"{r.best_step} ({r.best_frechet_distance:.2f})"
+        flag = "  <- quality fell late in training" if r.declined else ""
         print(
             f"{r.digit:>5} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
-            f"{r.g_loss:>6.3f} | {acc:>14} | {r.folder}"
+            f"{r.g_loss:>6.3f} | {acc:>14} | {best:>14} | {r.folder}{flag}"
         )

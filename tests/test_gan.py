@@ -157,7 +157,7 @@ def test_a_run_killed_mid_training_resumes_and_finishes(tmp_path):
 def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     result = run_main(
         "--train-digits", "0,1", "--steps", "4", "--batch-size", "8", "--sample-every", "2",
-        "--checkpoint-every", "2", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
+        "--checkpoint-every", "2", "--eval-every", "0", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     for digit in (0, 1):

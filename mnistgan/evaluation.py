@@ -1,0 +1,173 @@
+"""Measuring generators: an evaluator network and per-digit quality metrics.
+
+The evaluator is a CNN trained on the real training split only (cached in
+output/evaluator/). Its penultimate layer gives the features of
+
+  - the Fréchet distance between real and generated feature distributions,
+  - improved precision and recall (Kynkäänniemi et al. 2019, k-NN manifolds),
+
+and its softmax judges "class precision": the share of generated samples it
+assigns to the intended digit. All metrics compare against validation images.
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+from absl import logging
+
+from mnistgan import config as config_lib, data, outputs
+from mnistgan.errors import UserError
+
+FEATURE_SIZE = 128
+MIN_TEST_ACCURACY = 0.99
+NEIGHBOURS = 3
+# The evaluator's own training: a few epochs of Deep MNIST at a higher rate.
+EVALUATOR_CONFIG = config_lib.ClassifierConfig(
+    steps=4000, batch_size=100, learning_rate=1e-3, precision="float32", eval_every=1000, checkpoint_every=4000
+)
+
+
+class Evaluator:
+    """Features and class probabilities of a trained evaluator model.
+
+    Args:
+      model: a classifier with a layer named "features" (see networks.build_classifier).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.feature_model = keras.Model(model.input, [model.get_layer("features").output, model.output])
+
+    def features_and_probabilities(self, float_images):
+        """float32 (n, 28, 28, 1) in [0, 1] -> float64 (n, FEATURE_SIZE) features, (n, 10) probabilities."""
+        features, logits = self.feature_model.predict(float_images, batch_size=500, verbose=0)
+        logits = logits.astype(np.float64)
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return features.astype(np.float64), probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=MIN_TEST_ACCURACY):
+    """The cached evaluator in output/evaluator/, trained on real training images if absent.
+
+    Raises:
+      UserError: if it does not reach MIN_TEST_ACCURACY on the test split, or
+        the cached file is unreadable.
+    """
+    from mnistgan import classifier  # Deferred: the classifier module is only needed here.
+
+    folder = outputs.evaluator_dir(output_dir)
+    path = os.path.join(folder, "model.keras")
+    record_path = os.path.join(folder, "evaluator.json")
+    record = outputs.read_json(record_path)
+    if record is None or not os.path.exists(path):
+        logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
+        run_config = config_lib.Config(action="evaluate", data_sources=("real",), output_dir=output_dir, seed=seed)
+        run_config = dataclasses.replace(run_config, classifier=dataclasses.replace(config, feature_size=FEATURE_SIZE))
+        trainer = classifier.ClassifierRun(run_config, "real", mnist, folder=folder).fit()[0]
+        predictions = trainer.predict(data.to_float(mnist.test_images))
+        accuracy = float(np.mean(predictions == mnist.test_labels))
+        if accuracy < min_accuracy:
+            raise UserError(f"the evaluator reached only {accuracy:.2%} test accuracy (needs {min_accuracy:.0%})")
+        with outputs.atomic_path(path) as tmp:
+            trainer.model.save(tmp)
+        record = {"test_accuracy": accuracy, "config": dataclasses.asdict(config), "seed": seed}
+        outputs.write_json(record_path, record)
+    try:
+        model = keras.models.load_model(path)
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path} is unreadable ({e}); delete {folder} to retrain it") from e
+    logging.info("evaluator test accuracy %.4f", record["test_accuracy"])
+    return Evaluator(model)
+
+
+# ---- metrics ----
+
+
+def _sqrt_psd(matrix):
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mean_a, cov_a, mean_b, cov_b):
+    """Fréchet distance between Gaussians N(mean_a, cov_a) and N(mean_b, cov_b).
+
+    tr(sqrt(A B)) is computed as tr(sqrt(sqrt(A) B sqrt(A))), a symmetric
+    positive semi-definite matrix, so only symmetric eigendecompositions are
+    needed: stable even for singular covariances.
+    """
+    root_a = _sqrt_psd(cov_a)
+    middle = root_a @ cov_b @ root_a
+    trace_root = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)))
+    return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
+
+
+def frechet_distance_of(features_a, features_b):
+    """Fréchet distance between the Gaussians fitted to two (n, d) feature sets."""
+    return frechet_distance(
+        features_a.mean(axis=0), np.cov(features_a, rowvar=False), features_b.mean(axis=0), np.cov(features_b, rowvar=False)
+    )
+
+
+def _pairwise_distances(a, b):
+    squared = np.sum(a**2, axis=1)[:, None] + np.sum(b**2, axis=1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.clip(squared, 0, None))
+
+
+def _knn_radii(features, k):
+    distances = _pairwise_distances(features, features)
+    return np.sort(distances, axis=1)[:, k]  # Column 0 is the point itself.
+
+
+def manifold_coverage(reference, samples, k=NEIGHBOURS):
+    """Share of `samples` inside the k-NN manifold of `reference` (balls of k-th NN radius)."""
+    radii = _knn_radii(reference, k)
+    inside = _pairwise_distances(samples, reference) <= radii[None, :]
+    return float(np.mean(inside.any(axis=1)))
+
+
+def precision_recall(real_features, fake_features, k=NEIGHBOURS):
+    """Improved precision (fakes on the real manifold) and recall (reals on the fake manifold)."""
+    return manifold_coverage(real_features, fake_features, k), manifold_coverage(fake_features, real_features, k)
+
+
+@dataclasses.dataclass(frozen=True)
+class Quality:
+    """Quality of one set of images of one digit against that digit's validation images."""
+
+    frechet_distance: float
+    class_precision: float
+    mean_confidence: float
+    precision: float
+    recall: float
+
+    def as_dict(self):
+        return {k: round(v, 5) for k, v in dataclasses.asdict(self).items()}
+
+
+def measure(evaluator, real_images, candidate_images, digit):
+    """Compares candidate images of `digit` with real ones.
+
+    Args:
+      evaluator: an `Evaluator`.
+      real_images, candidate_images: float32 (n, 28, 28, 1) in [0, 1].
+      digit: the digit the candidates are meant to show.
+    """
+    real_features, _ = evaluator.features_and_probabilities(real_images)
+    fake_features, probabilities = evaluator.features_and_probabilities(candidate_images)
+    precision, recall = precision_recall(real_features, fake_features)
+    return Quality(
+        frechet_distance=frechet_distance_of(real_features, fake_features),
+        class_precision=float(np.mean(np.argmax(probabilities, axis=1) == digit)),
+        mean_confidence=float(np.mean(probabilities[:, digit])),
+        precision=precision,
+        recall=recall,
+    )
+
+
+def generate(generator, count, seed, latent_dim=None):
+    """`count` images from a generator in inference mode: float32 (count, 28, 28, 1) in [0, 1]."""
+    latent_dim = latent_dim or generator.input_shape[-1]
+    z = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+    return np.asarray(generator.predict(z, batch_size=500, verbose=0), np.float32)

@@ -1,0 +1,188 @@
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnistgan import config as config_lib, data, evaluation, gan, outputs, report
+from tests.conftest import blob_images, run_main, tiny_config
+from tests.test_classifier import save_generators, tiny_mnist
+
+# ---- metrics on features with known answers ----
+
+
+def test_frechet_distance_matches_the_closed_form_for_gaussians():
+    mean_a, mean_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    var_a, var_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    expected = np.sum((mean_a - mean_b) ** 2) + np.sum(var_a + var_b - 2 * np.sqrt(var_a * var_b))  # 5 + 1 + 1 + 4
+    assert evaluation.frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b)) == pytest.approx(expected)
+    assert expected == 11.0
+
+
+def test_frechet_distance_is_rotation_invariant_and_zero_for_equal_gaussians():
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((4, 4)))
+    cov_a, cov_b = np.diag([1.0, 2.0, 3.0, 4.0]), np.diag([4.0, 3.0, 2.0, 1.0])
+    direct = evaluation.frechet_distance(np.zeros(4), cov_a, np.zeros(4), cov_b)
+    rotated = evaluation.frechet_distance(np.zeros(4), rotation @ cov_a @ rotation.T, np.zeros(4), rotation @ cov_b @ rotation.T)
+    assert rotated == pytest.approx(direct, rel=1e-6)
+    assert evaluation.frechet_distance(np.ones(4), cov_a, np.ones(4), cov_a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_frechet_distance_from_samples_approaches_the_true_value():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.0, 1.0, (20000, 2))
+    b = rng.normal([3.0, 0.0], 2.0, (20000, 2))
+    assert evaluation.frechet_distance_of(a, b) == pytest.approx(9.0 + 2 * (1 + 4 - 4), rel=0.05)
+
+
+def test_real_vs_disjoint_real_scores_near_perfect_and_failures_do_not():
+    rng = np.random.default_rng(2)
+    real_a, real_b = rng.standard_normal((500, 8)), rng.standard_normal((500, 8))
+    precision, recall = evaluation.precision_recall(real_a, real_b)
+    assert precision > 0.8 and recall > 0.8  # k-NN manifolds from 500 points miss some of the tails.
+    assert evaluation.frechet_distance_of(real_a, real_b) < 0.3
+    noise = rng.uniform(4, 6, (500, 8))  # Far from the real manifold.
+    assert evaluation.precision_recall(real_a, noise)[0] < 0.05
+    assert evaluation.frechet_distance_of(real_a, noise) > 100
+    collapsed = np.repeat(real_a[:1], 500, axis=0)  # One image, repeated: looks right, covers nothing.
+    precision, recall = evaluation.precision_recall(real_a, collapsed)
+    assert precision == 1.0 and recall < 0.05
+
+
+# ---- the evaluator itself, on a toy task ----
+
+
+@pytest.fixture(scope="module")
+def toy_evaluator(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("evaluator"))
+    toy = dataclasses.replace(evaluation.EVALUATOR_CONFIG, steps=150, batch_size=20, eval_every=50, checkpoint_every=150)
+    evaluator = evaluation.load_or_train_evaluator(folder, tiny_mnist(60), config=toy, min_accuracy=0.9)
+    return folder, evaluator
+
+
+def test_evaluator_is_trained_once_then_loaded_from_its_cache(toy_evaluator):
+    folder, evaluator = toy_evaluator
+    record = json.load(open(os.path.join(outputs.evaluator_dir(folder), "evaluator.json")))
+    assert record["test_accuracy"] >= 0.9
+    assert evaluator.model.get_layer("features").units == evaluation.FEATURE_SIZE
+    again = evaluation.load_or_train_evaluator(folder, mnist=None)  # No data needed: cached.
+    assert again.model.count_params() == evaluator.model.count_params()
+
+
+def test_evaluator_below_the_accuracy_bar_is_refused(tmp_path):
+    from mnistgan.errors import UserError
+
+    toy = dataclasses.replace(evaluation.EVALUATOR_CONFIG, steps=1, batch_size=10, eval_every=1, checkpoint_every=1)
+    with pytest.raises(UserError, match="evaluator reached only"):
+        evaluation.load_or_train_evaluator(str(tmp_path), tiny_mnist(), config=toy)
+
+
+def test_measure_on_toy_digits(toy_evaluator):
+    _, evaluator = toy_evaluator
+    mnist = tiny_mnist(60)
+    images, labels = mnist.split("train")
+    real = data.to_float(images[labels == 4])
+    same = evaluation.measure(evaluator, real[: len(real) // 2], real[len(real) // 2 :], digit=4)
+    noise = evaluation.measure(evaluator, real, np.random.default_rng(0).uniform(0, 1, real.shape).astype(np.float32), 4)
+    assert same.class_precision > 0.9 and same.frechet_distance < noise.frechet_distance
+    assert noise.precision < same.precision
+
+
+# ---- best-checkpoint selection and decline flag in GAN training ----
+
+
+class ScriptedEvaluator:
+    """Features of generated images are shifted by the next value of `shifts`: larger is worse."""
+
+    def __init__(self, shifts):
+        self.shifts = list(shifts)
+        self.calls = 0
+
+    def features_and_probabilities(self, images):
+        n = len(images)
+        features = np.random.default_rng(self.calls).standard_normal((n, 4))
+        if self.calls % 2:  # measure() asks for real features first, then generated ones.
+            features += self.shifts[self.calls // 2]
+        self.calls += 1
+        return features, np.full((n, 10), 0.1)
+
+
+def train_scripted(tmp_path, shifts, **gan_settings):
+    config = tiny_config(tmp_path, eval_every=2, eval_samples=20, **gan_settings)
+    run = gan.DigitRun(config, 3, blob_images(64), blob_images(16, seed=1), evaluator=ScriptedEvaluator(shifts))
+    return config, run.train()
+
+
+def generator_weights_at(config, step):
+    import tensorflow as tf
+
+    digit_gan = gan.DigitGan(config.gan, np.zeros((1, 28, 28, 1), np.float32), seed=0)
+    folder = os.path.join(outputs.digit_dir(config.output_dir, 3), "checkpoints")
+    digit_gan.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
+    assert tf.train.latest_checkpoint(folder)
+    return digit_gan.generator.get_weights()
+
+
+def test_selection_keeps_the_better_earlier_generator(tmp_path):
+    config, result = train_scripted(tmp_path, shifts=[0.0, 5.0], steps=4)
+    assert result.best_step == 2 and result.steps == 4
+    saved = keras.models.load_model(outputs.generator_path(config.output_dir, 3)).get_weights()
+    for a, b in zip(saved, generator_weights_at(config, 2)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(AssertionError):  # The final state differs from what was kept.
+        for a, b in zip(saved, generator_weights_at(config, 4)):
+            np.testing.assert_array_equal(a, b)
+    record = json.load(open(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json")))
+    assert record["best_step"] == 2 and record["steps_done"] == 4
+    header, *rows = open(os.path.join(outputs.digit_dir(config.output_dir, 3), "metrics.csv")).read().splitlines()
+    assert "frechet_distance" in header and len(rows) == 2
+
+
+def test_selection_keeps_a_later_better_generator(tmp_path):
+    _, result = train_scripted(tmp_path, shifts=[5.0, 0.0], steps=4)
+    assert result.best_step == 4 and not result.declined
+
+
+def test_a_decline_is_flagged_and_can_stop_the_run(tmp_path):
+    _, result = train_scripted(tmp_path / "a", shifts=[0, 1, 2, 3, 4], steps=10, decline_patience=3)
+    assert result.declined and result.best_step == 2 and result.steps == 10
+    _, stopped = train_scripted(tmp_path / "b", shifts=[0, 1, 2, 3, 4], steps=10, decline_patience=3, stop_on_decline=True)
+    assert stopped.declined and stopped.steps == 8
+
+
+# ---- the report ----
+
+
+def test_evaluate_writes_both_reports(toy_evaluator, tmp_path):
+    folder, evaluator = toy_evaluator
+    output = str(tmp_path)
+    save_generators(output)
+    outputs.append_jsonl(
+        outputs.results_path(output),
+        {"data_source": "real", "test_accuracy": 0.99, "per_digit_accuracy": [0.99] * 10, "min_digit": 0,
+         "impressions": 1000, "wall_time_s": 60.0},
+    )  # fmt: skip
+    config = config_lib.Config(action="evaluate", digits=(1, 4), output_dir=output, eval_samples=40)
+    assert report.evaluate(config, tiny_mnist(60), evaluator) == 0
+    result = json.load(open(os.path.join(output, "report.json")))
+    assert [row["digit"] for row in result["digits"]] == [1, 4]
+    for row in result["digits"]:
+        assert set(row["generated"]) == set(report.METRICS) == set(row["real_reference"])
+    text = open(os.path.join(output, "report.md")).read()
+    assert "| 1 |" in text and "| 4 |" in text and "| real | 99.00% |" in text
+
+
+def test_evaluate_from_the_command_line(toy_evaluator, tmp_path, real_mnist_dir):
+    import shutil
+
+    folder, _ = toy_evaluator
+    output = str(tmp_path / "out")
+    shutil.copytree(folder, output)
+    assert run_main("--evaluate", "--output-dir", output, "--mnist-dir", real_mnist_dir).returncode == 2
+    save_generators(output)
+    result = run_main("--evaluate", "--digits", "0,7", "--eval-samples", "50", "--output-dir", output, "--mnist-dir", real_mnist_dir)
+    assert result.returncode == 0, result.stderr
+    assert os.path.exists(os.path.join(output, "report.md")) and "| 7 |" in result.stdout
