@@ -314,6 +314,7 @@ class ClassifierRun:
             data_source=self.data_source,
             seed=self.config.seed,
             config=dataclasses.asdict(self.cfg),
+            peak_memory_mb=outputs.peak_memory_mb(),
             versions=outputs.library_versions(),
         )
         outputs.write_json(self.run_json, record)

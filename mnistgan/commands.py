@@ -1,5 +1,7 @@
 """What each action of main.py does, given the run's `Config`."""
 
+import logging as std_logging
+
 from mnistgan import data, outputs
 
 
@@ -36,6 +38,8 @@ ACTIONS = {"fetch-mnist": fetch_mnist, "train-digits": train_digits, "train-mnis
 
 def run(config):
     """Runs `config.action`; returns the process exit status."""
+    # TensorFlow logs every checkpoint write at INFO ("Sharding callback ..."), drowning progress lines.
+    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
     if config.action != "fetch-mnist":
         outputs.check_writable_dir(config.output_dir)
     return ACTIONS[config.action](config)

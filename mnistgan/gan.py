@@ -259,6 +259,7 @@ class DigitRun:
             wall_time_s=round(wall_time_s, 2),
             steps_per_second=round(self.progress.steps_per_second(step), 2),
             status=status,
+            peak_memory_mb=outputs.peak_memory_mb(),
             versions=outputs.library_versions(),
         )
         outputs.write_json(self.run_json, record)

@@ -9,6 +9,8 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
+import sys
 import tempfile
 
 from mnistgan.errors import UserError
@@ -114,6 +116,12 @@ def append_jsonl(path, record):
         if old and not old.endswith(b"\n"):
             old += b"\n"
     write_bytes(path, old + (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def peak_memory_mb():
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
 
 
 def library_versions():
