@@ -124,18 +124,15 @@ class ClassifierTrainer:
 
     def __init__(self, config, next_batch, seed):
         keras.utils.set_random_seed(seed)
-        policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(config.precision)
-        try:
+        with networks.dtype_policy(config.precision):
             self.model = networks.build_classifier(feature_size=config.feature_size)
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
         self.optimizer = keras.optimizers.Adam(config.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
         self.next_batch = next_batch
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
-        seeds = [v.value for v in self.model.non_trainable_variables if "seed_generator_state" in v.path]
-        tracked = dict(model=self.model, optimizer=self.optimizer, step=self.step, layer_seeds=seeds)
+        tracked = dict(
+            model=self.model, optimizer=self.optimizer, step=self.step, layer_seeds=networks.seed_states(self.model)
+        )
         if isinstance(next_batch, SyntheticStream):
             tracked["stream_rng"] = next_batch.rng
         self.checkpoint = tf.train.Checkpoint(**tracked)
@@ -221,15 +218,9 @@ class ClassifierRun:
         self.csv = outputs.MetricsCsv(os.path.join(self.folder, "metrics.csv"), CSV_FIELDS)
 
     def _previous_record(self, run_ids):
-        record = outputs.read_json(self.run_json)
+        record = outputs.read_resumable_record(self.run_json, self.cfg, self.config.seed, RESUME_KEYS)
         if record is None:
             return None
-        old = record.get("config", {})
-        new = dataclasses.asdict(self.cfg)
-        changed = [k for k in RESUME_KEYS if k in old and old[k] != new[k]]
-        if changed or record.get("seed") != self.config.seed:
-            what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in changed) or "seed"
-            raise UserError(f"{self.folder} was trained with other settings ({what}); add --restart to start over")
         if record.get("generator_run_ids") != run_ids:
             raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
         return record

@@ -18,7 +18,6 @@ import tensorflow as tf
 from absl import logging
 
 from mnistgan import data, images, networks, outputs
-from mnistgan.errors import UserError
 from mnistgan.progress import Progress
 
 EVOLUTION_ROWS = 4
@@ -58,13 +57,9 @@ class DigitGan:
     def __init__(self, config, real_images, seed):
         self.config = config
         keras.utils.set_random_seed(seed)
-        policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(config.precision)
-        try:
+        with networks.dtype_policy(config.precision):
             self.generator = networks.build_generator(config.latent_dim, config.leaky_slope)
             self.discriminator = networks.build_discriminator(config.leaky_slope)
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
         self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
         self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
         # Build the slots now so a restore fills them instead of deferring.
@@ -82,7 +77,7 @@ class DigitGan:
             rng=self.rng,
             # tf.train.Checkpoint does not follow Keras SeedGenerators (dropout's
             # random state); without them a resumed run drifts from a straight one.
-            layer_seeds=_seed_states(self.discriminator) + _seed_states(self.generator),
+            layer_seeds=networks.seed_states(self.discriminator) + networks.seed_states(self.generator),
         )
 
     def _train_step(self):
@@ -186,11 +181,6 @@ class DigitGan:
         return float(correct) / (len(real_logits) + len(fake_logits))
 
 
-def _seed_states(model):
-    """The tf.Variables holding the state of every Keras SeedGenerator in `model`."""
-    return [v.value for v in model.non_trainable_variables if "seed_generator_state" in v.path]
-
-
 @dataclasses.dataclass
 class DigitResult:
     digit: int
@@ -236,18 +226,6 @@ class DigitRun:
         self.seed = config.seed * 10 + digit
 
     # ---- run records ----
-
-    def _previous_record(self):
-        record = outputs.read_json(self.run_json)
-        if record is None:
-            return None
-        old = record.get("config", {})
-        new = dataclasses.asdict(self.gan_config)
-        changed = [k for k in RESUME_KEYS if k in old and old[k] != new[k]]
-        if changed or record.get("seed") != self.config.seed:
-            what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in changed) or "seed"
-            raise UserError(f"{self.folder} was trained with other settings ({what}); add --restart to start over")
-        return record
 
     def _write_record(self, record, step, wall_time_s, status):
         record.update(
@@ -301,7 +279,10 @@ class DigitRun:
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
         os.makedirs(self.folder, exist_ok=True)
-        record = self._previous_record() or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
+        record = outputs.read_resumable_record(self.run_json, self.gan_config, self.config.seed, RESUME_KEYS) or {
+            "run_id": uuid.uuid4().hex[:12],
+            "wall_time_s": 0.0,
+        }
         gan = DigitGan(cfg, self.train_images, self.seed)
         manager = tf.train.CheckpointManager(gan.checkpoint, os.path.join(self.folder, "checkpoints"), max_to_keep=2)
         if manager.latest_checkpoint:

@@ -1,13 +1,35 @@
-"""Pure builders of the three networks; each returns an uncompiled Keras model.
+"""Pure builders of the three networks (uncompiled Keras models), and model helpers.
 
 Images are float32 (batch, 28, 28, 1) in [0, 1], ink = 1, as `data.to_float`
 makes them.
 """
 
+import contextlib
+
 import keras
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Builds the models inside under Keras dtype policy `name` ("float32", "mixed_bfloat16")."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def seed_states(model):
+    """The tf.Variables holding the state of each Keras SeedGenerator (dropout) in `model`.
+
+    tf.train.Checkpoint does not follow them by itself; checkpoints must list
+    them for a resumed run to match a straight one.
+    """
+    return [v.value for v in model.non_trainable_variables if "seed_generator_state" in v.path]
 
 
 def build_generator(latent_dim=32, leaky_slope=0.01, name="generator"):

@@ -5,6 +5,7 @@ is defined in one place.
 """
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -105,6 +106,32 @@ def read_json(path):
             return json.load(f)
     except (ValueError, OSError) as e:
         raise UserError(f"{path} is unreadable ({e}); delete it or rerun with --restart") from e
+
+
+def read_resumable_record(path, config, seed, resume_keys):
+    """The run.json a run resumes from, after checking it was made with compatible settings.
+
+    Args:
+      path: the run.json.
+      config: the new run's config dataclass.
+      seed: the new run's seed.
+      resume_keys: config fields a checkpoint cannot be resumed under once changed.
+
+    Returns:
+      The record, or None when there is none (a fresh run).
+
+    Raises:
+      UserError: naming each changed setting and suggesting --restart.
+    """
+    record = read_json(path)
+    if record is None:
+        return None
+    old, new = record.get("config", {}), dataclasses.asdict(config)
+    changed = [k for k in resume_keys if k in old and old[k] != new[k]]
+    if changed or record.get("seed") != seed:
+        what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in changed) or f"seed {record.get('seed')} -> {seed}"
+        raise UserError(f"{os.path.dirname(path)} was trained with other settings ({what}); add --restart to start over")
+    return record
 
 
 def append_jsonl(path, record):

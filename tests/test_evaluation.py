@@ -5,7 +5,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mnistgan import config as config_lib, data, evaluation, gan, outputs, report
 from tests.conftest import blob_images, run_main, tiny_config
