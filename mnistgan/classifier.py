@@ -205,10 +205,13 @@ class ClassifierRun:
       data_source: "synthetic" or "real".
       mnist: a `data.Mnist`.
       generators: ten generator models (synthetic only; loaded when None).
+      folder: where it writes (default output/classifier-<data>/).
+      label: how progress lines name it.
     """
 
-    def __init__(self, config, data_source, mnist, generators=None, folder=None):
+    def __init__(self, config, data_source, mnist, generators=None, folder=None, label=None):
         self.config = config
+        self.label = label or f"classifier ({data_source})"
         self.cfg = config.classifier
         self.data_source = data_source
         self.mnist = mnist
@@ -256,14 +259,14 @@ class ClassifierRun:
         manager = tf.train.CheckpointManager(trainer.checkpoint, manager_dir, max_to_keep=2)
         if latest:
             trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("classifier on %s data: resuming from step %d", self.data_source, start)
+            logging.info("%s: resuming from step %d", self.label, start)
         if start < self.cfg.steps:
             self._train_loop(trainer, manager, stream, record, start)
         return trainer, record, run_ids
 
     def _train_loop(self, trainer, manager, stream, record, start):
         cfg = self.cfg
-        label = f"classifier ({self.data_source})"
+        label = self.label
         self.csv.trim(start)
         writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
         validation = data.to_float(self.mnist.validation_images)

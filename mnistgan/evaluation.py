@@ -65,7 +65,7 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
         logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
         run_config = config_lib.Config(action="evaluate", data_sources=("real",), output_dir=output_dir, seed=seed)
         run_config = dataclasses.replace(run_config, classifier=dataclasses.replace(config, feature_size=FEATURE_SIZE))
-        trainer = classifier.ClassifierRun(run_config, "real", mnist, folder=folder).fit()[0]
+        trainer = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator").fit()[0]
         predictions = trainer.predict(data.to_float(mnist.test_images))
         accuracy = float(np.mean(predictions == mnist.test_labels))
         if accuracy < min_accuracy:
