@@ -363,4 +363,9 @@ def print_table(results):
             f"{result.data_source:<13} | {r['test_accuracy']:>13.2%} | {worst:>30} | {r['impressions']:>11,} | "
             f"{r['wall_time_s'] / 60:.1f} min"
         )
-    print("\n(test split: 10,000 MNIST test images, used only for these numbers)")
+    for result in results:
+        share = result.record.get("generation_share")
+        if share is not None:
+            print(f"\ngenerating the batches took {share:.0%} of each synthetic training step")
+    test_images = int(np.sum(results[0].record["confusion"]))
+    print(f"(test split: {test_images:,} MNIST test images, used only for these numbers)")

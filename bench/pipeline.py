@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The whole experiment for one preset and seed, from a clean output folder.
+
+  .venv/bin/python bench/pipeline.py --preset fast --seed 0 [--compare]
+
+Runs `main.py --train-digits 0,...,9` and then `main.py --train-mnist`
+(synthetic data; with --compare also the real-data baseline) as separate
+processes, and prints the wall time and peak memory of each stage and the
+final test accuracy. The result is appended to bench/results.md with the
+machine and date. Set-up (virtual env, MNIST) is excluded: run `make setup` first.
+"""
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PRESET = flags.DEFINE_string("preset", "fast", "The preset to run.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the run.")
+_COMPARE = flags.DEFINE_boolean("compare", False, "Also train the real-data baseline.")
+_MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
+
+
+def run_stage(args):
+    """Runs main.py with `args`; returns (wall seconds, peak resident MiB) of that process."""
+    start = time.monotonic()
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"stage {' '.join(args)} failed with status {process.returncode}")
+    return time.monotonic() - start, usage.ru_maxrss / 1024
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {model}, {memory_gib:.0f} GiB, Python {platform.python_version()}"
+
+
+def main(argv):
+    del argv
+    output = os.path.join(ROOT, "bench", "out", f"{_PRESET.value}-seed{_SEED.value}")
+    shutil.rmtree(output, ignore_errors=True)
+    common = ["--preset", _PRESET.value, "--seed", str(_SEED.value), "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]
+    stages = {
+        "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common],
+        "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common],
+    }
+    measured = {name: run_stage(args) for name, args in stages.items()}
+    with open(os.path.join(output, "results.jsonl")) as f:
+        records = {r["data_source"]: r for r in map(json.loads, f)}
+    total = sum(seconds for seconds, _ in measured.values())
+    lines = [
+        f"### preset {_PRESET.value}, seed {_SEED.value} ({datetime.date.today()}; {machine()})",
+        "",
+        "| stage | wall time | peak memory |",
+        "|---|---|---|",
+        *(f"| {name} | {s / 60:.1f} min | {mib:.0f} MiB |" for name, (s, mib) in measured.items()),
+        f"| **total** | **{total / 60:.1f} min** | |",
+        "",
+        *(f"- test accuracy trained on {source} data: {r['test_accuracy']:.2%}" for source, r in records.items()),
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(ROOT, "bench", "results.md"), "a", encoding="utf-8") as f:
+        f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    app.run(main)
