@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """mnistgan: train one DCGAN per MNIST digit, then a classifier on their output.
 
-  ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9   # one generator per digit
+  ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9   # one generator per digit -> output/digit-N/
   ./main.py --train-mnist --compare              # classifier: generated vs real data
+  ./main.py --evaluate                           # quality report -> output/report.md
 
-This file only turns flags into a `Config`; the work is in the `mnistgan` package.
+Every command resumes where it stopped; --restart starts over.
 """
+
+# This file only turns flags into a `Config`; the work is in the `mnistgan` package.
 
 import os
 import sys
