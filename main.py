@@ -45,7 +45,9 @@ _EVAL_EVERY = flags.DEFINE_integer(
 )
 _STOP_ON_DECLINE = flags.DEFINE_boolean("stop-on-decline", False, "Stop a digit once its quality falls 3 checks in a row.")
 _DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default: every trained one).")
-_EVAL_SAMPLES = flags.DEFINE_integer("eval-samples", 2000, "Generated images per digit that --evaluate measures.", lower_bound=10)
+_EVAL_SAMPLES = flags.DEFINE_integer(
+    "eval-samples", 8000, "Generated images per digit that --evaluate measures (k-NN metrics use 2000).", lower_bound=10
+)
 
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")

@@ -90,7 +90,7 @@ class Config:
     output_dir: str = "output"
     seed: int = 0
     restart: bool = False
-    eval_samples: int = 2000
+    eval_samples: int = 8000
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()

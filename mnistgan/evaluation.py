@@ -23,6 +23,8 @@ from mnistgan.errors import UserError
 FEATURE_SIZE = 128
 MIN_TEST_ACCURACY = 0.99
 NEIGHBOURS = 3
+# Candidates in the k-NN precision / recall (memory grows with its square).
+KNN_SAMPLES = 2000
 # The evaluator's own training: a few epochs of Deep MNIST at a higher rate.
 EVALUATOR_CONFIG = config_lib.ClassifierConfig(
     steps=4000, batch_size=100, learning_rate=1e-3, precision="float32", eval_every=1000, checkpoint_every=4000
@@ -146,17 +148,19 @@ class Quality:
         return {k: round(v, 5) for k, v in dataclasses.asdict(self).items()}
 
 
-def measure(evaluator, real_images, candidate_images, digit):
+def measure(evaluator, real_images, candidate_images, digit, knn_samples=KNN_SAMPLES):
     """Compares candidate images of `digit` with real ones.
 
     Args:
       evaluator: an `Evaluator`.
       real_images, candidate_images: float32 (n, 28, 28, 1) in [0, 1].
       digit: the digit the candidates are meant to show.
+      knn_samples: precision and recall use the first this many candidates;
+        their pairwise distances grow with the square of the count.
     """
     real_features, _ = evaluator.features_and_probabilities(real_images)
     fake_features, probabilities = evaluator.features_and_probabilities(candidate_images)
-    precision, recall = precision_recall(real_features, fake_features)
+    precision, recall = precision_recall(real_features, fake_features[:knn_samples])
     return Quality(
         frechet_distance=frechet_distance_of(real_features, fake_features),
         class_precision=float(np.mean(np.argmax(probabilities, axis=1) == digit)),

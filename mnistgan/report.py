@@ -68,8 +68,9 @@ def markdown(report):
         "# mnistgan report",
         "",
         f"Generated {report['created']}. Each digit: {report['eval_samples']} generated images vs that digit's "
-        f"validation images; in brackets, {report['eval_samples']} real training images vs the same validation "
-        f"images (what a perfect generator would score). Evaluator test accuracy: {report['evaluator_test_accuracy']:.2%}.",
+        f"validation images (precision and recall: the first {evaluation.KNN_SAMPLES}); in brackets, the same "
+        f"number of real training images (or all of the digit's, if fewer) vs the same validation images: what a "
+        f"perfect generator would score. Evaluator test accuracy: {report['evaluator_test_accuracy']:.2%}.",
         "",
         "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall |",
         "|---|---|---|---|---|---|---|---|---|",
