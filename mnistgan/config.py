@@ -9,7 +9,6 @@ import dataclasses
 
 from mnistgan.errors import UserError
 
-ACTIONS = ("fetch-mnist", "train-digits", "train-mnist", "evaluate")
 DATA_SOURCES = ("synthetic", "real")
 
 
@@ -71,7 +70,7 @@ class Config:
     """Everything one invocation of main.py does.
 
     Attributes:
-      action: one of ACTIONS.
+      action: "fetch-mnist", "train-digits", "train-mnist" or "evaluate".
       digits: digits to train (`train-digits`) or measure (`evaluate`), sorted.
       data_sources: classifier training data, a subset of DATA_SOURCES.
       mnist_dir: where MNIST is cached (or put by the user).
