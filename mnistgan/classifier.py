@@ -275,7 +275,12 @@ class ClassifierRun:
         step = start
         with writer.as_default():
             while step < cfg.steps:
-                count = min(CHUNK, cfg.steps - step, cfg.eval_every - step % cfg.eval_every)
+                count = min(
+                    CHUNK,
+                    cfg.steps - step,
+                    cfg.eval_every - step % cfg.eval_every,
+                    cfg.checkpoint_every - step % cfg.checkpoint_every,
+                )
                 loss, finite = trainer.train_steps(tf.constant(count, tf.int32))
                 if not bool(finite):
                     raise UserError(
@@ -286,16 +291,16 @@ class ClassifierRun:
                 loss = float(loss)
                 progress.update(step, loss=loss)
                 tf.summary.scalar("loss", loss, step=step)
+                elapsed = wall_before + time.monotonic() - session_start
                 if step % cfg.eval_every == 0 or step == cfg.steps:
                     accuracy = float(np.mean(trainer.predict(validation) == self.mnist.validation_labels))
                     progress.message(f"{label}: step {step}: validation accuracy {accuracy:.4f}")
                     tf.summary.scalar("validation_accuracy", accuracy, step=step)
-                    elapsed = wall_before + time.monotonic() - session_start
-                    if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                        manager.save(checkpoint_number=step)
-                        record.update(wall_time_s=round(elapsed, 2), steps_done=step, status="running")
-                        self._write_record(record)
                     self.csv.append({"step": step, "loss": loss, "validation_accuracy": accuracy, "elapsed_s": elapsed})
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    manager.save(checkpoint_number=step)
+                    record.update(wall_time_s=round(elapsed, 2), steps_done=step, status="running")
+                    self._write_record(record)
         writer.close()
         steps_per_second = progress.steps_per_second(step)
         record.update(steps_per_second=round(steps_per_second, 2))

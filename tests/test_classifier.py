@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 
@@ -155,3 +156,11 @@ def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, rea
     assert result.returncode == 0, result.stderr
     assert "real " in result.stdout and "synthetic " in result.stdout
     assert os.path.exists(os.path.join(outputs.classifier_dir(output, "real"), "confusion.png"))
+
+
+def test_checkpoints_do_not_wait_for_validation_steps(tmp_path):
+    config = tiny_config(str(tmp_path), ("real",), steps=6)
+    config = dataclasses.replace(config, classifier=dataclasses.replace(config.classifier, eval_every=4, checkpoint_every=3))
+    classifier.ClassifierRun(config, "real", tiny_mnist()).train()
+    folder = os.path.join(outputs.classifier_dir(str(tmp_path), "real"), "checkpoints")
+    assert sorted(name for name in os.listdir(folder) if name.endswith(".index")) == ["ckpt-3.index", "ckpt-6.index"]
