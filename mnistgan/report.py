@@ -35,9 +35,8 @@ def latest_classifier_results(output_dir):
     return latest
 
 
-def measure_digit(config, mnist, evaluator, digit):
+def measure_digit(config, mnist, evaluator, digit, generator):
     """One report row: the generator's quality and the real-vs-real reference."""
-    generator = classifier.load_generators(config.output_dir, [digit])[0]
     validation = data.to_float(data.digit_images(mnist, "validation", digit))
     generated = evaluation.generate(generator, config.eval_samples, seed=config.seed * 10 + digit)
     quality = evaluation.measure(evaluator, validation, generated, digit)
@@ -101,14 +100,14 @@ def evaluate(config, mnist, evaluator=None):
     digits = list(config.digits) or trained_digits(config.output_dir)
     if not digits:
         raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
-    classifier.load_generators(config.output_dir, digits)  # Refuse missing or corrupt files before measuring.
+    generators = classifier.load_generators(config.output_dir, digits)  # Refuses missing or corrupt files first.
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     evaluator_record = outputs.read_json(os.path.join(outputs.evaluator_dir(config.output_dir), "evaluator.json")) or {}
     report = {
         "created": time.strftime("%Y-%m-%d %H:%M"),
         "eval_samples": config.eval_samples,
         "evaluator_test_accuracy": evaluator_record.get("test_accuracy", float("nan")),
-        "digits": [measure_digit(config, mnist, evaluator, d) for d in digits],
+        "digits": [measure_digit(config, mnist, evaluator, d, g) for d, g in zip(digits, generators)],
         "classifiers": latest_classifier_results(config.output_dir),
     }
     outputs.write_json(os.path.join(config.output_dir, "report.json"), report)
