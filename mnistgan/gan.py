@@ -30,7 +30,9 @@ CSV_FIELDS = (
     "elapsed_s",
 )  # fmt: skip
 # Settings a checkpoint cannot be resumed under once they change.
-RESUME_KEYS = ("latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision", "mixed_batches")
+RESUME_KEYS = (
+    "latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision", "mixed_batches", "ema_momentum",
+)  # fmt: skip
 
 
 class NonFiniteLoss(Exception):
@@ -56,16 +58,21 @@ class DigitGan:
 
     def __init__(self, config, real_images, seed):
         self.config = config
-        keras.utils.set_random_seed(seed)
         with networks.dtype_policy(config.precision):
             self.generator = networks.build_generator(config.latent_dim, config.leaky_slope)
             self.discriminator = networks.build_discriminator(config.leaky_slope)
-        self.g_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
+            # Holds the weight averages for sampling; never trained.
+            self.average_generator = networks.build_generator(config.latent_dim, config.leaky_slope, "average_generator")
+        use_ema = config.ema_momentum > 0
+        self.g_optimizer = keras.optimizers.Adam(
+            config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
+        )
         self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
         # Build the slots now so a restore fills them instead of deferring.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.real = tf.constant(real_images, tf.float32)
+        # A variable, not a constant, so `reset` can swap in another digit.
+        self.real = tf.Variable(real_images, shape=tf.TensorShape([None, *networks.IMAGE_SHAPE]), trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
         self.checkpoint = tf.train.Checkpoint(
@@ -79,6 +86,29 @@ class DigitGan:
             # random state); without them a resumed run drifts from a straight one.
             layer_seeds=networks.seed_states(self.discriminator) + networks.seed_states(self.generator),
         )
+        self.reset(real_images, seed)
+
+    def reset(self, real_images, seed):
+        """Starts a fresh run on `real_images`: new weights from `seed`, empty optimizers, step 0.
+
+        The compiled step is kept. Every trace of a Keras optimizer step stays
+        in TensorFlow's gradient registry for the life of the process (about
+        120 MiB each here), so the digits of one run share one `DigitGan`.
+        """
+        keras.utils.set_random_seed(seed)
+        with networks.dtype_policy(self.config.precision):
+            fresh = [
+                (self.generator, networks.build_generator(self.config.latent_dim, self.config.leaky_slope)),
+                (self.discriminator, networks.build_discriminator(self.config.leaky_slope)),
+            ]
+        for model, new in fresh:
+            for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
+                variable.assign(value)
+        for variable in self.g_optimizer.variables + self.d_optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+        self.real.assign(real_images)
+        self.step.assign(0)
+        self.rng.reset_from_seed(seed)
 
     def _train_step(self):
         batch = self.config.batch_size
@@ -129,25 +159,32 @@ class DigitGan:
             finite = finite & tf.math.is_finite(d_loss) & tf.math.is_finite(g_loss)
         return d_loss, g_loss, finite
 
-    def calibrate_batch_norm(self, seed, samples=1024):
-        """Sets the generator's batch-norm moving statistics to those of its current weights.
+    def sampler(self, seed, samples=1024):
+        """The generator to sample and save now, in inference mode, ready to use.
 
-        Moving averages lag behind fast-changing weights, so early in training
-        inference mode draws noise while training mode draws digits. Only the
-        moving statistics change; training never reads them.
+        It is the average of the generator's recent weights (`ema_momentum`),
+        or the generator itself when averaging is off. Its batch-norm moving
+        statistics are set to those of its current weights: moving averages
+        lag behind fast-changing weights, so early in training inference mode
+        would draw noise while training mode draws digits. Training never
+        reads those statistics.
+
+        Args:
+          seed: seeds the `samples` noise vectors that measure the statistics.
         """
-        layers = [l for l in self.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
-        probe = keras.Model(self.generator.input, [layer.input for layer in layers])
+        model = self.generator
+        if self.config.ema_momentum > 0:
+            model = self.average_generator
+            self.g_optimizer.finalize_variable_values(model.trainable_variables)
+        layers = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+        probe = keras.Model(model.input, [layer.input for layer in layers])
         z = np.random.default_rng(seed).standard_normal((samples, self.config.latent_dim)).astype(np.float32)
         for layer, x in zip(layers, probe(z, training=True)):
             x = tf.cast(x, tf.float32)
             axes = list(range(len(x.shape) - 1))
             layer.moving_mean.assign(tf.reduce_mean(x, axes))
             layer.moving_variance.assign(tf.math.reduce_variance(x, axes))
-
-    def generate(self, z):
-        """float32 (n, latent_dim) noise -> float32 (n, 28, 28, 1) in [0, 1], inference mode."""
-        return self.generator(z, training=False)
+        return model
 
     def _judge(self, images):
         """D's logits as D judges while training: batch statistics, but no dropout.
@@ -160,10 +197,11 @@ class DigitGan:
             x = layer(x, training=not isinstance(layer, keras.layers.Dropout))
         return x.numpy()
 
-    def heldout_accuracy(self, real_images, count, seed):
+    def heldout_accuracy(self, sampler, real_images, count, seed):
         """Discriminator accuracy on held-out real images vs fresh generated ones.
 
         Args:
+          sampler: the generator that draws the fakes, from `sampler()`.
           real_images: float32 (n, 28, 28, 1) validation images of the digit.
           count: how many generated images to judge.
 
@@ -171,7 +209,7 @@ class DigitGan:
           The share judged correctly, in [0, 1]; 0.5 means D cannot tell them apart.
         """
         z = np.random.default_rng(seed).standard_normal((count, self.config.latent_dim)).astype(np.float32)
-        fake_images = self.generate(z)
+        fake_images = sampler(z, training=False)
         if self.config.mixed_batches:
             logits = self._judge(tf.concat([real_images, fake_images], axis=0))
             real_logits, fake_logits = logits[: len(real_images)], logits[len(real_images) :]
@@ -244,9 +282,9 @@ class DigitRun:
 
     # ---- samples ----
 
-    def _save_samples(self, gan, step, writer):
+    def _save_samples(self, sampler, step, writer):
         noise = fixed_noise(self.gan_config, self.config.seed, self.digit, GRID_SIZE)
-        generated = data.to_uint8(gan.generate(noise).numpy())
+        generated = data.to_uint8(sampler(noise, training=False).numpy())
         images.save_grid(outputs.sample_path(self.config.output_dir, self.digit, step), generated)
         steps, snapshots = self._load_evolution()
         keep = steps < step
@@ -267,14 +305,19 @@ class DigitRun:
         with np.load(self.evolution_npz, allow_pickle=False) as npz:
             return npz["steps"], npz["images"]
 
-    def _save_generator(self, gan):
+    def _save_generator(self, sampler):
         with outputs.atomic_path(outputs.generator_path(self.config.output_dir, self.digit)) as tmp:
-            gan.generator.save(tmp)
+            sampler.save(tmp)
 
     # ---- the loop ----
 
-    def train(self):
-        """Trains (or resumes) this digit up to `config.gan.steps`. Returns a `DigitResult`."""
+    def train(self, gan=None):
+        """Trains (or resumes) this digit up to `config.gan.steps`. Returns a `DigitResult`.
+
+        Args:
+          gan: a `DigitGan` of the same `GanConfig` to reuse (it is reset to
+            this digit); a new one when None.
+        """
         cfg = self.gan_config
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
@@ -283,7 +326,10 @@ class DigitRun:
             "run_id": uuid.uuid4().hex[:12],
             "wall_time_s": 0.0,
         }
-        gan = DigitGan(cfg, self.train_images, self.seed)
+        if gan is None:
+            gan = DigitGan(cfg, self.train_images, self.seed)
+        else:
+            gan.reset(self.train_images, self.seed)
         manager = tf.train.CheckpointManager(gan.checkpoint, os.path.join(self.folder, "checkpoints"), max_to_keep=2)
         if manager.latest_checkpoint:
             gan.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
@@ -298,8 +344,7 @@ class DigitRun:
         self.progress = Progress(f"digit {self.digit}", start, cfg.steps)
         self.wall_before, self.session_start = record["wall_time_s"], time.monotonic()
         if start == 0:
-            gan.calibrate_batch_norm(seed=self.seed)
-            self._save_samples(gan, 0, writer)
+            self._save_samples(gan.sampler(seed=self.seed), 0, writer)
         try:
             step = self._loop(gan, manager, record, start, writer)
             status = "done"
@@ -345,42 +390,42 @@ class DigitRun:
             }
             if not any(due.values()):
                 continue
-            gan.calibrate_batch_norm(seed=self.seed + step)
+            sampler = gan.sampler(seed=self.seed + step)
             row = {"step": step, "d_loss": record["last_d_loss"], "g_loss": record["last_g_loss"]}
             if due["sample"]:
-                self._save_samples(gan, step, writer)
+                self._save_samples(sampler, step, writer)
             if due["eval"]:
-                row.update(self._measure_quality(gan, step, record, writer))
+                row.update(self._measure_quality(sampler, step, record, writer))
             if due["checkpoint"]:
-                row.update(self._checkpoint(gan, manager, step, record, writer))
+                row.update(self._checkpoint(gan, sampler, manager, step, record, writer))
             self.csv.append(row)
             if due["eval"] and record.get("declined") and cfg.stop_on_decline:
                 self.progress.message(f"digit {self.digit}: stopping early (--stop-on-decline)")
                 if not due["checkpoint"]:
-                    self._checkpoint(gan, manager, step, record, writer)
+                    self._checkpoint(gan, sampler, manager, step, record, writer)
                 return step
         return step
 
-    def _checkpoint(self, gan, manager, step, record, writer):
+    def _checkpoint(self, gan, sampler, manager, step, record, writer):
         """Held-out check, checkpoint, run.json; the generator too when nothing selects it."""
-        heldout = gan.heldout_accuracy(self.validation_images, self.gan_config.heldout_samples, self.seed + step)
+        heldout = gan.heldout_accuracy(sampler, self.validation_images, self.gan_config.heldout_samples, self.seed + step)
         self.progress.message(f"digit {self.digit}: step {step}: held-out discriminator accuracy {heldout:.3f}")
         with writer.as_default(step=step):
             tf.summary.scalar("heldout_d_accuracy", heldout)
         manager.save(checkpoint_number=step)
         if self.evaluator is None:
-            self._save_generator(gan)
+            self._save_generator(sampler)
         elapsed = self.wall_before + time.monotonic() - self.session_start
         record["heldout_d_accuracy"] = heldout
         self._write_record(record, step, elapsed, "running")
         return {"heldout_d_accuracy": heldout, "elapsed_s": elapsed}
 
-    def _measure_quality(self, gan, step, record, writer):
+    def _measure_quality(self, sampler, step, record, writer):
         """Measures the generator with the evaluator; keeps it if it is the best so far."""
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
         cfg = self.gan_config
-        candidates = evaluation.generate(gan.generator, cfg.eval_samples, seed=self.seed + step)
+        candidates = evaluation.generate(sampler, cfg.eval_samples, seed=self.seed + step)
         quality = evaluation.measure(self.evaluator, self.validation_images, candidates, self.digit)
         with writer.as_default(step=step):
             for name, value in quality.as_dict().items():
@@ -388,7 +433,7 @@ class DigitRun:
         distance = quality.frechet_distance
         best = record.get("best_frechet_distance")
         if best is None or distance < best:
-            self._save_generator(gan)
+            self._save_generator(sampler)
             record.update(best_step=step, best_frechet_distance=round(distance, 5), best_quality=quality.as_dict())
         previous = record.get("last_frechet_distance")
         record["worse_in_a_row"] = record.get("worse_in_a_row", 0) + 1 if previous is not None and distance > previous else 0
@@ -442,10 +487,13 @@ def train_digits(config, mnist, evaluator=None):
 
         evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     results = []
+    shared_gan = None  # One for all digits: see DigitGan.reset.
     for digit in config.digits:
         train_images = data.digit_images(mnist, "train", digit)
         run = DigitRun(config, digit, train_images, data.digit_images(mnist, "validation", digit), evaluator)
-        results.append(run.train())
+        if shared_gan is None:
+            shared_gan = DigitGan(config.gan, run.train_images, run.seed)
+        results.append(run.train(shared_gan))
     print_summary(results)
     return 0 if all(r.status == "done" for r in results) else 1
 

@@ -127,9 +127,10 @@ def read_resumable_record(path, config, seed, resume_keys):
     if record is None:
         return None
     old, new = record.get("config", {}), dataclasses.asdict(config)
-    changed = [k for k in resume_keys if k in old and old[k] != new[k]]
+    # A setting the record lacks comes from an older version, which did not have it.
+    changed = [k for k in resume_keys if old.get(k, "unset") != new[k]]
     if changed or record.get("seed") != seed:
-        what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in changed) or f"seed {record.get('seed')} -> {seed}"
+        what = ", ".join(f"{k} {old.get(k, 'unset')} -> {new[k]}" for k in changed) or f"seed {record.get('seed')} -> {seed}"
         raise UserError(f"{os.path.dirname(path)} was trained with other settings ({what}); add --restart to start over")
     return record
 
