@@ -104,8 +104,10 @@ class DigitGan:
         for model, new in fresh:
             for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
                 variable.assign(value)
-        for variable in self.g_optimizer.variables + self.d_optimizer.variables:
-            variable.assign(tf.zeros_like(variable))
+        for optimizer in (self.g_optimizer, self.d_optimizer):
+            for variable in optimizer.variables:  # Step count, moments and weight averages.
+                variable.assign(tf.zeros_like(variable))
+            optimizer.learning_rate = self.config.learning_rate  # The one that does not start at zero.
         self.real.assign(real_images)
         self.step.assign(0)
         self.rng.reset_from_seed(seed)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mnistgan import gan, outputs
+from mnistgan import data, gan, outputs
 from tests.conftest import ROOT, blob_images, run_main, tiny_config
 
 
@@ -87,6 +87,46 @@ def test_resume_continues_the_step_counter_and_matches_a_straight_run(tmp_path):
         np.testing.assert_array_equal(wa, wb)  # Bit-exact: all random state is checkpointed.
 
 
+def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path):
+    import keras
+
+    fresh = tiny_config(tmp_path / "fresh")
+    train(fresh)
+    reused = tiny_config(tmp_path / "reused")
+    other = gan.DigitRun(dataclasses.replace(reused, digits=(5,)), 5, blob_images(40, seed=7), blob_images(16, seed=1))
+    shared = gan.DigitGan(reused.gan, other.train_images, other.seed)
+    other.train(shared)  # Another digit first: different images, seed and weights.
+    shared.reset(shared.real, seed=1)
+    for optimizer in (shared.g_optimizer, shared.d_optimizer):
+        assert int(optimizer.iterations) == 0
+        assert float(optimizer.learning_rate) == pytest.approx(reused.gan.learning_rate)
+    gan.DigitRun(reused, 3, blob_images(64), blob_images(16, seed=1)).train(shared)
+    a = keras.models.load_model(outputs.generator_path(fresh.output_dir, 3)).get_weights()
+    b = keras.models.load_model(outputs.generator_path(reused.output_dir, 3)).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_sampler_is_the_moving_average_of_the_generator_weights(tmp_path):
+    import tensorflow as tf
+
+    momentum = 0.9
+    config = tiny_config(tmp_path, ema_momentum=momentum).gan
+    digit_gan = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    after = []
+    for _ in range(2):
+        digit_gan.train_steps(tf.constant(1, tf.int32))
+        after.append([w.numpy() for w in digit_gan.generator.trainable_weights])
+    averaged = [w.numpy() for w in digit_gan.sampler(seed=0).trainable_weights]
+    for first, second, average in zip(*after, averaged):
+        assert np.abs(second - first).max() > 1e-5  # The generator trains.
+        # The first step starts the average at the weights themselves.
+        np.testing.assert_allclose(average, momentum * first + (1 - momentum) * second, rtol=1e-5, atol=1e-7)
+        assert not np.allclose(average, second, rtol=0, atol=1e-6)
+    plain = gan.DigitGan(dataclasses.replace(config, ema_momentum=0.0), data.to_float(blob_images(64)), seed=0)
+    assert plain.sampler(seed=0) is plain.generator
+
+
 def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
     config = tiny_config(tmp_path, steps=2)
     train(config)
@@ -105,6 +145,11 @@ def test_changed_settings_refuse_to_resume(tmp_path):
     train(config)
     with pytest.raises(UserError, match="batch_size 8 -> 16.*--restart"):
         train(dataclasses.replace(config, gan=dataclasses.replace(config.gan, batch_size=16, steps=4)))
+    record = read_record(config)
+    del record["config"]["ema_momentum"]  # As an older version wrote it.
+    outputs.write_json(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json"), record)
+    with pytest.raises(UserError, match="ema_momentum unset -> 0.995.*--restart"):
+        train(with_steps(config, 4))
 
 
 def test_nan_loss_stops_the_digit_and_keeps_the_last_good_checkpoint(tmp_path):
