@@ -26,8 +26,9 @@ class GanConfig:
     precision: str = "mixed_bfloat16"
     # Show D real and fake images in one batch (see gan.DigitGan._judge_pair).
     mixed_batches: bool = True
-    # Momentum of the generator weight average that is sampled and saved (0: none).
-    ema_momentum: float = 0.995
+    # Momentum of the generator weight average that is sampled and saved (0:
+    # none). Off by default: 0.995 measured no better and 8% slower (README).
+    ema_momentum: float = 0.0
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -60,7 +61,7 @@ class ClassifierConfig:
 PRESETS = {
     "default": (GanConfig(), ClassifierConfig()),
     "original": (
-        GanConfig(steps=20000, precision="float32", mixed_batches=False, ema_momentum=0.0),
+        GanConfig(steps=20000, precision="float32", mixed_batches=False),
         ClassifierConfig(steps=20000, precision="float32"),
     ),
     "fast": (GanConfig(steps=2000, sample_every=200, checkpoint_every=500), ClassifierConfig(steps=5000)),

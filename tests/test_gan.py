@@ -148,7 +148,7 @@ def test_changed_settings_refuse_to_resume(tmp_path):
     record = read_record(config)
     del record["config"]["ema_momentum"]  # As an older version wrote it.
     outputs.write_json(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json"), record)
-    with pytest.raises(UserError, match="ema_momentum unset -> 0.995.*--restart"):
+    with pytest.raises(UserError, match="ema_momentum unset -> 0.0.*--restart"):
         train(with_steps(config, 4))
 
 
