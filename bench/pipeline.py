@@ -7,7 +7,8 @@ Runs `main.py --train-digits 0,...,9` and then `main.py --train-mnist`
 (synthetic data; with --compare also the real-data baseline) as separate
 processes, and prints the wall time and peak memory of each stage and the
 final test accuracy. The result is appended to bench/results.md with the
-machine and date. Set-up (virtual env, MNIST) is excluded: run `make setup` first.
+machine, date and commit; bench/summary.py gives the mean and spread over
+seeds. Set-up (virtual env, MNIST) is excluded: run `make setup` first.
 """
 
 import datetime
@@ -45,6 +46,16 @@ def machine():
     return f"{os.cpu_count()} cores, {model}, {memory_gib:.0f} GiB, Python {platform.python_version()}"
 
 
+def commit():
+    """The checked-out commit (with "+changes" when the tree differs), so each block is traceable."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def main(argv):
     del argv
     output = os.path.join(ROOT, "bench", "out", f"{_PRESET.value}-seed{_SEED.value}")
@@ -59,7 +70,7 @@ def main(argv):
         records = {r["data_source"]: r for r in map(json.loads, f)}
     total = sum(seconds for seconds, _ in measured.values())
     lines = [
-        f"### preset {_PRESET.value}, seed {_SEED.value} ({datetime.date.today()}; {machine()})",
+        f"### preset {_PRESET.value}, seed {_SEED.value} ({datetime.date.today()}; {machine()}; commit {commit()})",
         "",
         "| stage | wall time | peak memory |",
         "|---|---|---|",
