@@ -61,9 +61,13 @@ class DigitGan:
         with networks.dtype_policy(config.precision):
             self.generator = networks.build_generator(config.latent_dim, config.leaky_slope)
             self.discriminator = networks.build_discriminator(config.leaky_slope)
-            # Holds the weight averages for sampling; never trained.
-            self.average_generator = networks.build_generator(config.latent_dim, config.leaky_slope, "average_generator")
         use_ema = config.ema_momentum > 0
+        self.average_generator = None  # Holds the weight averages for sampling; never trained.
+        if use_ema:
+            with networks.dtype_policy(config.precision):
+                self.average_generator = networks.build_generator(
+                    config.latent_dim, config.leaky_slope, "average_generator"
+                )
         self.g_optimizer = keras.optimizers.Adam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
         )
@@ -175,7 +179,7 @@ class DigitGan:
           seed: seeds the `samples` noise vectors that measure the statistics.
         """
         model = self.generator
-        if self.config.ema_momentum > 0:
+        if self.average_generator is not None:
             model = self.average_generator
             self.g_optimizer.finalize_variable_values(model.trainable_variables)
         layers = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
