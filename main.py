@@ -34,6 +34,9 @@ _RESTART = flags.DEFINE_boolean("restart", False, "Start over instead of resumin
 
 _STEPS = flags.DEFINE_integer("steps", None, "GAN training steps per digit (preset default: 3000).", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch-size", None, "GAN batch size (preset default: 32).", lower_bound=1)
+_D_LEARNING_RATE = flags.DEFINE_float(
+    "d-learning-rate", None, "The discriminator's Adam learning rate (default: the generator's, 2e-4)."
+)
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
@@ -104,6 +107,8 @@ def make_config(argv):
         digits = config_lib.parse_digits(_DIGITS.value or [], "--digits")
     else:
         digits = ()
+    if _D_LEARNING_RATE.value is not None and not 0 < _D_LEARNING_RATE.value < 1:
+        raise UserError(f"--d-learning-rate: {_D_LEARNING_RATE.value} is outside (0, 1)")
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
     return config_lib.Config(
         action=action,
@@ -119,6 +124,7 @@ def make_config(argv):
             gan_preset,
             steps=_STEPS.value,
             batch_size=_BATCH_SIZE.value,
+            d_learning_rate=_D_LEARNING_RATE.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,
             eval_every=_EVAL_EVERY.value,

@@ -2,19 +2,23 @@
 """The whole experiment for one preset and seed, from a clean output folder.
 
   .venv/bin/python bench/pipeline.py --preset fast --seed 0 [--compare]
+  .venv/bin/python bench/pipeline.py --preset fast --seed 0 --gan-flags=--d-learning-rate=1e-4
 
 Runs `main.py --train-digits 0,...,9` and then `main.py --train-mnist`
 (synthetic data; with --compare also the real-data baseline) as separate
 processes, and prints the wall time and peak memory of each stage and the
 final test accuracy. The result is appended to bench/results.md with the
 machine, date and commit; bench/summary.py gives the mean and spread over
-seeds. Set-up (virtual env, MNIST) is excluded: run `make setup` first.
+seeds. A run with --gan-flags is labelled with them, so it is summarised
+apart from the preset's plain runs. Set-up (virtual env, MNIST) is excluded:
+run `make setup` first.
 """
 
 import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRESET = flags.DEFINE_string("preset", "fast", "The preset to run.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the run.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Also train the real-data baseline.")
+_GAN_FLAGS = flags.DEFINE_list("gan-flags", [], "Extra main.py flags of the GAN stage (a lever to measure).")
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
 
 
@@ -58,11 +63,13 @@ def commit():
 
 def main(argv):
     del argv
-    output = os.path.join(ROOT, "bench", "out", f"{_PRESET.value}-seed{_SEED.value}")
+    label = " ".join([_PRESET.value, *(["with"] if _GAN_FLAGS.value else []), *_GAN_FLAGS.value])
+    folder = re.sub(r"[^A-Za-z0-9.]+", "-", label.replace(" with ", " ")).strip("-")
+    output = os.path.join(ROOT, "bench", "out", f"{folder}-seed{_SEED.value}")
     shutil.rmtree(output, ignore_errors=True)
     common = ["--preset", _PRESET.value, "--seed", str(_SEED.value), "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]
     stages = {
-        "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common],
+        "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common, *_GAN_FLAGS.value],
         "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common],
     }
     measured = {name: run_stage(args) for name, args in stages.items()}
@@ -70,7 +77,7 @@ def main(argv):
         records = {r["data_source"]: r for r in map(json.loads, f)}
     total = sum(seconds for seconds, _ in measured.values())
     lines = [
-        f"### preset {_PRESET.value}, seed {_SEED.value} ({datetime.date.today()}; {machine()}; commit {commit()})",
+        f"### preset {label}, seed {_SEED.value} ({datetime.date.today()}; {machine()}; commit {commit()})",
         "",
         "| stage | wall time | peak memory |",
         "|---|---|---|",

@@ -20,6 +20,8 @@ class GanConfig:
     steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 2e-4
+    # The discriminator's Adam rate; None: `learning_rate`.
+    d_learning_rate: float | None = None
     beta1: float = 0.5
     leaky_slope: float = 0.01
     # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".

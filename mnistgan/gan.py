@@ -31,7 +31,8 @@ CSV_FIELDS = (
 )  # fmt: skip
 # Settings a checkpoint cannot be resumed under once they change.
 RESUME_KEYS = (
-    "latent_dim", "batch_size", "learning_rate", "beta1", "leaky_slope", "precision", "mixed_batches", "ema_momentum",
+    "latent_dim", "batch_size", "learning_rate", "d_learning_rate", "beta1", "leaky_slope", "precision",
+    "mixed_batches", "ema_momentum",
 )  # fmt: skip
 
 
@@ -71,7 +72,7 @@ class DigitGan:
         self.g_optimizer = keras.optimizers.Adam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
         )
-        self.d_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta1)
+        self.d_optimizer = keras.optimizers.Adam(self._d_learning_rate(), beta_1=config.beta1)
         # Build the slots now so a restore fills them instead of deferring.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -108,13 +109,16 @@ class DigitGan:
         for model, new in fresh:
             for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
                 variable.assign(value)
-        for optimizer in (self.g_optimizer, self.d_optimizer):
+        for optimizer, rate in ((self.g_optimizer, self.config.learning_rate), (self.d_optimizer, self._d_learning_rate())):
             for variable in optimizer.variables:  # Step count, moments and weight averages.
                 variable.assign(tf.zeros_like(variable))
-            optimizer.learning_rate = self.config.learning_rate  # The one that does not start at zero.
+            optimizer.learning_rate = rate  # The one that does not start at zero.
         self.real.assign(real_images)
         self.step.assign(0)
         self.rng.reset_from_seed(seed)
+
+    def _d_learning_rate(self):
+        return self.config.d_learning_rate or self.config.learning_rate
 
     def _train_step(self):
         batch = self.config.batch_size

@@ -32,6 +32,8 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--steps", "0"], ["--steps"]),
         (["--train-digits", "1", "--steps", "ten"], ["--steps"]),
         (["--train-mnist", "--data", "imagined"], ["--data"]),
+        (["--train-digits", "1", "--d-learning-rate", "0"], ["--d-learning-rate: 0.0 is outside (0, 1)"]),
+        (["--train-digits", "1", "--d-learning-rate", "fast"], ["--d-learning-rate"]),
         (["--train-digits", "1", "--compare"], ["--compare goes with --train-mnist"]),
         (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
     ],

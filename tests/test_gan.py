@@ -107,6 +107,17 @@ def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path):
         np.testing.assert_array_equal(wa, wb)
 
 
+def test_discriminator_learning_rate_is_its_own_and_survives_a_reset(tmp_path):
+    config = tiny_config(tmp_path).gan
+    default = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    assert float(default.d_optimizer.learning_rate) == pytest.approx(config.learning_rate)
+    slower = gan.DigitGan(dataclasses.replace(config, d_learning_rate=5e-5), data.to_float(blob_images(64)), seed=0)
+    for _ in range(2):  # Built, then after a reset for the next digit.
+        assert float(slower.d_optimizer.learning_rate) == pytest.approx(5e-5)
+        assert float(slower.g_optimizer.learning_rate) == pytest.approx(config.learning_rate)
+        slower.reset(slower.real, seed=1)
+
+
 def test_sampler_is_the_moving_average_of_the_generator_weights(tmp_path):
     import tensorflow as tf
 
