@@ -34,6 +34,8 @@ RESUME_KEYS = (
     "latent_dim", "batch_size", "learning_rate", "d_learning_rate", "beta1", "leaky_slope", "precision",
     "mixed_batches", "ema_momentum",
 )  # fmt: skip
+# What runs recorded before a setting existed ran with, so that their folders still resume.
+VALUES_BEFORE_RECORDED = {"d_learning_rate": None}  # The discriminator shared the generator's rate.
 
 
 class NonFiniteLoss(Exception):
@@ -332,7 +334,9 @@ class DigitRun:
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
         os.makedirs(self.folder, exist_ok=True)
-        record = outputs.read_resumable_record(self.run_json, self.gan_config, self.config.seed, RESUME_KEYS) or {
+        record = outputs.read_resumable_record(
+            self.run_json, self.gan_config, self.config.seed, RESUME_KEYS, VALUES_BEFORE_RECORDED
+        ) or {
             "run_id": uuid.uuid4().hex[:12],
             "wall_time_s": 0.0,
         }

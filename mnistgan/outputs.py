@@ -108,7 +108,7 @@ def read_json(path):
         raise UserError(f"{path} is unreadable ({e}); delete it or rerun with --restart") from e
 
 
-def read_resumable_record(path, config, seed, resume_keys):
+def read_resumable_record(path, config, seed, resume_keys, values_before_recorded=None):
     """The run.json a run resumes from, after checking it was made with compatible settings.
 
     Args:
@@ -116,6 +116,8 @@ def read_resumable_record(path, config, seed, resume_keys):
       config: the new run's config dataclass.
       seed: the new run's seed.
       resume_keys: config fields a checkpoint cannot be resumed under once changed.
+      values_before_recorded: for a setting added later, the value that a record lacking it
+        ran with; other missing settings count as changed.
 
     Returns:
       The record, or None when there is none (a fresh run).
@@ -126,11 +128,13 @@ def read_resumable_record(path, config, seed, resume_keys):
     record = read_json(path)
     if record is None:
         return None
-    old, new = record.get("config", {}), dataclasses.asdict(config)
     # A setting the record lacks comes from an older version, which did not have it.
-    changed = [k for k in resume_keys if old.get(k, "unset") != new[k]]
+    old = {**(values_before_recorded or {}), **record.get("config", {})}
+    new = dataclasses.asdict(config)
+    changed = [k for k in resume_keys if old.get(k, "not recorded") != new[k]]
     if changed or record.get("seed") != seed:
-        what = ", ".join(f"{k} {old.get(k, 'unset')} -> {new[k]}" for k in changed) or f"seed {record.get('seed')} -> {seed}"
+        what = ", ".join(f"{k} {old.get(k, 'not recorded')} -> {new[k]}" for k in changed)
+        what = what or f"seed {record.get('seed')} -> {seed}"
         raise UserError(f"{os.path.dirname(path)} was trained with other settings ({what}); add --restart to start over")
     return record
 

@@ -159,8 +159,19 @@ def test_changed_settings_refuse_to_resume(tmp_path):
     record = read_record(config)
     del record["config"]["ema_momentum"]  # As an older version wrote it.
     outputs.write_json(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json"), record)
-    with pytest.raises(UserError, match="ema_momentum unset -> 0.0.*--restart"):
+    with pytest.raises(UserError, match="ema_momentum not recorded -> 0.0.*--restart"):
         train(with_steps(config, 4))
+
+
+def test_a_record_from_before_d_learning_rate_existed_resumes(tmp_path):
+    config = tiny_config(tmp_path, steps=2)
+    train(config)
+    record = read_record(config)
+    del record["config"]["d_learning_rate"]  # Older versions trained D at the generator's rate, as None does.
+    outputs.write_json(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json"), record)
+    train(with_steps(config, 4))
+    assert csv_steps(config)[-1] == 4
+    assert read_record(config)["config"]["d_learning_rate"] is None
 
 
 def test_nan_loss_stops_the_digit_and_keeps_the_last_good_checkpoint(tmp_path):
