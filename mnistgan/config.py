@@ -66,7 +66,12 @@ PRESETS = {
         GanConfig(steps=20000, precision="float32", mixed_batches=False),
         ClassifierConfig(steps=20000, precision="float32"),
     ),
-    "fast": (GanConfig(steps=2000, sample_every=200, checkpoint_every=500), ClassifierConfig(steps=5000)),
+    # A discriminator at a quarter of the generator's rate: 97.47% vs 96.68% over
+    # three seeds of this preset (README, Performance).
+    "fast": (
+        GanConfig(steps=2000, d_learning_rate=5e-5, sample_every=200, checkpoint_every=500),
+        ClassifierConfig(steps=5000),
+    ),
 }
 
 

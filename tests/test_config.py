@@ -13,6 +13,14 @@ def test_original_preset_is_the_seed_projects_configuration():
     assert classifier.precision == "float32" and classifier.feature_size == 1024
 
 
+def test_fast_preset_slows_only_the_discriminator_and_a_flag_overrides_it():
+    fast, _ = config_lib.PRESETS["fast"]
+    assert (fast.learning_rate, fast.d_learning_rate, fast.steps) == (2e-4, 5e-5, 2000)
+    assert config_lib.PRESETS["default"][0].d_learning_rate is None
+    assert config_lib.with_overrides(fast, d_learning_rate=None).d_learning_rate == 5e-5
+    assert config_lib.with_overrides(fast, d_learning_rate=2e-4).d_learning_rate == 2e-4
+
+
 def test_parse_digits_sorts_and_names_the_flag():
     assert config_lib.parse_digits([" 9", "0", "5 "]) == (0, 5, 9)
     with pytest.raises(UserError, match="^--digits: 10 is outside 0-9$"):
