@@ -8,7 +8,8 @@ Runs `main.py --train-digits 0,...,9` and then `main.py --train-mnist`
 (synthetic data; with --compare also the real-data baseline) as separate
 processes, and prints the wall time and peak memory of each stage and the
 final test accuracy. The result is appended to bench/results.md with the
-machine, date and commit; bench/summary.py gives the mean and spread over
+machine, date and commit, and each digit's metrics.csv and run.json are kept
+in bench/runs/; bench/summary.py gives the mean and spread over
 seeds. A run with --gan-flags is labelled with them, so it is summarised
 apart from the preset's plain runs. Set-up (virtual env, MNIST) is excluded:
 run `make setup` first.
@@ -62,6 +63,19 @@ def commit():
     return head + ("+changes" if dirty else "")
 
 
+def keep_digit_records(output, kept):
+    """Copies each digit's metrics.csv and run.json (a few KiB) out of the ignored bench/out/.
+
+    The README cites them (losses over training, best Fréchet distance), so they are committed.
+    """
+    shutil.rmtree(kept, ignore_errors=True)
+    for digit in range(10):
+        source = os.path.join(output, f"digit-{digit}")
+        os.makedirs(os.path.join(kept, f"digit-{digit}"))
+        for name in ("metrics.csv", "run.json"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(kept, f"digit-{digit}", name))
+
+
 def main(argv):
     del argv
     label = " ".join([_PRESET.value, *(["with"] if _GAN_FLAGS.value else []), *_GAN_FLAGS.value])
@@ -74,6 +88,7 @@ def main(argv):
         "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common],
     }
     measured = {name: run_stage(args) for name, args in stages.items()}
+    keep_digit_records(output, os.path.join(ROOT, "bench", "runs", os.path.basename(output)))
     with open(os.path.join(output, "results.jsonl")) as f:
         records = {r["data_source"]: r for r in map(json.loads, f)}
     total = sum(seconds for seconds, _ in measured.values())
