@@ -1,16 +1,26 @@
-# make run:  set up (venv, requirements, MNIST), train the ten generators, then the classifiers.
+# make run:  set up (venv, requirements, MNIST), train the ten generators, then the classifiers,
+#            then write the report (output/report.md).
 # make test: set up the same way and run the test suite.
+# make setup TF=gpu: TensorFlow with CUDA for an NVIDIA GPU instead of the CPU-only build.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MNIST_DIR ?= data/mnist
-STAMP := $(VENV)/.requirements-installed
+# The TensorFlow build, cpu or gpu; an environment set up with TF=gpu stays gpu.
+TF ?= $(if $(wildcard $(VENV)/.requirements-gpu),gpu,cpu)
+$(if $(filter-out cpu gpu,$(TF)),$(error TF=$(TF): use TF=cpu (the default) or TF=gpu))
+REQUIREMENTS := $(if $(filter gpu,$(TF)),requirements-gpu.txt,requirements.txt)
+STAMP := $(VENV)/.requirements-$(TF)
 
 .PHONY: setup run test bench-throughput bench-pipeline clean
 
-$(STAMP): requirements.txt
+# Switching builds uninstalls the other one first: both wheels hold the same `tensorflow` files.
+$(STAMP): requirements.txt requirements-common.txt requirements-gpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	if [ "$(TF)" = gpu ] && $(PY) -m pip show tensorflow-cpu >/dev/null 2>&1; then $(PY) -m pip uninstall --quiet -y tensorflow-cpu; fi
+	if [ "$(TF)" = cpu ] && [ -e $(VENV)/.requirements-gpu ]; then $(PY) -m pip uninstall --quiet -y tensorflow; fi
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	rm -f $(VENV)/.requirements-*
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -19,6 +29,7 @@ setup: $(STAMP)
 run: setup
 	$(PY) main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --mnist-dir $(MNIST_DIR)
 	$(PY) main.py --train-mnist --compare --mnist-dir $(MNIST_DIR)
+	$(PY) main.py --evaluate --mnist-dir $(MNIST_DIR)
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -3,9 +3,11 @@
 
   ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9   # one generator per digit -> output/digit-N/
   ./main.py --train-mnist --compare              # classifier: generated vs real data
-  ./main.py --evaluate                           # quality report -> output/report.md
+  ./main.py --evaluate                           # the report -> output/report.md
+  ./main.py --export-mnist synthetic --per-digit 6000   # a synthetic MNIST in IDX files
 
-Every command resumes where it stopped; --restart starts over.
+Every command resumes where it stopped; --restart starts over. Started with
+any Python, it continues in the project's environment (.venv, made by `make setup`).
 """
 
 # This file only turns flags into a `Config`; the work is in the `mnistgan` package.
@@ -13,8 +15,11 @@ Every command resumes where it stopped; --restart starts over.
 import os
 import sys
 
-# TensorFlow's C++ start-up chatter (CPU feature notes) hides our own output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mnistgan import environment  # Standard library only, so it runs before the environment is entered.
+
+if __name__ == "__main__":
+    environment.enter_project_env(__file__)
+    environment.quiet_tensorflow_env()
 
 from absl import app, flags  # noqa: E402
 
@@ -25,6 +30,9 @@ _TRAIN_DIGITS = flags.DEFINE_list("train-digits", None, "Train one GAN per digit
 _TRAIN_MNIST = flags.DEFINE_boolean("train-mnist", False, "Train the classifier on the saved generators' output.")
 _EVALUATE = flags.DEFINE_boolean("evaluate", False, "Measure the trained generators; write output/report.md and .json.")
 _FETCH_MNIST = flags.DEFINE_boolean("fetch-mnist", False, "Only obtain and verify MNIST in --mnist-dir.")
+_EXPORT_MNIST = flags.DEFINE_string(
+    "export-mnist", None, "Write a synthetic MNIST drawn from the ten generators into this folder."
+)
 
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", "data/mnist", "Folder with MNIST (IDX files or mnist.npz); filled if empty.")
 _OUTPUT_DIR = flags.DEFINE_string("output-dir", "output", "Folder every run writes into.")
@@ -52,6 +60,13 @@ _STOP_ON_DECLINE = flags.DEFINE_boolean("stop-on-decline", False, "Stop a digit 
 _DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default: every trained one).")
 _EVAL_SAMPLES = flags.DEFINE_integer(
     "eval-samples", 8000, "Generated images per digit that --evaluate measures (k-NN metrics use 2000).", lower_bound=10
+)
+
+_PER_DIGIT = flags.DEFINE_integer(
+    "per-digit", 6000, "Images per digit that --export-mnist draws.", lower_bound=1, upper_bound=config_lib.MAX_PER_DIGIT
+)
+_EXPORT_FORMAT = flags.DEFINE_enum(
+    "export-format", "idx", list(config_lib.EXPORT_FORMATS), "--export-mnist file format: MNIST's IDX files, gzipped, or .npz."
 )
 
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
@@ -85,12 +100,13 @@ def _action():
             ("train-mnist", _TRAIN_MNIST.value),
             ("evaluate", _EVALUATE.value),
             ("fetch-mnist", _FETCH_MNIST.value),
+            ("export-mnist", _EXPORT_MNIST.present),
         )
         if given
     ]
     if len(chosen) != 1:
         what = "no action" if not chosen else "two actions at once (" + ", ".join("--" + c for c in chosen) + ")"
-        raise UserError(f"{what}: give exactly one of --train-digits, --train-mnist, --evaluate, --fetch-mnist")
+        raise UserError(f"{what}: give exactly one of --train-digits, --train-mnist, --evaluate, --fetch-mnist, --export-mnist")
     return chosen[0]
 
 
@@ -103,6 +119,11 @@ def make_config(argv):
         raise UserError("--compare goes with --train-mnist")
     if _DIGITS.present and action != "evaluate":
         raise UserError("--digits goes with --evaluate (to train digits, use --train-digits)")
+    for holder in (_PER_DIGIT, _EXPORT_FORMAT):
+        if holder.present and action != "export-mnist":
+            raise UserError(f"--{holder.name} goes with --export-mnist")
+    if action == "export-mnist" and not (_EXPORT_MNIST.value or "").strip():
+        raise UserError("--export-mnist: give the folder to write into, e.g. --export-mnist synthetic")
     if action == "train-digits":
         digits = config_lib.parse_digits(_TRAIN_DIGITS.value or [], "--train-digits")
     elif action == "evaluate" and _DIGITS.present:
@@ -121,6 +142,9 @@ def make_config(argv):
         seed=_SEED.value,
         restart=_RESTART.value,
         eval_samples=_EVAL_SAMPLES.value,
+        export=config_lib.ExportConfig(
+            folder=_EXPORT_MNIST.value or "", per_digit=_PER_DIGIT.value, file_format=_EXPORT_FORMAT.value
+        ),
         preset=_PRESET.value,
         gan=config_lib.with_overrides(
             gan_preset,

@@ -1,8 +1,8 @@
 """What each action of main.py does, given the run's `Config`."""
 
-import logging as std_logging
+from absl import logging
 
-from mnistgan import data, outputs
+from mnistgan import data, environment, outputs
 
 
 def fetch_mnist(config):
@@ -18,13 +18,16 @@ def train_digits(config):
     from mnistgan import gan  # Deferred: imports TensorFlow.
 
     mnist = data.load(config.mnist_dir)
+    logging.info("training on %s", environment.training_device())
     return gan.train_digits(config, mnist)
 
 
 def train_mnist(config):
     from mnistgan import classifier  # Deferred: imports TensorFlow.
 
-    return classifier.train_and_report(config, data.load(config.mnist_dir))
+    mnist = data.load(config.mnist_dir)
+    logging.info("training on %s", environment.training_device())
+    return classifier.train_and_report(config, mnist)
 
 
 def evaluate(config):
@@ -33,13 +36,28 @@ def evaluate(config):
     return report.evaluate(config, data.load(config.mnist_dir))
 
 
-ACTIONS = {"fetch-mnist": fetch_mnist, "train-digits": train_digits, "train-mnist": train_mnist, "evaluate": evaluate}
+def export_mnist(config):
+    from mnistgan import sampling  # Deferred: imports TensorFlow.
+
+    return sampling.export_mnist(config)
+
+
+ACTIONS = {
+    "fetch-mnist": fetch_mnist,
+    "train-digits": train_digits,
+    "train-mnist": train_mnist,
+    "evaluate": evaluate,
+    "export-mnist": export_mnist,
+}
 
 
 def run(config):
     """Runs `config.action`; returns the process exit status."""
-    # TensorFlow logs every checkpoint write at INFO ("Sharding callback ..."), drowning progress lines.
-    std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
-    if config.action != "fetch-mnist":
+    environment.quiet_library_logs()  # "Sharding callback duration" at every checkpoint, and the like.
+    if config.action == "export-mnist":
+        outputs.check_writable_dir(config.export.folder)  # It only reads output_dir.
+    elif config.action != "fetch-mnist":
         outputs.check_writable_dir(config.output_dir)
+    if config.action != "fetch-mnist":
+        environment.import_tensorflow_quietly()  # Before any module that imports it.
     return ACTIONS[config.action](config)

@@ -10,6 +10,10 @@ import dataclasses
 from mnistgan.errors import UserError
 
 DATA_SOURCES = ("synthetic", "real")
+# --export-mnist: MNIST's own IDX files, the same gzipped, or one .npz as Keras' mnist.npz holds it.
+EXPORT_FORMATS = ("idx", "idx.gz", "npz")
+# Images per digit an export may draw: 100,000 is 784 MB of uint8 images for the ten digits.
+MAX_PER_DIGIT = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +80,26 @@ PRESETS = {
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """A synthetic MNIST drawn from the ten generators (`--export-mnist`).
+
+    Attributes:
+      folder: where the files go.
+      per_digit: images drawn per digit, in [1, MAX_PER_DIGIT].
+      file_format: one of EXPORT_FORMATS.
+    """
+
+    folder: str = ""
+    per_digit: int = 6000
+    file_format: str = "idx"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """Everything one invocation of main.py does.
 
     Attributes:
-      action: "fetch-mnist", "train-digits", "train-mnist" or "evaluate".
+      action: "fetch-mnist", "train-digits", "train-mnist", "evaluate" or "export-mnist".
       digits: digits to train (`train-digits`) or measure (`evaluate`), sorted.
       data_sources: classifier training data, a subset of DATA_SOURCES.
       mnist_dir: where MNIST is cached (or put by the user).
@@ -88,6 +107,7 @@ class Config:
       seed: seed of every random choice.
       restart: start over instead of resuming.
       eval_samples: generated images per digit that `evaluate` measures.
+      export: what `export-mnist` writes.
       gan: GAN hyperparameters.
       classifier: classifier hyperparameters.
     """
@@ -100,6 +120,7 @@ class Config:
     seed: int = 0
     restart: bool = False
     eval_samples: int = 8000
+    export: ExportConfig = ExportConfig()
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()

@@ -25,10 +25,12 @@ from mnistgan.errors import UserError
 IMAGE_SIZE = 28
 VALIDATION_SIZE = 5000
 
+TRAIN_IMAGES_IDX = "train-images-idx3-ubyte"
+TRAIN_LABELS_IDX = "train-labels-idx1-ubyte"
 # SHA-256 of the raw (uncompressed) IDX files.
 IDX_SHA256 = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    TRAIN_IMAGES_IDX: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    TRAIN_LABELS_IDX: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
@@ -142,6 +144,22 @@ def parse_idx(data, name, expected_ndim):
             f"{len(data)} bytes (truncated or corrupt)"
         )
     return np.frombuffer(data, np.uint8, offset=header_size).reshape(shape)
+
+
+def format_idx(array):
+    """The bytes of an IDX file of unsigned bytes holding `array`, as MNIST's files are laid out.
+
+    Args:
+      array: uint8, any shape (MNIST: images (n, 28, 28), labels (n,)).
+
+    Returns:
+      Magic number 0x0000 0x08 <ndim>, each dimension as a big-endian uint32, then the values row-major.
+    """
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX of unsigned bytes needs uint8, not {array.dtype}")
+    header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.tobytes()
 
 
 def verify_sha256(data, name, expected):

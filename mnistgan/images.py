@@ -1,4 +1,4 @@
-"""Pictures a person opens: sample grids, the evolution strip, the confusion heatmap.
+"""Pictures a person opens: sample grids, the evolution strip, the latent walk, the confusion heatmap.
 
 Inputs are uint8 images (n, 28, 28) in [0, 255] with ink = 255, as
 `data.to_uint8` returns them; pictures are drawn black ink on white paper.
@@ -58,6 +58,20 @@ def evolution_strip(steps, images, scale=2):
     for i, step in enumerate(steps):
         draw.text((_PAD * scale + i * cell, 1), str(int(step)), fill=0, font=font)
     return picture
+
+
+def latent_walk_strip(frames, scale=2):
+    """A walk through the generator's input space, one row per leg between two noise vectors.
+
+    Args:
+      frames: uint8 (legs, steps, 28, 28) in [0, 255]; each leg starts where the
+        previous one ended, so the rows read on like lines of text.
+
+    Returns:
+      uint8 (height, width), ink dark.
+    """
+    legs, steps = frames.shape[:2]
+    return tile(np.reshape(frames, (legs * steps, *frames.shape[2:])), columns=steps, scale=scale)
 
 
 def pick_columns(count, limit):

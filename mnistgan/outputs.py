@@ -32,6 +32,41 @@ def sample_path(output_dir, digit, step):
     return os.path.join(digit_dir(output_dir, digit), "samples", SAMPLE_NAME.format(step=step))
 
 
+def evolution_path(output_dir, digit):
+    return os.path.join(digit_dir(output_dir, digit), "evolution.png")
+
+
+def latent_walk_path(output_dir, digit):
+    return os.path.join(digit_dir(output_dir, digit), "latent-walk.png")
+
+
+def curves_path(output_dir, digit):
+    return os.path.join(digit_dir(output_dir, digit), "curves.png")
+
+
+def digit_metrics_path(output_dir, digit):
+    return os.path.join(digit_dir(output_dir, digit), "metrics.csv")
+
+
+def latest_sample_path(output_dir, digit):
+    """The digit's last sample grid (zero-padded names sort by step), or None."""
+    folder = os.path.dirname(sample_path(output_dir, digit, 0))
+    names = sorted(n for n in os.listdir(folder) if n.startswith("step-") and n.endswith(".png")) if os.path.isdir(folder) else []
+    return os.path.join(folder, names[-1]) if names else None
+
+
+def confusion_path(output_dir, data_source):
+    return os.path.join(classifier_dir(output_dir, data_source), "confusion.png")
+
+
+def report_path(output_dir, extension="md"):
+    return os.path.join(output_dir, f"report.{extension}")
+
+
+def quality_curves_path(output_dir):
+    return os.path.join(output_dir, "quality-curves.png")
+
+
 def classifier_dir(output_dir, data_source):
     return os.path.join(output_dir, f"classifier-{data_source}")
 

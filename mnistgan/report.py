@@ -1,20 +1,30 @@
-"""`--evaluate`: measure every trained generator and write output/report.md and report.json."""
+"""The report a person reads: output/report.md, with its pictures, and report.json.
 
-import glob
+`--evaluate` measures every trained generator against the real validation
+images, draws each digit's latent walk and training curves, and gathers what
+the other commands left in output/: the classifier comparison and confusion
+heatmaps, the sample grids and evolution strips. Pictures are linked by paths
+relative to output/, so the folder can be moved or shared whole. A piece that
+is missing (a digit not trained, no classifier yet) is named in the report
+with the command that makes it.
+"""
+
 import json
 import os
+import re
 import time
 
 import numpy as np
 
-from mnistgan import classifier, data, evaluation, outputs
+from mnistgan import classifier, config as config_lib, data, evaluation, outputs, plots, sampling
 from mnistgan.errors import UserError
 
 METRICS = ("frechet_distance", "class_precision", "mean_confidence", "precision", "recall")
+ALL_DIGITS = tuple(range(10))
 
 
 def trained_digits(output_dir):
-    return [d for d in range(10) if os.path.exists(outputs.generator_path(output_dir, d))]
+    return [d for d in ALL_DIGITS if os.path.exists(outputs.generator_path(output_dir, d))]
 
 
 def latest_classifier_results(output_dir):
@@ -35,6 +45,10 @@ def latest_classifier_results(output_dir):
     return latest
 
 
+def _relative(output_dir, path):
+    return os.path.relpath(path, output_dir) if path and os.path.exists(path) else None
+
+
 def measure_digit(config, mnist, evaluator, digit, generator):
     """One report row: the generator's quality and the real-vs-real reference."""
     validation = data.to_float(data.digit_images(mnist, "validation", digit))
@@ -45,7 +59,6 @@ def measure_digit(config, mnist, evaluator, digit, generator):
     picked = np.random.default_rng([config.seed, digit]).choice(len(train), min(config.eval_samples, len(train)), replace=False)
     reference = evaluation.measure(evaluator, validation, data.to_float(train[picked]), digit)
     record = outputs.read_json(os.path.join(outputs.digit_dir(config.output_dir, digit), "run.json")) or {}
-    samples = sorted(glob.glob(os.path.join(outputs.digit_dir(config.output_dir, digit), "samples", "step-*.png")))
     return {
         "digit": digit,
         "steps": record.get("steps_done"),
@@ -54,22 +67,85 @@ def measure_digit(config, mnist, evaluator, digit, generator):
         "declined": bool(record.get("declined")),
         "generated": quality.as_dict(),
         "real_reference": reference.as_dict(),
-        "latest_samples": os.path.relpath(samples[-1], config.output_dir) if samples else None,
+        "latest_samples": _relative(config.output_dir, outputs.latest_sample_path(config.output_dir, digit)),
     }
+
+
+def digit_pictures(output_dir, digit):
+    """Paths, relative to `output_dir`, of the digit's pictures (None for one not drawn)."""
+    return {
+        "samples": _relative(output_dir, outputs.latest_sample_path(output_dir, digit)),
+        "evolution": _relative(output_dir, outputs.evolution_path(output_dir, digit)),
+        "latent_walk": _relative(output_dir, outputs.latent_walk_path(output_dir, digit)),
+        "curves": _relative(output_dir, outputs.curves_path(output_dir, digit)),
+    }
+
+
+def build(output_dir, rows, evaluator_record, eval_samples):
+    """The report as a JSON-ready dict: measured digits with their pictures, classifiers, and what is missing."""
+    classifiers = latest_classifier_results(output_dir)
+    for source, record in classifiers.items():
+        record["confusion_picture"] = _relative(output_dir, outputs.confusion_path(output_dir, source))
+    for row in rows:
+        row["pictures"] = digit_pictures(output_dir, row["digit"])
+    return {
+        "created": time.strftime("%Y-%m-%d %H:%M"),
+        "eval_samples": eval_samples,
+        "evaluator_test_accuracy": evaluator_record.get("test_accuracy", float("nan")),
+        "evaluator_validation_accuracy": evaluator_record.get("validation_accuracy"),
+        "digits": rows,
+        "untrained_digits": [d for d in ALL_DIGITS if d not in trained_digits(output_dir)],
+        "classifiers": classifiers,
+        "missing_classifiers": [s for s in config_lib.DATA_SOURCES if s not in classifiers],
+        "quality_curves": _relative(output_dir, outputs.quality_curves_path(output_dir)),
+    }
+
+
+# ---- markdown ----
+
+
+def _percent(value):
+    return "–" if value is None else f"{value:.2%}"
+
+
+def _classifier_section(report):
+    lines = ["## Classifier: trained on generated vs real digits", ""]
+    if not report["classifiers"]:
+        return lines + ["No classifier trained yet: `./main.py --train-mnist --compare` trains both.", ""]
+    lines += [
+        "Accuracy of the same classifier on real MNIST images: validation (the 5,000 held-out training images) "
+        "and test (the 10,000 test images, used only for these numbers).",
+        "",
+        "| training data | validation accuracy | test accuracy | lowest digit (test) | impressions | wall time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for source, r in report["classifiers"].items():
+        worst = r["per_digit_accuracy"][r["min_digit"]]
+        lines.append(
+            f"| {source} | {_percent(r.get('validation_accuracy'))} | {r['test_accuracy']:.2%} | "
+            f"{r['min_digit']} ({_percent(worst)}) | {r['impressions']:,} | {r['wall_time_s'] / 60:.1f} min |"
+        )
+    for source in report["missing_classifiers"]:
+        lines += ["", f"Not trained yet on {source} data: `./main.py --train-mnist --data {source}`."]
+    lines.append("")
+    for source, r in report["classifiers"].items():
+        if r.get("confusion_picture"):
+            lines += [f"Confusion on the test images, trained on {source} data:", "", f"![confusion, {source}]({r['confusion_picture']})", ""]
+    return lines
 
 
 def _cell(row, metric):
     return f"{row['generated'][metric]:.3f} ({row['real_reference'][metric]:.3f})"
 
 
-def markdown(report):
+def _quality_section(report):
     lines = [
-        "# mnistgan report",
+        "## Generator quality per digit",
         "",
-        f"Generated {report['created']}. Each digit: {report['eval_samples']} generated images vs that digit's "
-        f"validation images (precision and recall: the first {evaluation.KNN_SAMPLES}); in brackets, the same "
-        f"number of real training images (or all of the digit's, if fewer) vs the same validation images: what a "
-        f"perfect generator would score. Evaluator test accuracy: {report['evaluator_test_accuracy']:.2%}.",
+        f"Each digit: {report['eval_samples']} generated images vs that digit's validation images (precision and "
+        f"recall: the first {evaluation.KNN_SAMPLES}); in brackets, the same number of real training images (or all "
+        f"of the digit's, if fewer) vs the same validation images: what a perfect generator would score. Evaluator "
+        f"test accuracy: {report['evaluator_test_accuracy']:.2%}.",
         "",
         "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -79,40 +155,82 @@ def markdown(report):
         flag = " (quality fell late)" if row["declined"] else ""
         cells = " | ".join(_cell(row, m) for m in METRICS)
         lines.append(f"| {row['digit']} | {row['steps']} | {minutes} | {row['best_step'] or ''}{flag} | {cells} |")
-    if report["classifiers"]:
-        lines += ["", "## Classifier (MNIST test split)", "", "| training data | test accuracy | lowest digit | impressions | wall time |", "|---|---|---|---|---|"]
-        for source, r in report["classifiers"].items():
-            worst = r["per_digit_accuracy"][r["min_digit"]]
-            lines.append(
-                f"| {source} | {r['test_accuracy']:.2%} | {r['min_digit']} ({worst:.2%}) | {r['impressions']:,} | "
-                f"{r['wall_time_s'] / 60:.1f} min |"
-            )
-    lines += ["", "## Latest samples", ""]
+    if report["untrained_digits"]:
+        listed = ",".join(map(str, report["untrained_digits"]))
+        lines += ["", f"Not trained yet: digit(s) {listed} (`./main.py --train-digits {listed}`)."]
+    return lines + [""]
+
+
+def _digit_section(row):
+    pictures, digit = row["pictures"], row["digit"]
+    lines = [f"### Digit {digit}", ""]
+    captions = (
+        ("samples", "Final sample grid (64 fixed noise vectors)"),
+        ("evolution", "How it took shape: 4 fixed noise vectors (rows) over training (columns)"),
+        ("latent_walk", "Latent walk: each row moves smoothly from one random noise vector to the next"),
+        ("curves", "Training curves"),
+    )
+    for key, caption in captions:
+        if pictures[key]:
+            lines += [f"{caption}:", "", f"![digit {digit}, {key.replace('_', ' ')}]({pictures[key]})", ""]
+        else:
+            lines += [f"{caption}: not drawn yet.", ""]
+    return lines
+
+
+def markdown(report):
+    lines = [
+        "# mnistgan report",
+        "",
+        f"Written {report['created']} by `./main.py --evaluate`. Pictures are files beside this one.",
+        "",
+    ]
+    lines += _classifier_section(report) + _quality_section(report)
+    lines += ["## Training curves", ""]
+    if report["quality_curves"]:
+        lines += [f"![Fréchet distance of every digit during training]({report['quality_curves']})", ""]
+    else:
+        lines += ["No training metrics found.", ""]
+    lines += ["## Each digit", ""]
     for row in report["digits"]:
-        if row["latest_samples"]:
-            lines.append(f"Digit {row['digit']}: ![digit {row['digit']}]({row['latest_samples']})")
-            lines.append("")
-    return "\n".join(lines) + "\n"
+        lines += _digit_section(row)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def terminal_summary(text):
+    """The report's tables and notes, without the pictures (for the terminal)."""
+    tables = text.split("## Training curves")[0].split("\n")[4:]  # From the first section on.
+    kept = [line for line in tables if not line.startswith("![") and not line.startswith("Confusion on")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+# ---- the action ----
 
 
 def evaluate(config, mnist, evaluator=None):
-    """Measures the digits in `config.digits` (default: every trained one); writes both reports."""
+    """Measures the digits in `config.digits` (default: every trained one); writes both reports.
+
+    Returns:
+      The process exit status (0).
+
+    Raises:
+      UserError: when no generator is trained, or one asked for is missing or unreadable.
+    """
     digits = list(config.digits) or trained_digits(config.output_dir)
     if not digits:
         raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
     generators = classifier.load_generators(config.output_dir, digits)  # Refuses missing or corrupt files first.
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     evaluator_record = outputs.read_json(os.path.join(outputs.evaluator_dir(config.output_dir), "evaluator.json")) or {}
-    report = {
-        "created": time.strftime("%Y-%m-%d %H:%M"),
-        "eval_samples": config.eval_samples,
-        "evaluator_test_accuracy": evaluator_record.get("test_accuracy", float("nan")),
-        "digits": [measure_digit(config, mnist, evaluator, d, g) for d, g in zip(digits, generators)],
-        "classifiers": latest_classifier_results(config.output_dir),
-    }
-    outputs.write_json(os.path.join(config.output_dir, "report.json"), report)
+    rows = []
+    for digit, generator in zip(digits, generators):
+        rows.append(measure_digit(config, mnist, evaluator, digit, generator))
+        sampling.save_latent_walk(config.output_dir, digit, generator, config.seed)
+    plots.save_training_curves(config.output_dir, digits)
+    report = build(config.output_dir, rows, evaluator_record, config.eval_samples)
+    outputs.write_json(outputs.report_path(config.output_dir, "json"), report)
     text = markdown(report)
-    outputs.write_text(os.path.join(config.output_dir, "report.md"), text)
-    print(text.split("## Latest samples")[0].rstrip())
-    print(f"\nwritten: {os.path.join(config.output_dir, 'report.md')} and report.json")
+    outputs.write_text(outputs.report_path(config.output_dir), text)
+    print(terminal_summary(text))
+    print(f"\nreport: {outputs.report_path(config.output_dir)} (and report.json)")
     return 0

@@ -1,0 +1,160 @@
+"""The process around the work: the project's Python environment, a quiet start, the device.
+
+main.py calls `enter_project_env` before it imports anything outside the
+standard library, so this module imports only the standard library at the top.
+"""
+
+import contextlib
+import importlib.util
+import logging as std_logging
+import os
+import sys
+import tempfile
+
+VENV_DIR = ".venv"
+# Set before re-executing, so a Python that is not the environment's after all cannot loop.
+REEXEC_GUARD = "MNISTGAN_REEXEC"
+# Top-level modules main.py needs; importlib finds them without importing them.
+REQUIRED_MODULES = ("absl", "numpy", "PIL", "keras", "tensorflow", "matplotlib")
+# Start-up lines TensorFlow's C++ code writes before its log level is read, so
+# TF_CPP_MIN_LOG_LEVEL cannot hide them (TensorFlow 2.21). Only
+# TF_ENABLE_ONEDNN_OPTS=0 would, by turning oneDNN off, which changes speed and numerics.
+STARTUP_NOISE = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "oneDNN custom operations are on.",
+)
+
+
+def venv_python(project_dir):
+    """The environment's interpreter beside main.py (POSIX or Windows layout), or None."""
+    for relative in (("bin", "python"), ("Scripts", "python.exe")):
+        path = os.path.join(project_dir, VENV_DIR, *relative)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _inside(venv):
+    return os.path.realpath(sys.prefix) == os.path.realpath(venv)
+
+
+def enter_project_env(main_file, argv=None):
+    """Continues in the project's virtual env, or exits with one line saying how to set it up.
+
+    When this Python is not the environment's and `.venv` exists beside
+    `main_file`, the process is replaced by the environment's Python running
+    the same command. A Python that already has every required module (its own
+    environment, a container) may run without `.venv`.
+
+    Args:
+      main_file: path of main.py.
+      argv: the command line (default sys.argv).
+
+    Raises:
+      SystemExit: status 2 with one line on stderr when a required module is missing.
+    """
+    argv = sys.argv if argv is None else argv
+    project_dir = os.path.dirname(os.path.abspath(main_file))
+    venv = os.path.join(project_dir, VENV_DIR)
+    python = venv_python(project_dir)
+    if python and not _inside(venv) and os.environ.get(REEXEC_GUARD) != python:
+        os.environ[REEXEC_GUARD] = python
+        try:
+            os.execv(python, [python, os.path.abspath(main_file), *argv[1:]])
+        except OSError as e:
+            _exit_with(f"cannot start {python} ({e.strerror or e}); set the environment up again: make setup")
+    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    where = os.path.join(os.path.relpath(project_dir), VENV_DIR)
+    if python is None:
+        _exit_with(f"the project's environment ({where}) is not set up yet; run `make setup` in {project_dir} first")
+    _exit_with(f"{', '.join(missing)} missing in {where} (set-up interrupted?); run `make setup` in {project_dir}")
+
+
+def _exit_with(message):
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ---- a quiet start ----
+
+
+def quiet_tensorflow_env():
+    """Sets TensorFlow's C++ log level (warnings and info off); call before TensorFlow is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _stderr_without(noise):
+    """Captures file descriptor 2 (C++ writes there directly), then replays it without `noise` lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not any(n in line for n in noise)))
+            sys.stderr.flush()
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow without its start-up banners; every other line it writes is kept."""
+    quiet_tensorflow_env()
+    with _stderr_without(STARTUP_NOISE):
+        import tensorflow  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+
+
+class _OwnInfoOnly(std_logging.Filter):
+    """Passes warnings and errors from anywhere, info lines only from this project's own files.
+
+    Args:
+      own: path prefixes of the project's code (not its .venv, which may sit inside the project).
+    """
+
+    def __init__(self, own):
+        super().__init__()
+        self.own = tuple(own)
+
+    def filter(self, record):
+        return record.levelno >= std_logging.WARNING or record.pathname.startswith(self.own)
+
+
+def quiet_library_logs():
+    """Hides the info lines libraries log through absl or Python logging (TensorFlow's
+    "Sharding callback duration" at every checkpoint), unless more verbosity was asked for (-v 1)."""
+    from absl import logging  # pylint: disable=import-outside-toplevel
+
+    if logging.get_verbosity() > logging.INFO:
+        return
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    project_dir = os.path.dirname(package_dir)
+    own = (package_dir + os.sep, os.path.join(project_dir, "main.py"), os.path.join(project_dir, "bench") + os.sep)
+    handler = logging.get_absl_handler()
+    if not any(isinstance(f, _OwnInfoOnly) for f in handler.filters):
+        handler.addFilter(_OwnInfoOnly(own))
+
+
+# ---- the device ----
+
+
+def training_device():
+    """What TensorFlow trains on, e.g. "CPU (2 cores)" or "GPU: NVIDIA A100"."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+        return "GPU: " + ", ".join(names)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    described = f"CPU ({cores} cores)"
+    # An NVIDIA driver without a GPU device in TensorFlow: the CPU-only build is installed.
+    if os.path.exists("/proc/driver/nvidia/version"):
+        described += "; an NVIDIA GPU is present but unused: set up with `make setup TF=gpu`"
+    return described

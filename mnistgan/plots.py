@@ -1,0 +1,105 @@
+"""Training curves as pictures: each digit's losses and Fréchet distance over its steps.
+
+Drawn with matplotlib's object API on the Agg canvas (off-screen, no pyplot
+state), from the metrics.csv each GAN run writes.
+"""
+
+import csv
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mnistgan import outputs
+from mnistgan.errors import UserError
+
+
+def read_metrics(path):
+    """The columns of a metrics.csv as float64 arrays (an empty cell is NaN).
+
+    Returns:
+      {column: (rows,)}, or None when the file is absent or has no rows.
+
+    Raises:
+      UserError: if a cell is not a number.
+    """
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    try:
+        return {name: np.array([float(r[name]) if r[name] else np.nan for r in rows]) for name in rows[0]}
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{path} is damaged ({e}); rerun the digit with --restart") from e
+
+
+def _plot(axes, steps, values, **style):
+    """Plots the measured points of `values` (NaN: not measured at that step); False if none."""
+    kept = ~np.isnan(values)
+    if not kept.any():
+        return False
+    axes.plot(steps[kept], values[kept], **style)
+    return True
+
+
+def digit_curves(metrics, digit):
+    """Two panels: both losses, and the Fréchet distance (log scale) over training steps."""
+    figure = Figure(figsize=(9, 3), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    losses, quality = figure.subplots(1, 2)
+    steps = metrics["step"]
+    for name in ("d_loss", "g_loss"):
+        _plot(losses, steps, metrics.get(name, np.full_like(steps, np.nan)), label=name, marker=".")
+    losses.set(title=f"digit {digit}: losses", xlabel="step")
+    losses.legend()
+    drawn = _plot(quality, steps, metrics.get("frechet_distance", np.full_like(steps, np.nan)), marker="o", color="C2")
+    quality.set(title=f"digit {digit}: Fréchet distance (lower is better)", xlabel="step")
+    if drawn:
+        quality.set_yscale("log")
+    else:
+        quality.text(0.5, 0.5, "not measured (--eval-every 0)", ha="center", va="center", transform=quality.transAxes)
+    return figure
+
+
+def quality_overview(metrics_by_digit):
+    """Every digit's Fréchet distance over steps in one panel (log scale)."""
+    figure = Figure(figsize=(9, 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    for digit, metrics in sorted(metrics_by_digit.items()):
+        fd = metrics.get("frechet_distance", np.full_like(metrics["step"], np.nan))
+        _plot(axes, metrics["step"], fd, label=f"digit {digit}", marker=".", color=f"C{digit}")
+    axes.set(title="Fréchet distance during training (lower is better)", xlabel="step", yscale="log")
+    if axes.lines:
+        axes.legend(ncols=5, fontsize="small")
+    return figure
+
+
+def save_figure(path, figure):
+    """Saves a figure as PNG, written under a temporary name and renamed."""
+    with outputs.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def save_training_curves(output_dir, digits):
+    """Writes digit-N/curves.png for each digit with a metrics.csv, and the overview of all of them.
+
+    Returns:
+      {digit: path} of the digits drawn and the overview's path (None when no digit has metrics).
+    """
+    drawn, metrics_by_digit = {}, {}
+    for digit in digits:
+        metrics = read_metrics(outputs.digit_metrics_path(output_dir, digit))
+        if metrics is None or "step" not in metrics:
+            continue
+        metrics_by_digit[digit] = metrics
+        drawn[digit] = outputs.curves_path(output_dir, digit)
+        save_figure(drawn[digit], digit_curves(metrics, digit))
+    overview = None
+    if metrics_by_digit:
+        overview = outputs.quality_curves_path(output_dir)
+        save_figure(overview, quality_overview(metrics_by_digit))
+    return drawn, overview

@@ -1,0 +1,154 @@
+"""Drawing from the trained generators: a synthetic MNIST to take away, and latent walks.
+
+A generator maps float32 noise (n, latent) ~ N(0, 1) to float32 images
+(n, 28, 28, 1) in [0, 1]; what leaves this module is uint8 (n, 28, 28) in
+[0, 255] with ink = 255, as MNIST stores it.
+"""
+
+import gzip
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from mnistgan import classifier, data, images, outputs
+from mnistgan.errors import UserError
+
+WALK_ANCHORS = 5
+WALK_STEPS = 8
+# Noise vectors per generator call: bounds memory (10,000 images are 31 MB as float32).
+CHUNK = 10_000
+NPZ_NAME = "synthetic-mnist.npz"
+RECORD_NAME = "synthetic-mnist.json"
+
+
+def draw(generator, noise):
+    """uint8 images (n, 28, 28) in [0, 255] for float32 noise (n, latent), in inference mode."""
+    return data.to_uint8(generator.predict(noise, batch_size=500, verbose=0))
+
+
+# ---- latent walks ----
+
+
+def slerp(a, b, t):
+    """The point at `t` in [0, 1] on the great-circle arc from noise vector `a` to `b` (both (latent,)).
+
+    Unlike the straight line, which passes through points of unusually small
+    norm for a Gaussian vector, the arc keeps the norm in the range the
+    generator was trained on (White 2016, "Sampling generative networks").
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cosine = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if omega < 1e-6:  # (Nearly) parallel: the arc is the line.
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def walk_noise(latent_dim, seed, anchors=WALK_ANCHORS, steps=WALK_STEPS):
+    """Noise along a walk through `anchors` random vectors.
+
+    Returns:
+      float32 (anchors - 1, steps, latent_dim): leg i goes from anchor i to
+      anchor i + 1, both included, so each leg starts where the last one ended.
+    """
+    points = np.random.default_rng(seed).standard_normal((anchors, latent_dim))
+    fractions = np.linspace(0.0, 1.0, steps)
+    return np.array([[slerp(points[i], points[i + 1], t) for t in fractions] for i in range(anchors - 1)], np.float32)
+
+
+def save_latent_walk(output_dir, digit, generator, seed):
+    """Draws the digit's walk and saves it as output/digit-N/latent-walk.png; returns the path."""
+    noise = walk_noise(generator.input_shape[-1], seed=[seed, digit, 13])
+    legs, steps, latent_dim = noise.shape
+    frames = draw(generator, noise.reshape(legs * steps, latent_dim)).reshape(legs, steps, 28, 28)
+    path = outputs.latent_walk_path(output_dir, digit)
+    images.save_png(path, images.latent_walk_strip(frames))
+    return path
+
+
+# ---- a synthetic MNIST ----
+
+
+def draw_dataset(generators, per_digit, seed):
+    """`per_digit` fresh images from each generator, shuffled together.
+
+    Args:
+      generators: one per digit, digit d at index d.
+      per_digit: images per digit.
+      seed: the same seed draws the same data set.
+
+    Returns:
+      (images uint8 (n, 28, 28) in [0, 255], labels uint8 (n,) in [0, 9]), n = len(generators) * per_digit.
+    """
+    count = len(generators) * per_digit
+    order = np.random.default_rng([seed, 12]).permutation(count)
+    x = np.empty((count, 28, 28), np.uint8)
+    y = np.empty((count,), np.uint8)
+    for digit, generator in enumerate(generators):
+        rng = np.random.default_rng([seed, digit, 11])
+        for start in range(0, per_digit, CHUNK):
+            n = min(CHUNK, per_digit - start)
+            places = order[digit * per_digit + start : digit * per_digit + start + n]
+            x[places] = draw(generator, rng.standard_normal((n, generator.input_shape[-1])).astype(np.float32))
+            y[places] = digit
+        logging.info("digit %d: %d images drawn", digit, per_digit)
+    return x, y
+
+
+def write_dataset(folder, x, y, file_format):
+    """Writes images `x` and labels `y` in `file_format` (config.EXPORT_FORMATS); returns the file names.
+
+    "idx" and "idx.gz" write MNIST's train-images-idx3-ubyte and
+    train-labels-idx1-ubyte (big-endian headers, uint8), "npz" one
+    synthetic-mnist.npz with x_train and y_train as Keras' mnist.npz holds
+    them. Each file is written under a temporary name and renamed.
+    """
+    if file_format == "npz":
+        with outputs.atomic_path(os.path.join(folder, NPZ_NAME)) as tmp:
+            np.savez_compressed(tmp, x_train=x, y_train=y)
+        return [NPZ_NAME]
+    names = []
+    for name, array in ((data.TRAIN_IMAGES_IDX, x), (data.TRAIN_LABELS_IDX, y)):
+        content = data.format_idx(array)
+        if file_format == "idx.gz":
+            name, content = name + ".gz", gzip.compress(content, mtime=0)  # mtime 0: same seed, same bytes.
+        outputs.write_bytes(os.path.join(folder, name), content)
+        names.append(name)
+    return names
+
+
+def export_mnist(config, generators=None):
+    """`--export-mnist`: draws `config.export.per_digit` images per digit and writes them.
+
+    Args:
+      config: the whole `Config`; `export` says where and how, `seed` seeds the noise.
+      generators: ten generators (loaded from config.output_dir when None).
+
+    Returns:
+      The process exit status (0).
+
+    Raises:
+      UserError: a missing or unreadable generator, or a folder that cannot be written.
+    """
+    cfg = config.export
+    generators = generators or classifier.load_generators(config.output_dir)
+    x, y = draw_dataset(generators, cfg.per_digit, config.seed)
+    try:
+        names = write_dataset(cfg.folder, x, y, cfg.file_format)
+        outputs.write_json(
+            os.path.join(cfg.folder, RECORD_NAME),
+            {
+                "files": names,
+                "images": len(y),
+                "per_digit": cfg.per_digit,
+                "seed": config.seed,
+                "generator_run_ids": classifier.generator_run_ids(config.output_dir),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            },
+        )
+    except OSError as e:
+        raise UserError(f"cannot write the export into {cfg.folder!r}: {e.strerror or e}") from e
+    print(f"wrote {len(y):,} generated images ({cfg.per_digit:,} per digit, seed {config.seed}) to {cfg.folder}: {', '.join(names)}")
+    return 0

@@ -1,0 +1,102 @@
+"""./main.py as typed: it continues in the project's environment, and starts quietly."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from mnistgan import environment
+from tests.conftest import MAIN, ROOT, run_main
+
+
+def system_python():
+    """The Python the project's environment was made from (not the environment's own)."""
+    venv = os.path.join(ROOT, environment.VENV_DIR)
+    base = getattr(sys, "_base_executable", None)
+    if not base or not os.path.exists(base) or os.path.abspath(base).startswith(os.path.abspath(venv) + os.sep):
+        with open(os.path.join(venv, "pyvenv.cfg"), encoding="utf-8") as f:
+            home = dict(line.split(" = ", 1) for line in f.read().splitlines() if " = " in line)["home"]
+        base = os.path.join(home, "python3")
+    if not os.path.exists(base):
+        pytest.skip("no Python outside the project's environment found")
+    return base
+
+
+def run_with(python, main, *args, env=None, python_flags=()):
+    env = {k: v for k, v in (env or os.environ).items() if k != environment.REEXEC_GUARD}
+    return subprocess.run([python, *python_flags, main, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def project_copy(tmp_path, venv_python_script=None):
+    """main.py and the package in a folder of their own, with a fake .venv/bin/python when given."""
+    shutil.copy(MAIN, tmp_path / "main.py")
+    shutil.copytree(os.path.join(ROOT, "mnistgan"), tmp_path / "mnistgan", ignore=shutil.ignore_patterns("__pycache__"))
+    if venv_python_script is not None:
+        (tmp_path / ".venv" / "bin").mkdir(parents=True)
+        python = tmp_path / ".venv" / "bin" / "python"
+        python.write_text(venv_python_script)
+        python.chmod(0o755)
+    return str(tmp_path / "main.py")
+
+
+def test_help_with_the_system_python_continues_in_the_environment():
+    python = system_python()
+    result = run_with(python, MAIN, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--export-mnist" in result.stdout and "--train-digits" in result.stdout
+
+
+def test_reexec_passes_the_command_on_and_never_loops(tmp_path):
+    python = system_python()
+    calls = tmp_path / "calls"
+    # A "venv Python" that records its arguments, then runs the system Python again:
+    # the guard must stop a second re-exec (-S: a Python without the packages).
+    script = f'#!/bin/sh\necho "$*" >> {calls}\nexec {python} -S "$@"\n'
+    main = project_copy(tmp_path / "project", script)
+    result = run_with(python, main, "--evaluate", "--seed", "3", python_flags=["-S"])
+    assert calls.read_text().splitlines() == [f"{main} --evaluate --seed 3"]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "missing in" in result.stderr and "make setup" in result.stderr
+
+
+def test_without_the_environment_one_line_says_how_to_set_it_up(tmp_path):
+    main = project_copy(tmp_path)  # No .venv beside it.
+    # -S: no site-packages, so this Python lacks absl and TensorFlow whatever this machine has installed.
+    result = run_with(system_python(), main, "--help", python_flags=["-S"])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("main.py: error: ") and "not set up yet" in lines[0] and "make setup" in lines[0]
+
+
+def test_training_prints_progress_and_the_device_but_no_tensorflow_chatter(tmp_path, real_mnist_dir):
+    result = run_main(
+        "--train-digits", "3", "--steps", "2", "--eval-every", "0", "--sample-every", "2", "--checkpoint-every", "2",
+        "--output-dir", str(tmp_path), "--mnist-dir", real_mnist_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for noise in ("oneDNN", "absl::InitializeLog", "Sharding callback", "cpu_feature_guard"):
+        assert noise not in result.stderr
+    assert "training on CPU" in result.stderr or "training on GPU" in result.stderr
+    assert "digit 3: step 2/2" in result.stderr and "held-out discriminator accuracy" in result.stderr
+
+
+def test_make_selects_the_tensorflow_build():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+
+    # Without the variables of a `make test TF=...` this suite may run under.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TF")}
+
+    def dry_run(*args):
+        return subprocess.run(["make", "-n", "-B", "setup", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+
+    assert "-r requirements.txt" in dry_run().stdout
+    gpu = dry_run("TF=gpu").stdout
+    assert "-r requirements-gpu.txt" in gpu and "-r requirements.txt" not in gpu
+    with open(os.path.join(ROOT, "requirements-gpu.txt"), encoding="utf-8") as f:
+        assert "tensorflow[and-cuda]==2.21.0" in f.read()
+    refused = dry_run("TF=tpu")
+    assert refused.returncode != 0 and "TF=tpu" in refused.stderr

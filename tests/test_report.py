@@ -1,0 +1,129 @@
+"""The report: every section a person needs, pictures linked by relative paths, gaps named."""
+
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistgan import config as config_lib, gan, images, outputs, plots, report
+from mnistgan.errors import UserError
+from tests.conftest import blob_images, tiny_config
+from tests.test_classifier import tiny_mnist
+from tests.test_evaluation import ScriptedEvaluator
+
+
+@pytest.fixture(scope="module")
+def trained_digit(tmp_path_factory):
+    """An output folder with one tiny GAN run (digit 5, quality measured at steps 2 and 4)."""
+    config = tiny_config(tmp_path_factory.mktemp("run"), eval_every=2, eval_samples=20)
+    gan.DigitRun(config, 5, blob_images(64), blob_images(16, seed=1), evaluator=ScriptedEvaluator([2.0, 1.0])).train()
+    return config.output_dir
+
+
+def classifier_record(source, validation, test):
+    return {
+        "data_source": source, "validation_accuracy": validation, "test_accuracy": test,
+        "per_digit_accuracy": [test] * 10, "min_digit": 6, "impressions": 5000, "wall_time_s": 90.0,
+        "confusion": (np.eye(10, dtype=int) * 100).tolist(),
+    }  # fmt: skip
+
+
+def add_classifier(output, source, validation, test):
+    outputs.append_jsonl(outputs.results_path(output), classifier_record(source, validation, test))
+    picture = images.confusion_heatmap(np.eye(10, dtype=int) * 100, f"trained on {source} data")
+    images.save_png(outputs.confusion_path(output, source), picture)
+
+
+def write_report(source, tmp_path):
+    """Copies the output folder `source` into `tmp_path` and writes its report there; returns (folder, report.md)."""
+    output = str(tmp_path / "output")
+    shutil.copytree(source, output)
+    config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20)
+    assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
+    with open(outputs.report_path(output), encoding="utf-8") as f:
+        return output, f.read()
+
+
+def linked_pictures(text):
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+
+
+def test_report_holds_every_section_with_its_pictures(trained_digit, tmp_path, capsys):
+    output = str(tmp_path / "output")
+    shutil.copytree(trained_digit, output)
+    add_classifier(output, "synthetic", 0.95, 0.94)
+    add_classifier(output, "real", 0.991, 0.992)
+    output, text = write_report(output, tmp_path / "again")
+    # The comparison, with validation and test accuracy and wall time.
+    assert "| synthetic | 95.00% | 94.00% | 6 (94.00%) | 5,000 | 1.5 min |" in text
+    assert "| real | 99.10% | 99.20% |" in text
+    # The quality table: the generated number and the real-data reference in brackets.
+    row = next(line for line in text.splitlines() if line.startswith("| 5 | 4 |"))
+    assert re.search(r"\| \d+\.\d{3} \(\d+\.\d{3}\) \|", row)
+    assert "Not trained yet: digit(s) 0,1,2,3,4,6,7,8,9 (`./main.py --train-digits 0,1,2,3,4,6,7,8,9`)" in text
+    # Every picture is linked relative to output/ and exists there.
+    pictures = linked_pictures(text)
+    for expected in (
+        "classifier-synthetic/confusion.png", "classifier-real/confusion.png", "quality-curves.png",
+        "digit-5/samples/step-000004.png", "digit-5/evolution.png", "digit-5/latent-walk.png", "digit-5/curves.png",
+    ):  # fmt: skip
+        assert expected in pictures
+    for picture in pictures:
+        assert not os.path.isabs(picture) and Image.open(os.path.join(output, picture)).size[0] > 100
+    result = json.load(open(outputs.report_path(output, "json")))
+    assert result["untrained_digits"] == [0, 1, 2, 3, 4, 6, 7, 8, 9] and result["missing_classifiers"] == []
+    assert result["digits"][0]["pictures"]["latent_walk"] == "digit-5/latent-walk.png"
+    printed = capsys.readouterr().out
+    assert "| real | 99.10% | 99.20% |" in printed and "![" not in printed
+    assert printed.rstrip().endswith(f"report: {outputs.report_path(output)} (and report.json)")
+
+
+def test_missing_classifiers_are_named_not_fatal(trained_digit, tmp_path):
+    _, text = write_report(trained_digit, tmp_path)
+    assert "No classifier trained yet: `./main.py --train-mnist --compare`" in text
+    output = str(tmp_path / "partial")
+    shutil.copytree(trained_digit, output)
+    add_classifier(output, "real", 0.99, 0.99)
+    _, text = write_report(output, tmp_path / "partial-report")
+    assert "Not trained yet on synthetic data: `./main.py --train-mnist --data synthetic`." in text
+    assert "| real | 99.00% | 99.00% |" in text
+
+
+def test_older_classifier_records_without_validation_accuracy(trained_digit, tmp_path):
+    output = str(tmp_path / "output")
+    shutil.copytree(trained_digit, output)
+    record = classifier_record("real", None, 0.99)
+    del record["validation_accuracy"]
+    outputs.append_jsonl(outputs.results_path(output), record)
+    _, text = write_report(output, tmp_path / "report")
+    assert "| real | – | 99.00% |" in text
+
+
+# ---- the curves ----
+
+
+def test_curves_plot_losses_and_the_measured_quality(tmp_path, trained_digit):
+    metrics = plots.read_metrics(outputs.digit_metrics_path(trained_digit, 5))
+    assert metrics["step"].tolist() == [2.0, 4.0] and not np.isnan(metrics["frechet_distance"]).any()
+    figure = plots.digit_curves(metrics, 3)
+    losses, quality = figure.axes
+    assert [line.get_label() for line in losses.lines] == ["d_loss", "g_loss"]
+    np.testing.assert_array_equal(quality.lines[0].get_ydata(), metrics["frechet_distance"])
+    assert quality.get_yscale() == "log"
+    unmeasured = dict(metrics, frechet_distance=np.full(2, np.nan))
+    assert not plots.digit_curves(unmeasured, 3).axes[1].lines  # Said in words instead.
+    path = str(tmp_path / "curves.png")
+    plots.save_figure(path, figure)
+    assert Image.open(path).size == (900, 300)
+
+
+def test_damaged_metrics_are_refused(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,d_loss\n2,oops\n")
+    with pytest.raises(UserError, match="metrics.csv is damaged"):
+        plots.read_metrics(str(path))
+    assert plots.read_metrics(str(tmp_path / "absent.csv")) is None
