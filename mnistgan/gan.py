@@ -269,7 +269,7 @@ class DigitRun:
         self.digit = digit
         self.folder = outputs.digit_dir(config.output_dir, digit)
         self.run_json = os.path.join(self.folder, "run.json")
-        self.csv = outputs.MetricsCsv(os.path.join(self.folder, "metrics.csv"), CSV_FIELDS)
+        self.csv = outputs.MetricsCsv(outputs.digit_metrics_path(config.output_dir, digit), CSV_FIELDS)
         self.evolution_npz = os.path.join(self.folder, "evolution.npz")
         self.train_images = data.to_float(train_images)
         self.validation_images = data.to_float(validation_images)
@@ -305,9 +305,8 @@ class DigitRun:
         with outputs.atomic_path(self.evolution_npz) as tmp:
             np.savez(tmp, steps=steps, images=snapshots)
         columns = images.pick_columns(len(steps), EVOLUTION_COLUMNS)
-        images.save_png(
-            os.path.join(self.folder, "evolution.png"), images.evolution_strip(steps[columns], snapshots[columns])
-        )
+        strip = images.evolution_strip(steps[columns], snapshots[columns])
+        images.save_png(outputs.evolution_path(self.config.output_dir, self.digit), strip)
         with writer.as_default(step=step):
             tf.summary.image("samples", data.to_float(images.tile(generated, 8, 1))[np.newaxis], max_outputs=1)
 

@@ -51,7 +51,9 @@ def digit_metrics_path(output_dir, digit):
 def latest_sample_path(output_dir, digit):
     """The digit's last sample grid (zero-padded names sort by step), or None."""
     folder = os.path.dirname(sample_path(output_dir, digit, 0))
-    names = sorted(n for n in os.listdir(folder) if n.startswith("step-") and n.endswith(".png")) if os.path.isdir(folder) else []
+    if not os.path.isdir(folder):
+        return None
+    names = sorted(n for n in os.listdir(folder) if n.startswith("step-") and n.endswith(".png"))
     return os.path.join(folder, names[-1]) if names else None
 
 

@@ -130,7 +130,8 @@ def _classifier_section(report):
     lines.append("")
     for source, r in report["classifiers"].items():
         if r.get("confusion_picture"):
-            lines += [f"Confusion on the test images, trained on {source} data:", "", f"![confusion, {source}]({r['confusion_picture']})", ""]
+            picture = f"![confusion, {source}]({r['confusion_picture']})"
+            lines += [f"Confusion on the test images, trained on {source} data:", "", picture, ""]
     return lines
 
 

@@ -150,5 +150,8 @@ def export_mnist(config, generators=None):
         )
     except OSError as e:
         raise UserError(f"cannot write the export into {cfg.folder!r}: {e.strerror or e}") from e
-    print(f"wrote {len(y):,} generated images ({cfg.per_digit:,} per digit, seed {config.seed}) to {cfg.folder}: {', '.join(names)}")
+    print(
+        f"wrote {len(y):,} generated images ({cfg.per_digit:,} per digit, seed {config.seed}) "
+        f"to {cfg.folder}: {', '.join(names)}"
+    )
     return 0

@@ -91,7 +91,8 @@ def test_make_selects_the_tensorflow_build():
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TF")}
 
     def dry_run(*args):
-        return subprocess.run(["make", "-n", "-B", "setup", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+        command = ["make", "-n", "-B", "setup", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
 
     assert "-r requirements.txt" in dry_run().stdout
     gpu = dry_run("TF=gpu").stdout

@@ -125,7 +125,8 @@ def test_npz_holds_keras_mnist_keys(tmp_path):
 
 
 def test_missing_generators_are_refused(tmp_path):
-    config = config_lib.Config(action="export-mnist", output_dir=str(tmp_path), export=config_lib.ExportConfig(folder=str(tmp_path / "x")))
+    export = config_lib.ExportConfig(folder=str(tmp_path / "x"))
+    config = config_lib.Config(action="export-mnist", output_dir=str(tmp_path), export=export)
     with pytest.raises(UserError, match=r"no generator for digit\(s\) 0,1,2,3,4,5,6,7,8,9"):
         sampling.export_mnist(config)
     assert not (tmp_path / "x").exists()
