@@ -60,9 +60,10 @@ def test_walk_legs_join_and_move_in_small_steps():
     walk = sampling.walk_noise(32, seed=0)
     assert walk.shape == (sampling.WALK_ANCHORS - 1, sampling.WALK_STEPS, 32) and walk.dtype == np.float32
     np.testing.assert_array_equal(walk[:-1, -1], walk[1:, 0])  # Each leg starts where the last one ended.
-    steps = np.linalg.norm(np.diff(walk, axis=1), axis=-1)
+    steps = np.linalg.norm(np.diff(walk, axis=1), axis=-1)  # (legs, steps - 1)
     legs = np.linalg.norm(walk[:, -1] - walk[:, 0], axis=-1)
-    assert np.all(steps < legs[:, None] / (sampling.WALK_STEPS - 2))
+    assert np.all(steps < legs[:, None] / 4)  # Small steps...
+    assert np.all(steps.max(axis=1) < 1.5 * steps.min(axis=1))  # ...of even size: no jump.
     np.testing.assert_array_equal(walk, sampling.walk_noise(32, seed=0))
     assert not np.allclose(walk, sampling.walk_noise(32, seed=1))
 
@@ -142,10 +143,10 @@ def assert_one_line_error(result, *fragments):
 
 def test_export_from_the_command_line(tmp_path):
     output, target = str(tmp_path / "output"), str(tmp_path / "synthetic")
-    assert_one_line_error(run_main("--export-mnist", target, "--output-dir", output), "no generator for digit(s) 0,1")
     save_generators(output)
     result = run_main("--export-mnist", target, "--per-digit", "3", "--seed", "2", "--output-dir", output)
     assert result.returncode == 0, result.stderr
+    assert "oneDNN" not in result.stderr
     assert "wrote 30 generated images" in result.stdout
     labels = read_idx(os.path.join(target, "train-labels-idx1-ubyte"))
     assert np.bincount(labels, minlength=10).tolist() == [3] * 10
