@@ -23,6 +23,9 @@ STARTUP_NOISE = (
     "All log messages before absl::InitializeLog() is called are written to STDERR",
     "oneDNN custom operations are on.",
 )
+# Library warnings that say nothing a user can act on: Keras' predict retraces for each
+# generator and each last partial batch, which is expected here.
+HARMLESS_WARNINGS = ("triggered tf.function retracing",)
 
 
 def venv_python(project_dir):
@@ -112,7 +115,7 @@ def import_tensorflow_quietly():
 
 
 class _OwnInfoOnly(std_logging.Filter):
-    """Passes warnings and errors from anywhere, info lines only from this project's own files.
+    """Passes warnings and errors (but HARMLESS_WARNINGS) from anywhere, info lines only from this project's files.
 
     Args:
       own: path prefixes of the project's code (not its .venv, which may sit inside the project).
@@ -123,7 +126,11 @@ class _OwnInfoOnly(std_logging.Filter):
         self.own = tuple(own)
 
     def filter(self, record):
-        return record.levelno >= std_logging.WARNING or record.pathname.startswith(self.own)
+        if record.pathname.startswith(self.own):
+            return True
+        if record.levelno == std_logging.WARNING and any(w in record.getMessage() for w in HARMLESS_WARNINGS):
+            return False
+        return record.levelno >= std_logging.WARNING
 
 
 def quiet_library_logs():

@@ -8,6 +8,7 @@ import csv
 import os
 
 import numpy as np
+from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -45,6 +46,13 @@ def _plot(axes, steps, values, **style):
     return True
 
 
+def _log_scale(axes):
+    """A log y axis labelled with plain numbers (40, 60, 100), not powers of ten."""
+    axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    axes.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+
+
 def digit_curves(metrics, digit):
     """Two panels: both losses, and the Fréchet distance (log scale) over training steps."""
     figure = Figure(figsize=(9, 3), dpi=100, layout="constrained")
@@ -58,7 +66,7 @@ def digit_curves(metrics, digit):
     drawn = _plot(quality, steps, metrics.get("frechet_distance", np.full_like(steps, np.nan)), marker="o", color="C2")
     quality.set(title=f"digit {digit}: Fréchet distance (lower is better)", xlabel="step")
     if drawn:
-        quality.set_yscale("log")
+        _log_scale(quality)
     else:
         quality.text(0.5, 0.5, "not measured (--eval-every 0)", ha="center", va="center", transform=quality.transAxes)
     return figure
@@ -72,7 +80,8 @@ def quality_overview(metrics_by_digit):
     for digit, metrics in sorted(metrics_by_digit.items()):
         fd = metrics.get("frechet_distance", np.full_like(metrics["step"], np.nan))
         _plot(axes, metrics["step"], fd, label=f"digit {digit}", marker=".", color=f"C{digit}")
-    axes.set(title="Fréchet distance during training (lower is better)", xlabel="step", yscale="log")
+    axes.set(title="Fréchet distance during training (lower is better)", xlabel="step")
+    _log_scale(axes)
     if axes.lines:
         axes.legend(ncols=5, fontsize="small")
     return figure

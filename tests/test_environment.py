@@ -102,3 +102,19 @@ def test_make_selects_the_tensorflow_build():
         assert "tensorflow[and-cuda]==2.21.0" in f.read()
     refused = dry_run("TF=tpu")
     assert refused.returncode != 0 and "TF=tpu" in refused.stderr
+
+
+def test_log_filter_keeps_our_lines_and_warnings_but_not_library_info(tmp_path):
+    import logging
+
+    own = str(tmp_path / "mnistgan") + os.sep
+    keep = environment._OwnInfoOnly([own])  # pylint: disable=protected-access
+
+    def record(level, path, message):
+        return logging.LogRecord("x", level, path, 1, message, None, None)
+
+    assert keep.filter(record(logging.INFO, own + "gan.py", "digit 3: resuming from step 500"))
+    assert not keep.filter(record(logging.INFO, "/venv/tensorflow/functional_saver.py", "Sharding callback duration: 13"))
+    assert keep.filter(record(logging.WARNING, "/venv/keras/trainer.py", "something a user should read"))
+    assert not keep.filter(record(logging.WARNING, "/venv/tensorflow/polymorphic.py", "5 calls triggered tf.function retracing"))
+    assert keep.filter(record(logging.ERROR, "/venv/tensorflow/x.py", "triggered tf.function retracing"))

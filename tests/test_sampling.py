@@ -111,6 +111,9 @@ def test_idx_files_read_back_by_a_plain_reader(tmp_path, file_format):
     np.testing.assert_array_equal(data.parse_idx(raw, "export", 3), images)  # And the project's parser agrees.
     record = json.load(open(tmp_path / "export" / sampling.RECORD_NAME))
     assert record["images"] == 60 and record["seed"] == 4
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "export" / f"train-labels-idx1-ubyte{suffix}").st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_npz_holds_keras_mnist_keys(tmp_path):
