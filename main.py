@@ -48,6 +48,10 @@ _EVAL_EVERY = flags.DEFINE_integer(
     "eval-every", None, "Steps between generator quality checks that keep the best one; 0: keep the last (default: 500).",
     lower_bound=0,
 )
+_WORKERS = flags.DEFINE_integer(
+    "workers", None, "Digits trained at once, each in its own process (default: one per core, at most 2; 1: one after another).",
+    lower_bound=1,
+)
 _STOP_ON_DECLINE = flags.DEFINE_boolean("stop-on-decline", False, "Stop a digit once its quality falls 3 checks in a row.")
 _DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default: every trained one).")
 _EVAL_SAMPLES = flags.DEFINE_integer(
@@ -111,6 +115,8 @@ def make_config(argv):
         digits = ()
     if _D_LEARNING_RATE.value is not None and not 0 < _D_LEARNING_RATE.value < 1:
         raise UserError(f"--d-learning-rate: {_D_LEARNING_RATE.value} is outside (0, 1)")
+    if _WORKERS.present and action != "train-digits":
+        raise UserError("--workers goes with --train-digits")
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
     return config_lib.Config(
         action=action,
@@ -121,6 +127,7 @@ def make_config(argv):
         seed=_SEED.value,
         restart=_RESTART.value,
         eval_samples=_EVAL_SAMPLES.value,
+        workers=_WORKERS.value or config_lib.default_workers(),
         preset=_PRESET.value,
         gan=config_lib.with_overrides(
             gan_preset,

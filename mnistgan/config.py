@@ -6,6 +6,7 @@ quality for minutes of wall time. An explicit flag overrides its preset value.
 """
 
 import dataclasses
+import os
 
 from mnistgan.errors import UserError
 
@@ -88,6 +89,8 @@ class Config:
       seed: seed of every random choice.
       restart: start over instead of resuming.
       eval_samples: generated images per digit that `evaluate` measures.
+      workers: digits trained at once, each in its own process (1: one
+        after another in this process).
       gan: GAN hyperparameters.
       classifier: classifier hyperparameters.
     """
@@ -100,9 +103,20 @@ class Config:
     seed: int = 0
     restart: bool = False
     eval_samples: int = 8000
+    workers: int = 1
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()
+
+
+def default_workers(cores=None):
+    """The number of worker processes that measured fastest here: one per core, at most two.
+
+    Two one-thread workers trained the ten digits fastest on the 2-core machine this
+    project is measured on (README, Performance); more than two was not measured.
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(2, cores))
 
 
 def parse_digits(items, flag="--train-digits"):

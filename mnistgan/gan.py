@@ -6,7 +6,6 @@ metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json.
 """
 
 import dataclasses
-import math
 import os
 import shutil
 import time
@@ -19,6 +18,7 @@ from absl import logging
 
 from mnistgan import data, images, networks, outputs
 from mnistgan.progress import Progress
+from mnistgan.results import DigitResult, exit_status, print_summary
 
 EVOLUTION_ROWS = 4
 EVOLUTION_COLUMNS = 12
@@ -231,21 +231,6 @@ class DigitGan:
         return float(correct) / (len(real_logits) + len(fake_logits))
 
 
-@dataclasses.dataclass
-class DigitResult:
-    digit: int
-    status: str
-    steps: int
-    wall_time_s: float
-    d_loss: float
-    g_loss: float
-    heldout_d_accuracy: float
-    best_step: int
-    best_frechet_distance: float
-    declined: bool
-    folder: str
-
-
 def fixed_noise(config, seed, digit, count):
     """The same noise vectors at every sample point of one digit's run, across resumes."""
     return np.random.default_rng([seed, digit, 7]).standard_normal((count, config.latent_dim)).astype(np.float32)
@@ -260,10 +245,13 @@ class DigitRun:
       train_images, validation_images: uint8 (n, 28, 28) images of this digit.
       evaluator: an `evaluation.Evaluator`; when given, the generator is
         measured every `eval_every` steps and the best one is kept.
+      progress: makes the progress reporter from (label, start step, total
+        steps): a `Progress`, or what reports to a parent process.
     """
 
-    def __init__(self, config, digit, train_images, validation_images, evaluator=None):
+    def __init__(self, config, digit, train_images, validation_images, evaluator=None, progress=Progress):
         self.config = config
+        self.make_progress = progress
         self.evaluator = evaluator if config.gan.eval_every > 0 else None
         self.gan_config = config.gan
         self.digit = digit
@@ -355,7 +343,7 @@ class DigitRun:
             logging.info("digit %d: resuming from step %d", self.digit, start)
         self.csv.trim(start)
         writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
-        self.progress = Progress(f"digit {self.digit}", start, cfg.steps)
+        self.progress = self.make_progress(f"digit {self.digit}", start, cfg.steps)
         self.wall_before, self.session_start = record["wall_time_s"], time.monotonic()
         if start == 0:
             self._save_samples(gan.sampler(seed=self.seed), 0, writer)
@@ -484,8 +472,26 @@ def _last_step(manager):
     return int(path.rsplit("-", 1)[1]) if path else 0
 
 
+def train_jobs(config, jobs, evaluator=None, progress=Progress):
+    """Trains digits one after another in this process; yields a `DigitResult` each.
+
+    Args:
+      config: the whole `Config`.
+      jobs: iterable of (digit, train_images, validation_images), uint8 (n, 28, 28),
+        as `data.per_digit` makes them.
+      evaluator: as `DigitRun` takes it.
+      progress: makes each digit's progress reporter, as `DigitRun` takes it.
+    """
+    shared_gan = None  # One for all digits: see DigitGan.reset.
+    for digit, train_images, validation_images in jobs:
+        run = DigitRun(config, digit, train_images, validation_images, evaluator, progress)
+        if shared_gan is None:
+            shared_gan = DigitGan(config.gan, run.train_images, run.seed)
+        yield run.train(shared_gan)
+
+
 def train_digits(config, mnist, evaluator=None):
-    """Trains every digit in `config.digits`, one after another; prints a summary.
+    """Trains every digit in `config.digits`, one after another in this process; prints a summary.
 
     Args:
       config: the whole `Config`.
@@ -500,29 +506,6 @@ def train_digits(config, mnist, evaluator=None):
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
         evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    results = []
-    shared_gan = None  # One for all digits: see DigitGan.reset.
-    for digit in config.digits:
-        train_images = data.digit_images(mnist, "train", digit)
-        run = DigitRun(config, digit, train_images, data.digit_images(mnist, "validation", digit), evaluator)
-        if shared_gan is None:
-            shared_gan = DigitGan(config.gan, run.train_images, run.seed)
-        results.append(run.train(shared_gan))
+    results = list(train_jobs(config, data.per_digit(mnist, config.digits), evaluator))
     print_summary(results)
-    return 0 if all(r.status == "done" for r in results) else 1
-
-
-def print_summary(results):
-    print(
-        f"\n{'digit':>5} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | "
-        f"held-out D acc | best step (FD) | folder"
-    )
-    for r in results:
-        minutes = f"{r.wall_time_s / 60:.1f} min"
-        acc = "" if math.isnan(r.heldout_d_accuracy) else f"{r.heldout_d_accuracy:.3f}"
-        best = "" if r.best_step is None else f"{r.best_step} ({r.best_frechet_distance:.2f})"
-        flag = "  <- quality fell late in training" if r.declined else ""
-        print(
-            f"{r.digit:>5} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
-            f"{r.g_loss:>6.3f} | {acc:>14} | {best:>14} | {r.folder}{flag}"
-        )
+    return exit_status(results)

@@ -44,6 +44,12 @@ def evaluator_dir(output_dir):
     return os.path.join(output_dir, "evaluator")
 
 
+def evaluator_files(output_dir):
+    """(model.keras, evaluator.json) of the cached evaluator network."""
+    folder = evaluator_dir(output_dir)
+    return os.path.join(folder, "model.keras"), os.path.join(folder, "evaluator.json")
+
+
 def check_writable_dir(path):
     """Creates `path` if needed and proves a file can be written in it.
 
