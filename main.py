@@ -39,6 +39,14 @@ _D_LEARNING_RATE = flags.DEFINE_float(
     None,
     "The discriminator's Adam learning rate (default: the generator's, 2e-4; preset fast: 5e-5).",
 )
+_LOSS = flags.DEFINE_enum("loss", None, ["non_saturating", "hinge"], "GAN loss (default: non_saturating).")
+_AUGMENT = flags.DEFINE_string(
+    "augment", None, "Differentiable augmentation before D: a comma list of translation, cutout; '' for none (default: none)."
+)
+_R1_GAMMA = flags.DEFINE_float("r1-gamma", None, "Weight of the R1 gradient penalty on real images (default: 0, none).", lower_bound=0)
+_MINIBATCH_STD_GROUP = flags.DEFINE_integer(
+    "minibatch-std-group", None, "Group size of D's minibatch standard deviation feature (default: 0, none).", lower_bound=0
+)
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
@@ -134,6 +142,10 @@ def make_config(argv):
             steps=_STEPS.value,
             batch_size=_BATCH_SIZE.value,
             d_learning_rate=_D_LEARNING_RATE.value,
+            loss=_LOSS.value,
+            augment=None if _AUGMENT.value is None else config_lib.parse_augment(_AUGMENT.value),
+            r1_gamma=_R1_GAMMA.value,
+            minibatch_std_group=_MINIBATCH_STD_GROUP.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,
             eval_every=_EVAL_EVERY.value,

@@ -11,27 +11,64 @@ import os
 from mnistgan.errors import UserError
 
 DATA_SOURCES = ("synthetic", "real")
+# The transforms of augment.POLICIES, named here so that flags are checked without TensorFlow.
+AUGMENTATIONS = ("translation", "cutout")
+
+
+_NOT_RECORDED = object()
+
+
+def resumable(default, before_recorded=_NOT_RECORDED):
+    """A setting that a checkpoint cannot be resumed under once it changes.
+
+    Args:
+      default: the field's default.
+      before_recorded: for a setting added later, the value that runs recorded
+        before it existed trained with, so that their folders still resume.
+    """
+    metadata = {"resume": True}
+    if before_recorded is not _NOT_RECORDED:
+        metadata["before_recorded"] = before_recorded
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def resume_keys(config_class):
+    """The fields of `config_class` declared with `resumable`."""
+    return tuple(f.name for f in dataclasses.fields(config_class) if f.metadata.get("resume"))
+
+
+def values_before_recorded(config_class):
+    """{field: value} that records made before the field existed ran with."""
+    return {f.name: f.metadata["before_recorded"] for f in dataclasses.fields(config_class) if "before_recorded" in f.metadata}
 
 
 @dataclasses.dataclass(frozen=True)
 class GanConfig:
     """One per-digit DCGAN run."""
 
-    latent_dim: int = 32
+    latent_dim: int = resumable(32)
     steps: int = 3000
-    batch_size: int = 32
-    learning_rate: float = 2e-4
-    # The discriminator's Adam rate; None: `learning_rate`.
-    d_learning_rate: float | None = None
-    beta1: float = 0.5
-    leaky_slope: float = 0.01
+    batch_size: int = resumable(32)
+    learning_rate: float = resumable(2e-4)
+    # The discriminator's Adam rate; None: `learning_rate` (as before it was recorded).
+    d_learning_rate: float | None = resumable(None, before_recorded=None)
+    beta1: float = resumable(0.5)
+    leaky_slope: float = resumable(0.01)
     # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".
-    precision: str = "mixed_bfloat16"
+    precision: str = resumable("mixed_bfloat16")
     # Show D real and fake images in one batch (see gan.DigitGan._judge_pair).
-    mixed_batches: bool = True
+    mixed_batches: bool = resumable(True)
     # Momentum of the generator weight average that is sampled and saved (0:
     # none). Off by default: 0.995 measured no better and 8% slower (README).
-    ema_momentum: float = 0.0
+    ema_momentum: float = resumable(0.0)
+    # A name in losses.LOSSES.
+    loss: str = resumable("non_saturating", before_recorded="non_saturating")
+    # Differentiable augmentation before D, a comma list of augment.POLICIES ("": none).
+    augment: str = resumable("", before_recorded="")
+    # Weight gamma of the R1 gradient penalty on real images (0: none); D's loss gains gamma / 2 * R1.
+    r1_gamma: float = resumable(0.0, before_recorded=0.0)
+    # Group size of D's minibatch standard deviation feature (0: no such feature).
+    minibatch_std_group: int = resumable(0, before_recorded=0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -52,11 +89,11 @@ class ClassifierConfig:
     """The Deep MNIST classifier run."""
 
     steps: int = 20000
-    batch_size: int = 50
-    learning_rate: float = 1e-4
-    precision: str = "mixed_bfloat16"
+    batch_size: int = resumable(50)
+    learning_rate: float = resumable(1e-4)
+    precision: str = resumable("mixed_bfloat16")
     # Width of the penultimate layer (1024 in the tutorial network).
-    feature_size: int = 1024
+    feature_size: int = resumable(1024)
     eval_every: int = 1000
     checkpoint_every: int = 1000
 
@@ -147,6 +184,19 @@ def parse_digits(items, flag="--train-digits"):
             raise UserError(f"{flag}: digit {digit} is given twice")
         digits.append(digit)
     return tuple(sorted(digits))
+
+
+def parse_augment(text, flag="--augment"):
+    """Checks a comma list of AUGMENTATIONS; returns it normalised ("translation,cutout"; "" for none).
+
+    Raises:
+      UserError: naming an unknown transform and the known ones.
+    """
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise UserError(f"{flag}: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
+    return ",".join(names)
 
 
 def with_overrides(base, **overrides):

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import data, images, networks, outputs
+from mnistgan import augment, config as config_lib, data, images, losses, networks, optimizers, outputs
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
 
@@ -29,22 +29,13 @@ CSV_FIELDS = (
     "step", "d_loss", "g_loss", "heldout_d_accuracy", "frechet_distance", "class_precision", "precision", "recall",
     "elapsed_s",
 )  # fmt: skip
-# Settings a checkpoint cannot be resumed under once they change.
-RESUME_KEYS = (
-    "latent_dim", "batch_size", "learning_rate", "d_learning_rate", "beta1", "leaky_slope", "precision",
-    "mixed_batches", "ema_momentum",
-)  # fmt: skip
-# What runs recorded before a setting existed ran with, so that their folders still resume.
-VALUES_BEFORE_RECORDED = {"d_learning_rate": None}  # The discriminator shared the generator's rate.
+# Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
+RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
+VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 
 
 class NonFiniteLoss(Exception):
     """A loss became NaN or inf; the digit stops at its last good checkpoint."""
-
-
-def _bce(labels_value, logits):
-    labels = tf.fill(tf.shape(logits), labels_value)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
 class DigitGan:
@@ -61,9 +52,8 @@ class DigitGan:
 
     def __init__(self, config, real_images, seed):
         self.config = config
-        with networks.dtype_policy(config.precision):
-            self.generator = networks.build_generator(config.latent_dim, config.leaky_slope)
-            self.discriminator = networks.build_discriminator(config.leaky_slope)
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[config.loss]
+        self.generator, self.discriminator = self._build_networks()
         use_ema = config.ema_momentum > 0
         self.average_generator = None  # Holds the weight averages for sampling; never trained.
         if use_ema:
@@ -71,10 +61,10 @@ class DigitGan:
                 self.average_generator = networks.build_generator(
                     config.latent_dim, config.leaky_slope, "average_generator"
                 )
-        self.g_optimizer = keras.optimizers.Adam(
+        self.g_optimizer = optimizers.FusedAdam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
         )
-        self.d_optimizer = keras.optimizers.Adam(self._d_learning_rate(), beta_1=config.beta1)
+        self.d_optimizer = optimizers.FusedAdam(self._d_learning_rate(), beta_1=config.beta1)
         # Build the slots now so a restore fills them instead of deferring.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -103,12 +93,7 @@ class DigitGan:
         120 MiB each here), so the digits of one run share one `DigitGan`.
         """
         keras.utils.set_random_seed(seed)
-        with networks.dtype_policy(self.config.precision):
-            fresh = [
-                (self.generator, networks.build_generator(self.config.latent_dim, self.config.leaky_slope)),
-                (self.discriminator, networks.build_discriminator(self.config.leaky_slope)),
-            ]
-        for model, new in fresh:
+        for model, new in zip((self.generator, self.discriminator), self._build_networks()):
             for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
                 variable.assign(value)
         for optimizer, rate in ((self.g_optimizer, self.config.learning_rate), (self.d_optimizer, self._d_learning_rate())):
@@ -119,6 +104,15 @@ class DigitGan:
         self.step.assign(0)
         self.rng.reset_from_seed(seed)
 
+    def _build_networks(self):
+        """A new (generator, discriminator) pair with freshly drawn weights."""
+        cfg = self.config
+        with networks.dtype_policy(cfg.precision):
+            return (
+                networks.build_generator(cfg.latent_dim, cfg.leaky_slope),
+                networks.build_discriminator(cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group),
+            )
+
     def _d_learning_rate(self):
         return self.config.d_learning_rate or self.config.learning_rate
 
@@ -126,30 +120,50 @@ class DigitGan:
         batch = self.config.batch_size
         index = self.rng.uniform([batch], 0, tf.shape(self.real)[0], dtype=tf.int32)
         real = tf.gather(self.real, index)
-        z = self.rng.normal([batch, self.config.latent_dim])
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            real_logits, fake_logits = self._judge_pair(real, self.generator(z, training=True))
-            d_loss = _bce(1.0, real_logits) + _bce(0.0, fake_logits)
+            d_loss = self._d_loss(real, self.generator(self._noise(), training=True))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_vars = self.generator.trainable_variables
-        z = self.rng.normal([batch, self.config.latent_dim])
+        z = self._noise()
         with tf.GradientTape() as tape:
             _, fake_logits = self._judge_pair(real, self.generator(z, training=True), need_real=False)
-            # Non-saturating generator loss: maximise log D(G(z)).
-            g_loss = _bce(1.0, fake_logits)
+            g_loss = self.g_loss_fn(fake_logits)
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         self.step.assign_add(1)
         return d_loss, g_loss
 
-    def _judge_pair(self, real, fake, need_real=True):
+    def _noise(self):
+        return self.rng.normal([self.config.batch_size, self.config.latent_dim])
+
+    def _d_loss(self, real, fake):
+        """D's loss on a real and a fake batch, with the R1 penalty when `r1_gamma` > 0."""
+        gamma = self.config.r1_gamma
+        real = self._augment(real)
+        with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+            input_tape.watch(real)
+            real_logits, fake_logits = self._judge_pair(real, fake, augmented=True)
+            real_total = tf.reduce_sum(real_logits)  # Inside the tape, so its gradient at `real` exists.
+        loss = self.d_loss_fn(real_logits, fake_logits)
+        if gamma > 0:
+            loss += gamma / 2 * losses.r1_penalty(input_tape.gradient(real_total, real))
+        return loss
+
+    def _augment(self, images):
+        return augment.diff_augment(images, self.config.augment, self.rng)
+
+    def _judge_pair(self, real, fake, need_real=True, augmented=False):
         """D's logits (training mode) for a real and a fake batch of equal size.
 
         With `mixed_batches`, both go through D as one batch, so D's batch norm
         keeps the difference between them (a grey fake batch stays greyer than
         the real one). Otherwise each is its own batch, as in the original, and
-        the generator step shows D the fake batch alone.
+        the generator step shows D the fake batch alone. Both batches are
+        augmented here (`augment`) unless `augmented` says `real` already is.
         """
+        fake = self._augment(fake)
+        if not augmented and (need_real or self.config.mixed_batches):
+            real = self._augment(real)
         if self.config.mixed_batches:
             logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
             return logits[: tf.shape(real)[0]], logits[tf.shape(real)[0] :]

@@ -64,6 +64,24 @@ def test_stream_with_uneven_batch_is_balanced_within_one(generators_dir):
     assert totals.min() >= 40 and totals.max() <= 52  # The extra images rotate between digits.
 
 
+def test_stream_draws_several_batches_at_once_and_a_checkpoint_resumes_mid_draw(tmp_path, generators_dir):
+    generators = classifier.load_generators(generators_dir)
+    stream = classifier.SyntheticStream(generators, batch_size=20, seed=2, batches_per_draw=3)
+    next_batch = tf.function(stream)
+    first = [next_batch() for _ in range(4)]  # One whole draw and the first batch of the next.
+    for images, labels in first:
+        assert np.bincount(labels.numpy(), minlength=10).tolist() == [2] * 10
+    assert len({images.numpy().tobytes() for images, _ in first}) == 4  # Every batch is new.
+    checkpoint = tf.train.Checkpoint(**stream.checkpoint_state())
+    path = checkpoint.save(str(tmp_path / "stream"))
+    expected = [next_batch() for _ in range(3)]
+    resumed = classifier.SyntheticStream(generators, batch_size=20, seed=99, batches_per_draw=3)
+    tf.train.Checkpoint(**resumed.checkpoint_state()).restore(path).assert_consumed()
+    for (images, labels), (want_images, want_labels) in zip([resumed() for _ in range(3)], expected):
+        np.testing.assert_array_equal(images.numpy(), want_images.numpy())
+        np.testing.assert_array_equal(labels.numpy(), want_labels.numpy())
+
+
 def test_missing_generators_are_named_with_the_command(tmp_path, generators_dir):
     save_generators(str(tmp_path))
     os.remove(outputs.generator_path(str(tmp_path), 4))
