@@ -12,8 +12,9 @@ digits x steps x batch / seconds) and the ratio to the straightforward port.
 
   straightforward  the same architecture in float32, one tf.function call per
                    step, batches from tf.data, real and fake shown to D in
-                   separate batches (the original's recipe); new networks and
-                   a new trace per digit, one digit after another.
+                   separate batches (the original's recipe), Keras' own Adam
+                   and batch norm; new networks and a new trace per digit,
+                   one digit after another.
   sequential       ./main.py --train-digits 0,...,9 --workers 1: mnistgan's
                    step (bfloat16, mixed batches, compiled chunks), one digit
                    after another in one process.
@@ -72,7 +73,8 @@ def straightforward_digit(images, batch, steps):
     from mnistgan import data, networks
 
     keras.mixed_precision.set_global_policy("float32")
-    generator, discriminator = networks.build_generator(), networks.build_discriminator()
+    generator = networks.build_generator()
+    discriminator = networks.build_discriminator(batch_norm=keras.layers.BatchNormalization)
     g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
     batches = iter(data.batches(images, batch_size=batch, seed=0))
     bce = keras.losses.BinaryCrossentropy(from_logits=True)

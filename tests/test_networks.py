@@ -50,3 +50,15 @@ def test_discriminator_with_minibatch_std_has_one_more_input_channel_to_its_dens
     discriminator = networks.build_discriminator(minibatch_std_group=4)
     assert discriminator(np.zeros((8, 28, 28, 1), np.float32), training=True).shape == (8, 1)
     assert discriminator.count_params() == 3_268_769 + 7 * 7 * 1024  # 7 x 7 x 65 into the dense layer.
+
+
+def test_fused_batch_norm_matches_keras_batch_norm():
+    import keras
+
+    x = np.random.default_rng(0).normal(1.0, 2.0, (16, 7, 7, 8)).astype(np.float32)
+    for shape in ((16, 7, 7, 8), (16, 8)):
+        fused, plain = networks.FusedBatchNormalization(), keras.layers.BatchNormalization()
+        inputs = x.reshape(shape) if len(shape) == 4 else x[:, 0, 0, :]
+        np.testing.assert_allclose(fused(inputs, training=True), plain(inputs, training=True), atol=1e-4)
+        np.testing.assert_allclose(fused.moving_mean.numpy(), plain.moving_mean.numpy(), atol=1e-5)
+        np.testing.assert_allclose(fused(inputs, training=False), plain(inputs, training=False), atol=1e-3)
