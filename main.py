@@ -47,6 +47,10 @@ _R1_GAMMA = flags.DEFINE_float("r1-gamma", None, "Weight of the R1 gradient pena
 _MINIBATCH_STD_GROUP = flags.DEFINE_integer(
     "minibatch-std-group", None, "Group size of D's minibatch standard deviation feature (default: 0, none).", lower_bound=0
 )
+_SNAPSHOTS = flags.DEFINE_integer(
+    "snapshots", None, "Also keep the generators of this many last checkpoints, for --snapshot-mixture (default: 0).",
+    lower_bound=0,
+)
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
@@ -66,6 +70,13 @@ _EVAL_SAMPLES = flags.DEFINE_integer(
     "eval-samples", 8000, "Generated images per digit that --evaluate measures (k-NN metrics use 2000).", lower_bound=10
 )
 
+_NOISE_SCALE = flags.DEFINE_float(
+    "noise-scale", None, "Standard deviation of the generators' input noise in the classifier's stream (default: 1).",
+    lower_bound=0.01,
+)
+_SNAPSHOT_MIXTURE = flags.DEFINE_boolean(
+    "snapshot-mixture", None, "Draw each digit from its kept snapshots (--snapshots) instead of generator.keras."
+)
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
 _CLASSIFIER_STEPS = flags.DEFINE_integer(
@@ -150,9 +161,14 @@ def make_config(argv):
             checkpoint_every=_CHECKPOINT_EVERY.value,
             eval_every=_EVAL_EVERY.value,
             stop_on_decline=_STOP_ON_DECLINE.value or None,
+            snapshots=_SNAPSHOTS.value,
         ),
         classifier=config_lib.with_overrides(
-            classifier_preset, steps=_CLASSIFIER_STEPS.value, batch_size=_CLASSIFIER_BATCH_SIZE.value
+            classifier_preset,
+            steps=_CLASSIFIER_STEPS.value,
+            batch_size=_CLASSIFIER_BATCH_SIZE.value,
+            noise_scale=_NOISE_SCALE.value,
+            snapshot_mixture=_SNAPSHOT_MIXTURE.value,
         ),
     )
 

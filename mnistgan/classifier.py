@@ -48,19 +48,45 @@ def load_generators(output_dir, digits=range(10)):
         raise UserError(
             f"no generator for digit(s) {listed} in {output_dir}; train them first: ./main.py --train-digits {listed}"
         )
-    generators = []
-    for digit in digits:
-        path = outputs.generator_path(output_dir, digit)
-        try:
-            generator = keras.models.load_model(path)
-        except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:
-            raise UserError(
-                f"{path} is unreadable ({type(e).__name__}); retrain it: ./main.py --train-digits {digit} --restart"
-            ) from e
-        if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
-            raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
-        generators.append(generator)
-    return generators
+    return [_load_generator(outputs.generator_path(output_dir, digit), digit) for digit in digits]
+
+
+def load_snapshots(output_dir, digits=range(10)):
+    """Loads each digit's kept snapshot generators (digit-N/snapshots/, see GanConfig.snapshots).
+
+    Returns:
+      A list with, for each digit, the list of its snapshot models.
+
+    Raises:
+      UserError: naming the digits that kept none, or the first unreadable file.
+    """
+    missing = [d for d in digits if not outputs.snapshot_paths(output_dir, d)]
+    if missing:
+        listed = ",".join(map(str, missing))
+        raise UserError(
+            f"no snapshots for digit(s) {listed} in {output_dir}; train them with snapshots kept: "
+            f"./main.py --train-digits {listed} --snapshots 4 --restart"
+        )
+    return [[_load_generator(path, digit) for path in outputs.snapshot_paths(output_dir, digit)] for digit in digits]
+
+
+def stream_generators(config):
+    """What the synthetic stream of `config` draws from: generator.keras, or each digit's snapshots."""
+    if config.classifier.snapshot_mixture:
+        return load_snapshots(config.output_dir)
+    return load_generators(config.output_dir)
+
+
+def _load_generator(path, digit):
+    try:
+        generator = keras.models.load_model(path)
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        raise UserError(
+            f"{path} is unreadable ({type(e).__name__}); retrain it: ./main.py --train-digits {digit} --restart"
+        ) from e
+    if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
+        raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
+    return generator
 
 
 def generator_run_ids(output_dir, digits=range(10)):
@@ -83,15 +109,18 @@ class SyntheticStream:
     between digits (exactly balanced when batch_size is a multiple of 10).
 
     Args:
-      generators: ten models, digit d at index d.
+      generators: ten entries, digit d at index d: a model, or a list of
+        models (snapshots) that share the digit's images equally.
       batch_size: images per batch.
       seed: seeds the noise; the state is a `tf.random.Generator` so a
         checkpoint can hold it (`checkpoint_state`).
       batches_per_draw: batches generated per call of each generator.
+      noise_scale: standard deviation of the generators' input noise.
     """
 
-    def __init__(self, generators, batch_size, seed, batches_per_draw=50):
-        self.generators = generators
+    def __init__(self, generators, batch_size, seed, batches_per_draw=50, noise_scale=1.0):
+        self.generators = [entry if isinstance(entry, (list, tuple)) else [entry] for entry in generators]
+        self.noise_scale = noise_scale
         self.batch_size = batch_size
         self.per_digit = math.ceil(batch_size / len(generators))
         self.batches_per_draw = batches_per_draw
@@ -113,15 +142,23 @@ class SyntheticStream:
             self.cursor.assign_add(1)
         return batch
 
+    def _digit_images(self, models, count):
+        """float32 (count, 28, 28, 1): equal shares from each model, in random order."""
+        share = math.ceil(count / len(models))
+        images = [
+            tf.cast(g(self.noise_scale * self.rng.normal([share, g.input_shape[-1]]), training=False), tf.float32)
+            for g in models
+        ]
+        if len(models) == 1:
+            return images[0]
+        order = tf.argsort(self.rng.uniform([share * len(models)]))[:count]
+        return tf.gather(tf.concat(images, axis=0), order)
+
     def draw(self):
         """Generates the next `batches_per_draw` batches into the stream's buffer."""
         draws, per_digit, digits = self.batches_per_draw, self.per_digit, len(self.generators)
-        generated = tf.stack(
-            [
-                tf.cast(g(self.rng.normal([draws * per_digit, g.input_shape[-1]]), training=False), tf.float32)
-                for g in self.generators
-            ]
-        )  # (digits, draws * per_digit, 28, 28, 1)
+        generated = tf.stack([self._digit_images(models, draws * per_digit) for models in self.generators])
+        # generated: (digits, draws * per_digit, 28, 28, 1)
         generated = tf.transpose(tf.reshape(generated, [digits, draws, per_digit, *networks.IMAGE_SHAPE]), [1, 0, 2, 3, 4, 5])
         # Deal each batch round-robin over its own random digit order: the digits
         # that get one more image in a batch of uneven size change from batch to batch.
@@ -212,7 +249,9 @@ def seconds_per_batch(stream, repeats=5):
 
     The copy has its own seed, so training's random state is untouched.
     """
-    copy = SyntheticStream(stream.generators, stream.batch_size, seed=12345, batches_per_draw=stream.batches_per_draw)
+    copy = SyntheticStream(
+        stream.generators, stream.batch_size, seed=12345, batches_per_draw=stream.batches_per_draw, noise_scale=stream.noise_scale
+    )
     draw = tf.function(copy.draw)
     draw()
     start = time.perf_counter()
@@ -262,7 +301,9 @@ class ClassifierRun:
 
     def _batch_source(self, start_step):
         if self.data_source == "synthetic":
-            stream = SyntheticStream(self.generators, self.cfg.batch_size, seed=self.config.seed)
+            stream = SyntheticStream(
+                self.generators, self.cfg.batch_size, seed=self.config.seed, noise_scale=self.cfg.noise_scale
+            )
             return stream, stream
         # A resumed run reshuffles from a seed that includes the step, rather
         # than checkpointing a 55,000-image shuffle buffer.
@@ -279,7 +320,7 @@ class ClassifierRun:
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
         if self.data_source == "synthetic" and self.generators is None:
-            self.generators = load_generators(self.config.output_dir)
+            self.generators = stream_generators(self.config)
         run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
         record = self._previous_record(run_ids) or {"wall_time_s": 0.0}
         os.makedirs(self.folder, exist_ok=True)
@@ -386,7 +427,7 @@ def train_and_report(config, mnist, generators=None):
       The process exit status (0).
     """
     if "synthetic" in config.data_sources and generators is None:
-        generators = load_generators(config.output_dir)  # Refuse before any training.
+        generators = stream_generators(config)  # Refuse before any training.
     results = [ClassifierRun(config, source, mnist, generators).train() for source in config.data_sources]
     print_table(results)
     return 0

@@ -82,6 +82,9 @@ class GanConfig:
     decline_patience: int = 3
     # Stop a digit early once a decline is flagged.
     stop_on_decline: bool = False
+    # The generators of this many last checkpoints are also kept, as snapshots/step-N.keras,
+    # for a classifier that draws from their mixture (0: none).
+    snapshots: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +97,10 @@ class ClassifierConfig:
     precision: str = resumable("mixed_bfloat16")
     # Width of the penultimate layer (1024 in the tutorial network).
     feature_size: int = resumable(1024)
+    # Standard deviation of the generators' input noise in the synthetic stream (they trained at 1).
+    noise_scale: float = resumable(1.0, before_recorded=1.0)
+    # Draw each digit from its generator's kept snapshots (equal shares) instead of generator.keras.
+    snapshot_mixture: bool = resumable(False, before_recorded=False)
     eval_every: int = 1000
     checkpoint_every: int = 1000
 

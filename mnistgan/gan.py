@@ -431,6 +431,9 @@ class DigitRun:
         manager.save(checkpoint_number=step)
         if self.evaluator is None:
             self._save_generator(sampler)
+        if step > self.gan_config.steps - self.gan_config.snapshots * self.gan_config.checkpoint_every:
+            with outputs.atomic_path(outputs.snapshot_path(self.config.output_dir, self.digit, step)) as tmp:
+                sampler.save(tmp)
         elapsed = self.wall_before + time.monotonic() - self.session_start
         record["heldout_d_accuracy"] = heldout
         self._write_record(record, step, elapsed, "running")

@@ -262,3 +262,11 @@ def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
         real, fake = tf.constant(images[:8]), digit_gan.generator(np.zeros((8, 32), np.float32), training=True)
         losses[gamma] = float(digit_gan._d_loss(real, fake))
     assert losses[1000.0] > losses[0.0] + 1e-3
+
+
+def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path):
+    config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
+    train(config)
+    paths = outputs.snapshot_paths(config.output_dir, 3)
+    assert [os.path.basename(p) for p in paths] == ["step-000006.keras", "step-000008.keras"]
+    assert not outputs.snapshot_paths(tiny_config(tmp_path / "none").output_dir, 3)
