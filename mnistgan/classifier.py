@@ -20,13 +20,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import data, images, networks, outputs
+from mnistgan import config as config_lib, data, images, networks, optimizers, outputs
 from mnistgan.errors import UserError
 from mnistgan.progress import Progress
 
 CHUNK = 50
 CSV_FIELDS = ("step", "loss", "validation_accuracy", "elapsed_s")
-RESUME_KEYS = ("batch_size", "learning_rate", "precision", "feature_size")
+RESUME_KEYS = config_lib.resume_keys(config_lib.ClassifierConfig)
 
 
 # ---- generators and the synthetic stream ----
@@ -48,19 +48,45 @@ def load_generators(output_dir, digits=range(10)):
         raise UserError(
             f"no generator for digit(s) {listed} in {output_dir}; train them first: ./main.py --train-digits {listed}"
         )
-    generators = []
-    for digit in digits:
-        path = outputs.generator_path(output_dir, digit)
-        try:
-            generator = keras.models.load_model(path)
-        except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:
-            raise UserError(
-                f"{path} is unreadable ({type(e).__name__}); retrain it: ./main.py --train-digits {digit} --restart"
-            ) from e
-        if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
-            raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
-        generators.append(generator)
-    return generators
+    return [_load_generator(outputs.generator_path(output_dir, digit), digit) for digit in digits]
+
+
+def load_snapshots(output_dir, digits=range(10)):
+    """Loads each digit's kept snapshot generators (digit-N/snapshots/, see GanConfig.snapshots).
+
+    Returns:
+      A list with, for each digit, the list of its snapshot models.
+
+    Raises:
+      UserError: naming the digits that kept none, or the first unreadable file.
+    """
+    missing = [d for d in digits if not outputs.snapshot_paths(output_dir, d)]
+    if missing:
+        listed = ",".join(map(str, missing))
+        raise UserError(
+            f"no snapshots for digit(s) {listed} in {output_dir}; train them with snapshots kept: "
+            f"./main.py --train-digits {listed} --snapshots 4 --restart"
+        )
+    return [[_load_generator(path, digit) for path in outputs.snapshot_paths(output_dir, digit)] for digit in digits]
+
+
+def stream_generators(config):
+    """What the synthetic stream of `config` draws from: generator.keras, or each digit's snapshots."""
+    if config.classifier.snapshot_mixture:
+        return load_snapshots(config.output_dir)
+    return load_generators(config.output_dir)
+
+
+def _load_generator(path, digit):
+    try:
+        generator = keras.models.load_model(path)
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:
+        raise UserError(
+            f"{path} is unreadable ({type(e).__name__}); retrain it: ./main.py --train-digits {digit} --restart"
+        ) from e
+    if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
+        raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
+    return generator
 
 
 def generator_run_ids(output_dir, digits=range(10)):
@@ -75,38 +101,74 @@ def generator_run_ids(output_dir, digits=range(10)):
 class SyntheticStream:
     """Fresh labelled batches from one generator per digit, built inside the graph.
 
-    Each call draws ceil(batch_size / 10) new noise vectors per digit, runs
-    every generator in inference mode, and keeps a random `batch_size` of the
-    results, so per-digit counts in a batch differ by at most one and are
-    balanced over time (exactly balanced when batch_size is a multiple of 10).
+    Generating five images at a time from each of ten generators is bound by
+    per-operation overhead, so the stream draws `batches_per_draw` batches at
+    once (one larger call per generator) and hands them out one by one. Every
+    image is still drawn from new noise and used once. Within a batch,
+    per-digit counts differ by at most one and the extra images rotate
+    between digits (exactly balanced when batch_size is a multiple of 10).
 
     Args:
-      generators: ten models, digit d at index d.
+      generators: ten entries, digit d at index d: a model, or a list of
+        models (snapshots) that share the digit's images equally.
       batch_size: images per batch.
       seed: seeds the noise; the state is a `tf.random.Generator` so a
-        checkpoint can hold it.
+        checkpoint can hold it (`checkpoint_state`).
+      batches_per_draw: batches generated per call of each generator.
+      noise_scale: standard deviation of the generators' input noise.
     """
 
-    def __init__(self, generators, batch_size, seed):
-        self.generators = generators
+    def __init__(self, generators, batch_size, seed, batches_per_draw=50, noise_scale=1.0):
+        self.generators = [entry if isinstance(entry, (list, tuple)) else [entry] for entry in generators]
+        self.noise_scale = noise_scale
         self.batch_size = batch_size
         self.per_digit = math.ceil(batch_size / len(generators))
+        self.batches_per_draw = batches_per_draw
         self.rng = tf.random.Generator.from_seed(seed)
+        self.images = tf.Variable(tf.zeros([batches_per_draw * batch_size, *networks.IMAGE_SHAPE]), trainable=False)
+        self.labels = tf.Variable(tf.zeros([batches_per_draw * batch_size], tf.int32), trainable=False)
+        self.cursor = tf.Variable(batches_per_draw, trainable=False)  # Batches handed out of the draw: all.
+
+    def checkpoint_state(self):
+        """What a checkpoint must hold for a resumed run to draw the same batches."""
+        return {"stream_rng": self.rng, "stream_images": self.images, "stream_labels": self.labels, "stream_cursor": self.cursor}
 
     def __call__(self):
         """Returns float32 (batch, 28, 28, 1) in [0, 1] and int32 (batch,) labels."""
-        generated = tf.stack(
-            [
-                tf.cast(g(self.rng.normal([self.per_digit, g.input_shape[-1]]), training=False), tf.float32)
-                for g in self.generators
-            ]
-        )  # (digits, per_digit, 28, 28, 1)
-        # Deal round-robin over a random digit order: the digits that get one
-        # more image in a batch of uneven size change from batch to batch.
-        order = tf.cast(tf.argsort(self.rng.uniform([len(self.generators)])), tf.int32)
-        dealt = tf.transpose(tf.gather(generated, order), [1, 0, 2, 3, 4])
-        batch_images = tf.reshape(dealt, [-1, *networks.IMAGE_SHAPE])[: self.batch_size]
-        return batch_images, tf.tile(order, [self.per_digit])[: self.batch_size]
+        tf.cond(self.cursor >= self.batches_per_draw, self.draw, lambda: None)
+        start = self.cursor * self.batch_size
+        batch = self.images[start : start + self.batch_size], self.labels[start : start + self.batch_size]
+        with tf.control_dependencies(batch):
+            self.cursor.assign_add(1)
+        return batch
+
+    def _digit_images(self, models, count):
+        """float32 (count, 28, 28, 1): equal shares from each model, in random order."""
+        share = math.ceil(count / len(models))
+        images = [
+            tf.cast(g(self.noise_scale * self.rng.normal([share, g.input_shape[-1]]), training=False), tf.float32)
+            for g in models
+        ]
+        if len(models) == 1:
+            return images[0]
+        order = tf.argsort(self.rng.uniform([share * len(models)]))[:count]
+        return tf.gather(tf.concat(images, axis=0), order)
+
+    def draw(self):
+        """Generates the next `batches_per_draw` batches into the stream's buffer."""
+        draws, per_digit, digits = self.batches_per_draw, self.per_digit, len(self.generators)
+        generated = tf.stack([self._digit_images(models, draws * per_digit) for models in self.generators])
+        # generated: (digits, draws * per_digit, 28, 28, 1)
+        generated = tf.transpose(tf.reshape(generated, [digits, draws, per_digit, *networks.IMAGE_SHAPE]), [1, 0, 2, 3, 4, 5])
+        # Deal each batch round-robin over its own random digit order: the digits
+        # that get one more image in a batch of uneven size change from batch to batch.
+        order = tf.cast(tf.argsort(self.rng.uniform([draws, digits]), axis=1), tf.int32)  # (draws, digits)
+        dealt = tf.transpose(tf.gather(generated, order, batch_dims=1), [0, 2, 1, 3, 4, 5])  # (draws, per_digit, digits, ...)
+        images = tf.reshape(dealt, [draws, per_digit * digits, *networks.IMAGE_SHAPE])[:, : self.batch_size]
+        labels = tf.reshape(tf.tile(order[:, tf.newaxis], [1, per_digit, 1]), [draws, -1])[:, : self.batch_size]
+        self.images.assign(tf.reshape(images, self.images.shape))
+        self.labels.assign(tf.reshape(labels, [-1]))
+        self.cursor.assign(0)
 
 
 # ---- training ----
@@ -126,7 +188,7 @@ class ClassifierTrainer:
         keras.utils.set_random_seed(seed)
         with networks.dtype_policy(config.precision):
             self.model = networks.build_classifier(feature_size=config.feature_size)
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.optimizer = optimizers.FusedAdam(config.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
         self.next_batch = next_batch
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
@@ -134,7 +196,7 @@ class ClassifierTrainer:
             model=self.model, optimizer=self.optimizer, step=self.step, layer_seeds=networks.seed_states(self.model)
         )
         if isinstance(next_batch, SyntheticStream):
-            tracked["stream_rng"] = next_batch.rng
+            tracked.update(next_batch.checkpoint_state())
         self.checkpoint = tf.train.Checkpoint(**tracked)
 
     @tf.function
@@ -182,18 +244,21 @@ def accuracy_report(predictions, labels):
     }
 
 
-def seconds_per_batch(stream, repeats=20):
+def seconds_per_batch(stream, repeats=5):
     """Time to generate one batch alone, measured on a copy of the stream.
 
     The copy has its own seed, so training's random state is untouched.
     """
-    generate = tf.function(SyntheticStream(stream.generators, stream.batch_size, seed=12345))
-    generate()
+    copy = SyntheticStream(
+        stream.generators, stream.batch_size, seed=12345, batches_per_draw=stream.batches_per_draw, noise_scale=stream.noise_scale
+    )
+    draw = tf.function(copy.draw)
+    draw()
     start = time.perf_counter()
     for _ in range(repeats):
-        batch = generate()
-    batch[0].numpy()
-    return (time.perf_counter() - start) / repeats
+        draw()
+    copy.images.numpy()
+    return (time.perf_counter() - start) / (repeats * stream.batches_per_draw)
 
 
 @dataclasses.dataclass
@@ -236,7 +301,9 @@ class ClassifierRun:
 
     def _batch_source(self, start_step):
         if self.data_source == "synthetic":
-            stream = SyntheticStream(self.generators, self.cfg.batch_size, seed=self.config.seed)
+            stream = SyntheticStream(
+                self.generators, self.cfg.batch_size, seed=self.config.seed, noise_scale=self.cfg.noise_scale
+            )
             return stream, stream
         # A resumed run reshuffles from a seed that includes the step, rather
         # than checkpointing a 55,000-image shuffle buffer.
@@ -253,7 +320,7 @@ class ClassifierRun:
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
         if self.data_source == "synthetic" and self.generators is None:
-            self.generators = load_generators(self.config.output_dir)
+            self.generators = stream_generators(self.config)
         run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
         record = self._previous_record(run_ids) or {"wall_time_s": 0.0}
         os.makedirs(self.folder, exist_ok=True)
@@ -360,7 +427,7 @@ def train_and_report(config, mnist, generators=None):
       The process exit status (0).
     """
     if "synthetic" in config.data_sources and generators is None:
-        generators = load_generators(config.output_dir)  # Refuse before any training.
+        generators = stream_generators(config)  # Refuse before any training.
     results = [ClassifierRun(config, source, mnist, generators).train() for source in config.data_sources]
     print_table(results)
     return 0

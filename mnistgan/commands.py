@@ -15,14 +15,20 @@ def fetch_mnist(config):
 
 
 def train_digits(config):
-    from mnistgan import gan  # Deferred: imports TensorFlow.
-
     mnist = data.load(config.mnist_dir)
     logging.info("training on %s", environment.training_device())
+    if config.workers > 1 and len(config.digits) > 1:
+        from mnistgan import workers  # The parent process does not import TensorFlow.
+
+        return workers.train_digits(config, mnist)
+    environment.import_tensorflow_quietly()
+    from mnistgan import gan  # Deferred: imports TensorFlow.
+
     return gan.train_digits(config, mnist)
 
 
 def train_mnist(config):
+    environment.import_tensorflow_quietly()
     from mnistgan import classifier  # Deferred: imports TensorFlow.
 
     mnist = data.load(config.mnist_dir)
@@ -31,12 +37,14 @@ def train_mnist(config):
 
 
 def evaluate(config):
+    environment.import_tensorflow_quietly()
     from mnistgan import report  # Deferred: imports TensorFlow.
 
     return report.evaluate(config, data.load(config.mnist_dir))
 
 
 def export_mnist(config):
+    environment.import_tensorflow_quietly()
     from mnistgan import sampling  # Deferred: imports TensorFlow.
 
     return sampling.export_mnist(config)
@@ -58,6 +66,4 @@ def run(config):
         outputs.check_writable_dir(config.export.folder)  # It only reads output_dir.
     elif config.action != "fetch-mnist":
         outputs.check_writable_dir(config.output_dir)
-    if config.action != "fetch-mnist":
-        environment.import_tensorflow_quietly()  # Before any module that imports it.
     return ACTIONS[config.action](config)

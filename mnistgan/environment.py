@@ -5,6 +5,7 @@ standard library, so this module imports only the standard library at the top.
 """
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import logging as std_logging
 import os
@@ -108,7 +109,12 @@ def _stderr_without(noise):
 
 
 def import_tensorflow_quietly():
-    """Imports TensorFlow without its start-up banners; every other line it writes is kept."""
+    """Imports TensorFlow without its start-up banners; every other line it writes is kept.
+
+    Call it before the first module that imports TensorFlow; later calls do nothing.
+    """
+    if "tensorflow" in sys.modules:
+        return
     quiet_tensorflow_env()
     with _stderr_without(STARTUP_NOISE):
         import tensorflow  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
@@ -133,9 +139,17 @@ class _OwnInfoOnly(std_logging.Filter):
         return record.levelno >= std_logging.WARNING
 
 
+# The loggers libraries write through: absl's (TensorFlow's checkpoint writer uses it) and TensorFlow's own.
+LIBRARY_LOGGERS = ("absl", "tensorflow")
+
+
 def quiet_library_logs():
     """Hides the info lines libraries log through absl or Python logging (TensorFlow's
-    "Sharding callback duration" at every checkpoint), unless more verbosity was asked for (-v 1)."""
+    "Sharding callback duration" at every checkpoint), unless more verbosity was asked for (-v 1).
+
+    The filter sits on the loggers, not a handler, so it holds in worker processes too,
+    whatever handler prints there.
+    """
     from absl import logging  # pylint: disable=import-outside-toplevel
 
     if logging.get_verbosity() > logging.INFO:
@@ -143,22 +157,42 @@ def quiet_library_logs():
     package_dir = os.path.dirname(os.path.abspath(__file__))
     project_dir = os.path.dirname(package_dir)
     own = (package_dir + os.sep, os.path.join(project_dir, "main.py"), os.path.join(project_dir, "bench") + os.sep)
-    handler = logging.get_absl_handler()
-    if not any(isinstance(f, _OwnInfoOnly) for f in handler.filters):
-        handler.addFilter(_OwnInfoOnly(own))
+    for name in LIBRARY_LOGGERS:
+        logger = std_logging.getLogger(name)
+        if not any(isinstance(f, _OwnInfoOnly) for f in logger.filters):
+            logger.addFilter(_OwnInfoOnly(own))
 
 
 # ---- the device ----
 
 
-def training_device():
-    """What TensorFlow trains on, e.g. "CPU (2 cores)" or "GPU: NVIDIA A100"."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+def _cpu_only_build():
+    """Whether the installed TensorFlow is the CPU-only wheel (then no GPU is usable, so no import is needed)."""
+    try:
+        importlib.metadata.version("tensorflow-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    try:
+        importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
+        return True
+    return False
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
-        return "GPU: " + ", ".join(names)
+
+def training_device():
+    """What TensorFlow trains on, e.g. "CPU (2 cores)" or "GPU: NVIDIA A100".
+
+    With the CPU-only build this does not import TensorFlow (a parent process
+    that hands digits to workers stays without it).
+    """
+    if not _cpu_only_build():
+        import_tensorflow_quietly()
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+            return "GPU: " + ", ".join(names)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     described = f"CPU ({cores} cores)"
     # An NVIDIA driver without a GPU device in TensorFlow: the CPU-only build is installed.

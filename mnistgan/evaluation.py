@@ -61,8 +61,7 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
     from mnistgan import classifier  # Deferred: the classifier module is only needed here.
 
     folder = outputs.evaluator_dir(output_dir)
-    path = os.path.join(folder, "model.keras")
-    record_path = os.path.join(folder, "evaluator.json")
+    path, record_path = outputs.evaluator_files(output_dir)
     record = outputs.read_json(record_path)
     if record is None or not os.path.exists(path):
         logging.info("training the evaluator network on real training images (once; cached in %s)", folder)

@@ -28,6 +28,17 @@ def generator_path(output_dir, digit):
     return os.path.join(digit_dir(output_dir, digit), "generator.keras")
 
 
+def snapshot_path(output_dir, digit, step):
+    return os.path.join(digit_dir(output_dir, digit), "snapshots", f"step-{step:06d}.keras")
+
+
+def snapshot_paths(output_dir, digit):
+    """The digit's kept snapshot generators, oldest first."""
+    folder = os.path.join(digit_dir(output_dir, digit), "snapshots")
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".keras") and not n.startswith(".")) if os.path.isdir(folder) else []
+    return [os.path.join(folder, n) for n in names]
+
+
 def sample_path(output_dir, digit, step):
     return os.path.join(digit_dir(output_dir, digit), "samples", SAMPLE_NAME.format(step=step))
 
@@ -79,6 +90,12 @@ def results_path(output_dir):
 
 def evaluator_dir(output_dir):
     return os.path.join(output_dir, "evaluator")
+
+
+def evaluator_files(output_dir):
+    """(model.keras, evaluator.json) of the cached evaluator network."""
+    folder = evaluator_dir(output_dir)
+    return os.path.join(folder, "model.keras"), os.path.join(folder, "evaluator.json")
 
 
 def check_writable_dir(path):

@@ -31,3 +31,20 @@ def test_overrides_skip_unset_flags():
     base = config_lib.GanConfig()
     changed = config_lib.with_overrides(base, steps=7, batch_size=None)
     assert changed.steps == 7 and changed.batch_size == base.batch_size
+
+
+def test_resume_keys_are_declared_on_the_settings():
+    keys = config_lib.resume_keys(config_lib.GanConfig)
+    for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
+                 "minibatch_std_group", "mixed_batches", "ema_momentum", "precision"):  # fmt: skip
+        assert name in keys
+    for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline"):
+        assert name not in keys  # Changing these does not change what a checkpoint means.
+    assert config_lib.values_before_recorded(config_lib.GanConfig) == {
+        "d_learning_rate": None, "loss": "non_saturating", "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0,
+    }  # fmt: skip
+    assert config_lib.resume_keys(config_lib.ClassifierConfig) == ("batch_size", "learning_rate", "precision", "feature_size")
+
+
+def test_default_workers_is_one_per_core_at_most_two():
+    assert [config_lib.default_workers(cores) for cores in (1, 2, 8)] == [1, 2, 2]
