@@ -55,19 +55,20 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
 
     Raises:
       UserError: if it does not reach MIN_TEST_ACCURACY on the test split, or
-        the cached file is unreadable.
+        one of its files is damaged.
     """
     from mnistgan import classifier  # Deferred: the classifier module is only needed here.
 
     folder = outputs.evaluator_dir(output_dir)
     path = os.path.join(folder, "model.keras")
-    record_path = os.path.join(folder, "evaluator.json")
-    record = outputs.read_json(record_path)
+    remedy = f"delete {folder} to train the evaluator again"
+    record = read_evaluator_record(output_dir)
     if record is None or not os.path.exists(path):
         logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
         run_config = config_lib.Config(action="evaluate", data_sources=("real",), output_dir=output_dir, seed=seed)
         run_config = dataclasses.replace(run_config, classifier=dataclasses.replace(config, feature_size=FEATURE_SIZE))
-        trainer = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator").fit()[0]
+        run = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator", remedy=remedy)
+        trainer = run.fit()[0]
         predictions = trainer.predict(data.to_float(mnist.test_images))
         accuracy = float(np.mean(predictions == mnist.test_labels))
         if accuracy < min_accuracy:
@@ -75,13 +76,17 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
         with outputs.atomic_path(path) as tmp:
             trainer.model.save(tmp)
         record = {"test_accuracy": accuracy, "config": dataclasses.asdict(config), "seed": seed}
-        outputs.write_json(record_path, record)
-    try:
-        model = keras.models.load_model(path)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path} is unreadable ({e}); delete {folder} to retrain it") from e
+        outputs.write_json(os.path.join(folder, "evaluator.json"), record)
+    model = outputs.load_keras_model(path, remedy)
     logging.info("evaluator test accuracy %.4f", record["test_accuracy"])
     return Evaluator(model)
+
+
+def read_evaluator_record(output_dir):
+    """output/evaluator/evaluator.json (test accuracy, config, seed), or None before the evaluator is trained."""
+    folder = outputs.evaluator_dir(output_dir)
+    types = {"test_accuracy": outputs.NUMBER}
+    return outputs.read_json(os.path.join(folder, "evaluator.json"), f"delete {folder} to train the evaluator again", types)
 
 
 # ---- metrics ----

@@ -1,7 +1,6 @@
 """`--evaluate`: measure every trained generator and write output/report.md and report.json."""
 
 import glob
-import json
 import os
 import time
 
@@ -19,32 +18,27 @@ def trained_digits(output_dir):
 
 def latest_classifier_results(output_dir):
     """The newest results.jsonl record of each data source, in file order."""
-    path = outputs.results_path(output_dir)
-    if not os.path.exists(path):
-        return {}
-    latest = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as e:
-                raise UserError(f"{path} line {number} is not JSON ({e})") from e
-            latest[record.get("data_source", "?")] = record
-    return latest
+    return {record["data_source"]: record for record in classifier.read_results(output_dir)}
 
 
-def measure_digit(config, mnist, evaluator, digit, generator):
-    """One report row: the generator's quality and the real-vs-real reference."""
+def digit_record(output_dir, digit):
+    """The digit's run.json ({} when there is none)."""
+    path = os.path.join(outputs.digit_dir(output_dir, digit), "run.json")
+    return outputs.read_json(path, classifier.retrain_digit(digit)) or {}
+
+
+def measure_digit(config, mnist, evaluator, digit, generator, record):
+    """One report row: the generator's quality and the real-vs-real reference.
+
+    The reference is min(eval_samples, n) of the digit's n real training images
+    (disjoint from validation), measured as the generated ones are.
+    """
     validation = data.to_float(data.digit_images(mnist, "validation", digit))
     generated = evaluation.generate(generator, config.eval_samples, seed=config.seed * 10 + digit)
     quality = evaluation.measure(evaluator, validation, generated, digit)
-    # Reference: as many real training images (disjoint from validation) as generated ones.
     train = data.digit_images(mnist, "train", digit)
     picked = np.random.default_rng([config.seed, digit]).choice(len(train), min(config.eval_samples, len(train)), replace=False)
     reference = evaluation.measure(evaluator, validation, data.to_float(train[picked]), digit)
-    record = outputs.read_json(os.path.join(outputs.digit_dir(config.output_dir, digit), "run.json")) or {}
     samples = sorted(glob.glob(os.path.join(outputs.digit_dir(config.output_dir, digit), "samples", "step-*.png")))
     return {
         "digit": digit,
@@ -54,6 +48,7 @@ def measure_digit(config, mnist, evaluator, digit, generator):
         "declined": bool(record.get("declined")),
         "generated": quality.as_dict(),
         "real_reference": reference.as_dict(),
+        "reference_images": len(picked),
         "latest_samples": os.path.relpath(samples[-1], config.output_dir) if samples else None,
     }
 
@@ -67,18 +62,23 @@ def markdown(report):
         "# mnistgan report",
         "",
         f"Generated {report['created']}. Each digit: {report['eval_samples']} generated images vs that digit's "
-        f"validation images (precision and recall: the first {evaluation.KNN_SAMPLES}); in brackets, the same "
-        f"number of real training images (or all of the digit's, if fewer) vs the same validation images: what a "
-        f"perfect generator would score. Evaluator test accuracy: {report['evaluator_test_accuracy']:.2%}.",
+        f"validation images (precision and recall: the first {evaluation.KNN_SAMPLES}). In brackets, the "
+        f"reference: {report['eval_samples']} of the digit's real training images, or all of them where it has "
+        f"fewer (column 'reference images'), vs the same validation images: what a perfect generator would score "
+        f"with that many images. Evaluator test accuracy: {report['evaluator_test_accuracy']:.2%}.",
         "",
-        "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall "
+        "| reference images |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["digits"]:
         minutes = "" if row["wall_time_s"] is None else f"{row['wall_time_s'] / 60:.1f} min"
         flag = " (quality fell late)" if row["declined"] else ""
         cells = " | ".join(_cell(row, m) for m in METRICS)
-        lines.append(f"| {row['digit']} | {row['steps']} | {minutes} | {row['best_step'] or ''}{flag} | {cells} |")
+        lines.append(
+            f"| {row['digit']} | {row['steps']} | {minutes} | {row['best_step'] or ''}{flag} | {cells} | "
+            f"{row['reference_images']} |"
+        )
     if report["classifiers"]:
         lines += ["", "## Classifier (MNIST test split)", "", "| training data | test accuracy | lowest digit | impressions | wall time |", "|---|---|---|---|---|"]
         for source, r in report["classifiers"].items():
@@ -100,15 +100,18 @@ def evaluate(config, mnist, evaluator=None):
     digits = list(config.digits) or trained_digits(config.output_dir)
     if not digits:
         raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
-    generators = classifier.load_generators(config.output_dir, digits)  # Refuses missing or corrupt files first.
+    # Every file it reads is checked before anything is trained or written.
+    generators = classifier.load_generators(config.output_dir, digits)
+    records = [digit_record(config.output_dir, d) for d in digits]
+    classifiers = latest_classifier_results(config.output_dir)
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    evaluator_record = outputs.read_json(os.path.join(outputs.evaluator_dir(config.output_dir), "evaluator.json")) or {}
+    evaluator_record = evaluation.read_evaluator_record(config.output_dir) or {}
     report = {
         "created": time.strftime("%Y-%m-%d %H:%M"),
         "eval_samples": config.eval_samples,
         "evaluator_test_accuracy": evaluator_record.get("test_accuracy", float("nan")),
-        "digits": [measure_digit(config, mnist, evaluator, d, g) for d, g in zip(digits, generators)],
-        "classifiers": latest_classifier_results(config.output_dir),
+        "digits": [measure_digit(config, mnist, evaluator, *args) for args in zip(digits, generators, records)],
+        "classifiers": classifiers,
     }
     outputs.write_json(os.path.join(config.output_dir, "report.json"), report)
     text = markdown(report)
