@@ -249,7 +249,8 @@ class ClassifierRun:
         record = outputs.read_resumable_record(
             self.run_json, self.cfg, self.config.seed, RESUME_KEYS, remedy=self.remedy
         )
-        if record is not None and record.get("generator_run_ids") != run_ids:
+        # A record from before runs noted their generators from the start lacks them until it finishes.
+        if record is not None and record.get("generator_run_ids", run_ids) != run_ids:
             raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
         checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
         if outputs.checkpoint_step(checkpoint) < self.cfg.steps:
@@ -280,7 +281,7 @@ class ClassifierRun:
         record, checkpoint, run_ids = self.check()
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
-        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
+        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0, "generator_run_ids": run_ids}
         os.makedirs(self.folder, exist_ok=True)
         start = outputs.checkpoint_step(checkpoint)
         next_batch, stream = self._batch_source(start)

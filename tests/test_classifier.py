@@ -121,7 +121,7 @@ def test_corrupt_generator_is_refused(tmp_path):
     save_generators(str(tmp_path))
     with open(outputs.generator_path(str(tmp_path), 2), "wb") as f:
         f.write(b"not a keras file")
-    with pytest.raises(UserError, match=r"digit-2/generator.keras is unreadable.*--train-digits 2 --restart"):
+    with pytest.raises(UserError, match=r"digit-2/generator.keras is damaged \(not a .keras archive\); .*--train-digits 2 --restart"):
         classifier.load_generators(str(tmp_path))
 
 
