@@ -39,6 +39,18 @@ _D_LEARNING_RATE = flags.DEFINE_float(
     None,
     "The discriminator's Adam learning rate (default: the generator's, 2e-4; preset fast: 5e-5).",
 )
+_LOSS = flags.DEFINE_enum("loss", None, ["non_saturating", "hinge"], "GAN loss (default: non_saturating).")
+_AUGMENT = flags.DEFINE_string(
+    "augment", None, "Differentiable augmentation before D: a comma list of translation, cutout; '' for none (default: none)."
+)
+_R1_GAMMA = flags.DEFINE_float("r1-gamma", None, "Weight of the R1 gradient penalty on real images (default: 0, none).", lower_bound=0)
+_MINIBATCH_STD_GROUP = flags.DEFINE_integer(
+    "minibatch-std-group", None, "Group size of D's minibatch standard deviation feature (default: 0, none).", lower_bound=0
+)
+_SNAPSHOTS = flags.DEFINE_integer(
+    "snapshots", None, "Also keep the generators of this many last checkpoints, for --snapshot-mixture (default: 0).",
+    lower_bound=0,
+)
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
@@ -48,12 +60,23 @@ _EVAL_EVERY = flags.DEFINE_integer(
     "eval-every", None, "Steps between generator quality checks that keep the best one; 0: keep the last (default: 500).",
     lower_bound=0,
 )
+_WORKERS = flags.DEFINE_integer(
+    "workers", None, "Digits trained at once, each in its own process (default: one per core, at most 2; 1: one after another).",
+    lower_bound=1,
+)
 _STOP_ON_DECLINE = flags.DEFINE_boolean("stop-on-decline", False, "Stop a digit once its quality falls 3 checks in a row.")
 _DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default: every trained one).")
 _EVAL_SAMPLES = flags.DEFINE_integer(
     "eval-samples", 8000, "Generated images per digit that --evaluate measures (k-NN metrics use 2000).", lower_bound=10
 )
 
+_NOISE_SCALE = flags.DEFINE_float(
+    "noise-scale", None, "Standard deviation of the generators' input noise in the classifier's stream (default: 1).",
+    lower_bound=0.01,
+)
+_SNAPSHOT_MIXTURE = flags.DEFINE_boolean(
+    "snapshot-mixture", None, "Draw each digit from its kept snapshots (--snapshots) instead of generator.keras."
+)
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
 _CLASSIFIER_STEPS = flags.DEFINE_integer(
@@ -111,6 +134,8 @@ def make_config(argv):
         digits = ()
     if _D_LEARNING_RATE.value is not None and not 0 < _D_LEARNING_RATE.value < 1:
         raise UserError(f"--d-learning-rate: {_D_LEARNING_RATE.value} is outside (0, 1)")
+    if _WORKERS.present and action != "train-digits":
+        raise UserError("--workers goes with --train-digits")
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
     return config_lib.Config(
         action=action,
@@ -121,19 +146,29 @@ def make_config(argv):
         seed=_SEED.value,
         restart=_RESTART.value,
         eval_samples=_EVAL_SAMPLES.value,
+        workers=_WORKERS.value or config_lib.default_workers(),
         preset=_PRESET.value,
         gan=config_lib.with_overrides(
             gan_preset,
             steps=_STEPS.value,
             batch_size=_BATCH_SIZE.value,
             d_learning_rate=_D_LEARNING_RATE.value,
+            loss=_LOSS.value,
+            augment=None if _AUGMENT.value is None else config_lib.parse_augment(_AUGMENT.value),
+            r1_gamma=_R1_GAMMA.value,
+            minibatch_std_group=_MINIBATCH_STD_GROUP.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,
             eval_every=_EVAL_EVERY.value,
             stop_on_decline=_STOP_ON_DECLINE.value or None,
+            snapshots=_SNAPSHOTS.value,
         ),
         classifier=config_lib.with_overrides(
-            classifier_preset, steps=_CLASSIFIER_STEPS.value, batch_size=_CLASSIFIER_BATCH_SIZE.value
+            classifier_preset,
+            steps=_CLASSIFIER_STEPS.value,
+            batch_size=_CLASSIFIER_BATCH_SIZE.value,
+            noise_scale=_NOISE_SCALE.value,
+            snapshot_mixture=_SNAPSHOT_MIXTURE.value,
         ),
     )
 

@@ -100,7 +100,11 @@ def main(argv):
         *(f"| {name} | {s / 60:.1f} min | {mib:.0f} MiB |" for name, (s, mib) in measured.items()),
         f"| **total** | **{total / 60:.1f} min** | |",
         "",
-        *(f"- test accuracy trained on {source} data: {r['test_accuracy']:.2%}" for source, r in records.items()),
+        *(
+            f"- trained on {source} data: validation accuracy {r['validation_accuracy']:.2%}, "
+            f"test accuracy {r['test_accuracy']:.2%}"
+            for source, r in records.items()
+        ),
         "",
     ]
     text = "\n".join(lines)

@@ -17,33 +17,49 @@ from absl import app
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HEADING = re.compile(r"^### preset (?P<label>.+), seed (?P<seed>\d+) \(", re.MULTILINE)
 _TOTAL = re.compile(r"\| \*\*total\*\* \| \*\*(?P<minutes>[\d.]+) min\*\*")
-_ACCURACY = re.compile(r"- test accuracy trained on synthetic data: (?P<percent>[\d.]+)%")
+# Blocks before validation accuracy was recorded have only the test figure.
+_ACCURACY = re.compile(
+    r"- (?:test accuracy trained on synthetic data: |trained on synthetic data: "
+    r"validation accuracy (?P<validation>[\d.]+)%, test accuracy )(?P<test>[\d.]+)%"
+)
 
 
 def parse(text):
-    """Returns {label: {seed: (synthetic accuracy %, total minutes)}}, later blocks winning."""
+    """Returns {label: {seed: (validation % or None, test %, total minutes)}} of the synthetic runs.
+
+    Later blocks win.
+    """
     runs = {}
     headings = list(_HEADING.finditer(text))
     for heading, following in zip(headings, headings[1:] + [None]):
         block = text[heading.end():following.start() if following else len(text)]
         accuracy, total = _ACCURACY.search(block), _TOTAL.search(block)
         if accuracy and total:
+            validation = float(accuracy["validation"]) if accuracy["validation"] else None
             runs.setdefault(heading["label"], {})[int(heading["seed"])] = (
-                float(accuracy["percent"]), float(total["minutes"]))
+                validation, float(accuracy["test"]), float(total["minutes"]))
     return runs
+
+
+def spread(values):
+    """"mean (min-max, std)" of percentages; "-" when none."""
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.2f}% ({min(values):.2f}-{max(values):.2f}, {std:.2f})"
 
 
 def main(argv):
     del argv
     with open(os.path.join(ROOT, "bench", "results.md"), encoding="utf-8") as f:
         runs = parse(f.read())
-    print("preset | seeds | synthetic test accuracy: mean (min-max, std) | total wall time: median (min-max)")
+    print("preset | seeds | synthetic validation accuracy: mean (min-max, std) | synthetic test accuracy | "
+          "total wall time: median (min-max)")
     for label, by_seed in runs.items():
-        accuracies = [a for a, _ in by_seed.values()]
-        minutes = [m for _, m in by_seed.values()]
-        std = statistics.stdev(accuracies) if len(accuracies) > 1 else float("nan")
-        print(f"{label} | {','.join(map(str, sorted(by_seed)))} | "
-              f"{statistics.mean(accuracies):.2f}% ({min(accuracies):.2f}-{max(accuracies):.2f}, {std:.2f}) | "
+        validation = [v for v, _, _ in by_seed.values() if v is not None]
+        minutes = [m for _, _, m in by_seed.values()]
+        print(f"{label} | {','.join(map(str, sorted(by_seed)))} | {spread(validation)} | "
+              f"{spread([t for _, t, _ in by_seed.values()])} | "
               f"{statistics.median(minutes):.1f} min ({min(minutes):.1f}-{max(minutes):.1f})")
 
 

@@ -1,35 +1,54 @@
 #!/usr/bin/env python3
-"""GAN training throughput: a straightforward Keras port vs mnistgan's step, side by side.
+"""GAN-stage throughput: whole ten-digit jobs of each back end, side by side.
 
-  .venv/bin/python bench/throughput.py [--rounds 5] [--steps 100]
+  .venv/bin/python bench/throughput.py [--rounds 3] [--steps 150]
 
-"straightforward": the same architecture in float32, one tf.function call per
-step, real batches from a tf.data pipeline, real and fake shown to D in
-separate batches (the original's recipe). "mnistgan": `gan.DigitGan` with the
-default config (bfloat16 compute, mixed batches, steps run in compiled chunks
-from resident data). Rounds alternate between the two so machine noise hits
-both alike; the table gives medians and the ratio. Matrix-multiply peaks are
-measured in the same run, and achieved GFLOP/s uses the analytic FLOP count
-of a step (multiply-add = 2 FLOPs; backward = 2x forward).
+Each variant trains the ten digits for --steps steps each (batch 32), in a
+fresh process of its own, so that every variant sets up its own TensorFlow
+thread pools; the time is the whole process (start-up, data, tracing, the
+steps, the files it writes). Rounds alternate between the variants so machine
+noise hits them alike; the table gives medians of images per second (ten
+digits x steps x batch / seconds) and the ratio to the straightforward port.
+
+  straightforward  the same architecture in float32, one tf.function call per
+                   step, batches from tf.data, real and fake shown to D in
+                   separate batches (the original's recipe), Keras' own Adam
+                   and batch norm; new networks and a new trace per digit,
+                   one digit after another.
+  sequential       ./main.py --train-digits 0,...,9 --workers 1: mnistgan's
+                   step (bfloat16, mixed batches, compiled chunks), one digit
+                   after another in one process.
+  workers-2        the same with --workers 2: two processes, one thread each.
+  stacked-2        two digits' networks in one compiled step in one process
+                   (two threads), each digit with its own batch-norm
+                   statistics and Adam state, five pairs one after another.
+
+Matrix-multiply peaks are measured in the same run; GFLOP/s uses the analytic
+FLOP count of a step (multiply-add = 2 FLOPs; backward = 2x forward).
 """
 
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from mnistgan import config as config_lib, data, gan, networks  # noqa: E402
-
-_ROUNDS = flags.DEFINE_integer("rounds", 5, "Alternating measurement rounds.")
-_STEPS = flags.DEFINE_integer("steps", 100, "Training steps per round and variant.")
-_MNIST_DIR = flags.DEFINE_string("mnist-dir", "data/mnist", "MNIST folder (set up by make).")
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "Alternating measurement rounds.")
+_STEPS = flags.DEFINE_integer("steps", 150, "Training steps per digit.")
+_VARIANTS = flags.DEFINE_list("variants", ["straightforward", "sequential", "workers-2", "stacked-2"], "Variants to run.")
+_RUN = flags.DEFINE_string("run", None, "Internal: run one variant in this process and print its seconds.")
+_MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder (set up by make).")
+BATCH = 32
+DIGITS = tuple(range(10))
 
 
 def forward_flops():
@@ -46,10 +65,16 @@ def step_flops(batch, mixed_batches):
     return d_step + g_step
 
 
-def straightforward_step(images, batch):
-    """The plain port: float32, separate batches, one call per step, tf.data input."""
+def straightforward_digit(images, batch, steps):
+    """The plain port for one digit: float32, separate batches, one call per step, tf.data input."""
+    import keras
+    import tensorflow as tf
+
+    from mnistgan import data, networks
+
     keras.mixed_precision.set_global_policy("float32")
-    generator, discriminator = networks.build_generator(), networks.build_discriminator()
+    generator = networks.build_generator()
+    discriminator = networks.build_discriminator(batch_norm=keras.layers.BatchNormalization)
     g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
     batches = iter(data.batches(images, batch_size=batch, seed=0))
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -68,28 +93,15 @@ def straightforward_step(images, batch):
         g_opt.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables), generator.trainable_variables))
         return d_loss
 
-    def run(steps):
-        for _ in range(steps):
-            loss = step(next(batches))
-        float(loss)
-
-    return run
-
-
-def project_step(images, config):
-    digit_gan = gan.DigitGan(config, data.to_float(images), seed=0)
-
-    def run(steps):
-        done = 0
-        while done < steps:
-            count = min(gan.CHUNK, steps - done)
-            float(digit_gan.train_steps(tf.constant(count, tf.int32))[0])
-            done += count
-
-    return run
+    for _ in range(steps):
+        loss = step(next(batches))
+    float(loss)
+    generator.save(os.path.join(tempfile.mkdtemp(), "generator.keras"))
 
 
 def matmul_peak(dtype, size=2048, repeats=20):
+    import tensorflow as tf
+
     a = tf.random.normal([size, size], dtype=tf.float32)
     a = tf.cast(a, dtype)
 
@@ -109,35 +121,99 @@ def matmul_peak(dtype, size=2048, repeats=20):
     return 2 * size**3 * repeats / min(times) / 1e9
 
 
+
+def stacked_job(mnist, steps, k=2):
+    """K digits' networks in one compiled step (no files written); the ten digits as ten/K groups."""
+    import tensorflow as tf
+
+    from mnistgan import config as config_lib, data, gan
+
+    config = config_lib.GanConfig()
+    images = {d: data.to_float(data.digit_images(mnist, "train", d)) for d in DIGITS}
+    gans = [gan.DigitGan(config, images[d], seed=d) for d in DIGITS[:k]]
+
+    @tf.function
+    def train_together(count):
+        # The digits share no variable, so TensorFlow may run their ops side by side.
+        for _ in tf.range(count):
+            for digit_gan in gans:
+                digit_gan._train_step()
+
+    for first in range(0, len(DIGITS), k):
+        for digit_gan, digit in zip(gans, DIGITS[first : first + k]):
+            digit_gan.reset(images[digit], seed=digit)
+        done = 0
+        while done < steps:
+            count = min(gan.CHUNK, steps - done)
+            train_together(tf.constant(count, tf.int32))
+            done += count
+        float(gans[0].step.numpy())
+
+
+def run_variant(name, steps):
+    """Runs one variant's whole ten-digit job in this process (the timed child)."""
+    from mnistgan import data
+
+    if name.startswith(("sequential", "workers")):
+        workers = "1" if name == "sequential" else name.split("-")[1]
+        output = tempfile.mkdtemp(prefix="throughput-")
+        every = str(steps)
+        args = ["--train-digits", ",".join(map(str, DIGITS)), "--steps", every, "--sample-every", every,
+                "--checkpoint-every", every, "--eval-every", "0", "--workers", workers,
+                "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]  # fmt: skip
+        subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], check=True, capture_output=True)
+        shutil.rmtree(output)
+        return
+    mnist = data.load(_MNIST_DIR.value, fetchers=())
+    if name == "straightforward":
+        for digit in DIGITS:
+            straightforward_digit(data.digit_images(mnist, "train", digit), BATCH, steps)
+    elif name.startswith("stacked"):
+        stacked_job(mnist, steps, k=int(name.split("-")[1]))
+    elif name == "peaks":
+        import tensorflow as tf
+
+        print(json.dumps({"float32": matmul_peak(tf.float32), "bfloat16": matmul_peak(tf.bfloat16)}))
+    else:
+        raise SystemExit(f"unknown variant {name!r}")
+
+
+def timed(name, steps):
+    """Wall seconds of a fresh process running variant `name`, and what it printed."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--run", name, "--steps", str(steps), "--mnist-dir", _MNIST_DIR.value],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return time.perf_counter() - start, result.stdout
+
+
 def main(argv):
     del argv
-    mnist = data.load(_MNIST_DIR.value, fetchers=())
-    images = data.digit_images(mnist, "train", 8)
-    config = config_lib.GanConfig()
-    variants = {
-        "straightforward": (straightforward_step(images, config.batch_size), step_flops(config.batch_size, False)),
-        "mnistgan": (project_step(images, config), step_flops(config.batch_size, config.mixed_batches)),
-    }
-    for run, _ in variants.values():
-        run(10)  # Trace and warm up.
-    seconds = {name: [] for name in variants}
-    for _ in range(_ROUNDS.value):
-        for name, (run, _) in variants.items():
-            start = time.perf_counter()
-            run(_STEPS.value)
-            seconds[name].append((time.perf_counter() - start) / _STEPS.value)
-    peaks = {"float32": matmul_peak(tf.float32), "bfloat16": matmul_peak(tf.bfloat16)}
-    base = statistics.median(seconds["straightforward"])
-    print(f"\nGAN training, batch {config.batch_size}, {_ROUNDS.value} alternating rounds of {_STEPS.value} steps (median):")
-    print(f"{'variant':<16} | {'ms/step':>8} | {'steps/s':>8} | {'images/s':>8} | {'GFLOP/s':>8} | speed-up")
-    for name, (_, flops) in variants.items():
-        median = statistics.median(seconds[name])
-        spread = f"{min(seconds[name]) * 1000:.1f}-{max(seconds[name]) * 1000:.1f}"
+    if _RUN.value:
+        run_variant(_RUN.value, _STEPS.value)
+        return
+    seconds = {name: [] for name in _VARIANTS.value}
+    for round_ in range(_ROUNDS.value):
+        for name in _VARIANTS.value:
+            seconds[name].append(timed(name, _STEPS.value)[0])
+            print(f"round {round_ + 1}: {name} {seconds[name][-1]:.1f} s", file=sys.stderr, flush=True)
+    peaks = json.loads(timed("peaks", 0)[1].strip().splitlines()[-1])
+    images = len(DIGITS) * _STEPS.value * BATCH
+    base = statistics.median(seconds[_VARIANTS.value[0]])
+    print(
+        f"\nGAN stage: {len(DIGITS)} digits x {_STEPS.value} steps at batch {BATCH}, whole jobs in fresh processes, "
+        f"{_ROUNDS.value} alternating rounds (median):"
+    )
+    print(f"{'variant':<16} | {'seconds':>8} | {'images/s':>8} | {'GFLOP/s':>8} | speed-up vs {_VARIANTS.value[0]}")
+    for name, times in seconds.items():
+        median = statistics.median(times)
+        flops = step_flops(BATCH, name != "straightforward") * len(DIGITS) * _STEPS.value
         print(
-            f"{name:<16} | {median * 1000:>8.1f} | {1 / median:>8.1f} | {config.batch_size / median:>8.0f} | "
-            f"{flops / median / 1e9:>8.1f} | {base / median:.2f}x   (range {spread} ms)"
+            f"{name:<16} | {median:>8.1f} | {images / median:>8.0f} | {flops / median / 1e9:>8.1f} | "
+            f"{base / median:.2f}x   (range {min(times):.1f}-{max(times):.1f} s)"
         )
-    print(f"matmul peak (2048x2048): float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    print(f"matmul peak (2048x2048, 2 threads): float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,13 @@ def fetch_mnist(config):
 
 
 def train_digits(config):
+    mnist = data.load(config.mnist_dir)
+    if config.workers > 1 and len(config.digits) > 1:
+        from mnistgan import workers
+
+        return workers.train_digits(config, mnist)
     from mnistgan import gan  # Deferred: imports TensorFlow.
 
-    mnist = data.load(config.mnist_dir)
     return gan.train_digits(config, mnist)
 
 

@@ -1,39 +1,69 @@
 """The frozen configuration every part of mnistgan reads, made once from the flags.
 
 Presets bundle defaults: `default` is the recommended setting, `original`
-reproduces the seed project's configuration exactly, `fast` trades some
+is the seed project's configuration (README, Presets), `fast` trades some
 quality for minutes of wall time. An explicit flag overrides its preset value.
 """
 
 import dataclasses
+import os
 
 from mnistgan.errors import UserError
 
 DATA_SOURCES = ("synthetic", "real")
+# The transforms of augment.POLICIES, named here so that flags are checked without TensorFlow.
+AUGMENTATIONS = ("translation", "cutout")
+
+
+_NOT_RECORDED = object()
+
+
+def resumable(default, before_recorded=_NOT_RECORDED):
+    """A setting that a checkpoint cannot be resumed under once it changes.
+
+    Args:
+      default: the field's default.
+      before_recorded: for a setting added later, the value that runs recorded
+        before it existed trained with, so that their folders still resume.
+    """
+    metadata = {"resume": True}
+    if before_recorded is not _NOT_RECORDED:
+        metadata["before_recorded"] = before_recorded
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def resume_keys(config_class):
+    """The fields of `config_class` declared with `resumable`."""
+    return tuple(f.name for f in dataclasses.fields(config_class) if f.metadata.get("resume"))
+
+
+def values_before_recorded(config_class):
+    """{field: value} that records made before the field existed ran with."""
+    return {f.name: f.metadata["before_recorded"] for f in dataclasses.fields(config_class) if "before_recorded" in f.metadata}
 
 
 @dataclasses.dataclass(frozen=True)
 class GanConfig:
     """One per-digit DCGAN run."""
 
-    latent_dim: int = 32
+    latent_dim: int = resumable(32)
     steps: int = 3000
-    batch_size: int = 32
-    learning_rate: float = 2e-4
-    # The discriminator's Adam rate; None: `learning_rate`.
-    d_learning_rate: float | None = None
-    beta1: float = 0.5
-    leaky_slope: float = 0.01
+    batch_size: int = resumable(32)
+    learning_rate: float = resumable(2e-4)
+    # The discriminator's Adam rate; None: `learning_rate` (as before it was recorded).
+    d_learning_rate: float | None = resumable(None, before_recorded=None)
+    beta1: float = resumable(0.5)
+    leaky_slope: float = resumable(0.01)
     # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".
-    precision: str = "mixed_bfloat16"
+    precision: str = resumable("mixed_bfloat16")
     # Show D real and fake images in one batch (see gan.DigitGan._judge_pair).
-    mixed_batches: bool = True
+    mixed_batches: bool = resumable(True)
     # Keep D's dropout on while it judges the generator's images in the
     # generator step; the original switched it off there (keep_prob 1.0).
-    generator_step_dropout: bool = True
+    generator_step_dropout: bool = resumable(True, before_recorded=True)
     # Momentum of the generator weight average that is sampled and saved (0:
     # none). Off by default: 0.995 measured no better and 8% slower (README).
-    ema_momentum: float = 0.0
+    ema_momentum: float = resumable(0.0)
     # Re-estimate the generator's batch-norm statistics from fresh samples
     # before each sample grid, check and save (see gan.DigitGan.sampler);
     # False samples with the moving averages, as the original did.
@@ -41,6 +71,14 @@ class GanConfig:
     # Momentum of the generator's batch-norm moving averages, which sampling
     # uses when they are not recalibrated (the original's decay was 0.9).
     batch_norm_momentum: float = 0.99
+    # A name in losses.LOSSES.
+    loss: str = resumable("non_saturating", before_recorded="non_saturating")
+    # Differentiable augmentation before D, a comma list of augment.POLICIES ("": none).
+    augment: str = resumable("", before_recorded="")
+    # Weight gamma of the R1 gradient penalty on real images (0: none); D's loss gains gamma / 2 * R1.
+    r1_gamma: float = resumable(0.0, before_recorded=0.0)
+    # Group size of D's minibatch standard deviation feature (0: no such feature).
+    minibatch_std_group: int = resumable(0, before_recorded=0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -54,6 +92,9 @@ class GanConfig:
     decline_patience: int = 3
     # Stop a digit early once a decline is flagged.
     stop_on_decline: bool = False
+    # The generators of this many last checkpoints are also kept, as snapshots/step-N.keras,
+    # for a classifier that draws from their mixture (0: none).
+    snapshots: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +102,15 @@ class ClassifierConfig:
     """The Deep MNIST classifier run."""
 
     steps: int = 20000
-    batch_size: int = 50
-    learning_rate: float = 1e-4
-    precision: str = "mixed_bfloat16"
+    batch_size: int = resumable(50)
+    learning_rate: float = resumable(1e-4)
+    precision: str = resumable("mixed_bfloat16")
     # Width of the penultimate layer (1024 in the tutorial network).
-    feature_size: int = 1024
+    feature_size: int = resumable(1024)
+    # Standard deviation of the generators' input noise in the synthetic stream (they trained at 1).
+    noise_scale: float = resumable(1.0, before_recorded=1.0)
+    # Draw each digit from its generator's kept snapshots (equal shares) instead of generator.keras.
+    snapshot_mixture: bool = resumable(False, before_recorded=False)
     eval_every: int = 1000
     checkpoint_every: int = 1000
 
@@ -108,6 +153,8 @@ class Config:
       seed: seed of every random choice.
       restart: start over instead of resuming.
       eval_samples: generated images per digit that `evaluate` measures.
+      workers: digits trained at once, each in its own process (1: one
+        after another in this process).
       gan: GAN hyperparameters.
       classifier: classifier hyperparameters.
     """
@@ -120,9 +167,20 @@ class Config:
     seed: int = 0
     restart: bool = False
     eval_samples: int = 8000
+    workers: int = 1
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()
+
+
+def default_workers(cores=None):
+    """The number of worker processes that measured fastest here: one per core, at most two.
+
+    Two one-thread workers trained the ten digits fastest on the 2-core machine this
+    project is measured on (README, Performance); more than two was not measured.
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(2, cores))
 
 
 def parse_digits(items, flag="--train-digits"):
@@ -153,6 +211,19 @@ def parse_digits(items, flag="--train-digits"):
             raise UserError(f"{flag}: digit {digit} is given twice")
         digits.append(digit)
     return tuple(sorted(digits))
+
+
+def parse_augment(text, flag="--augment"):
+    """Checks a comma list of AUGMENTATIONS; returns it normalised ("translation,cutout"; "" for none).
+
+    Raises:
+      UserError: naming an unknown transform and the known ones.
+    """
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise UserError(f"{flag}: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
+    return ",".join(names)
 
 
 def with_overrides(base, **overrides):

@@ -75,6 +75,11 @@ def digit_images(mnist, split_name, digit):
     return images[labels == digit]
 
 
+def per_digit(mnist, digits):
+    """[(digit, uint8 training images, uint8 validation images)] for each of `digits`: a GAN's data."""
+    return [(d, digit_images(mnist, "train", d), digit_images(mnist, "validation", d)) for d in digits]
+
+
 def to_float(images):
     """uint8 [0, 255] (..., 28, 28) -> float32 (..., 28, 28, 1) in [0, 1]."""
     return (np.asarray(images, np.float32) / 255.0)[..., np.newaxis]

@@ -21,7 +21,8 @@ from mnistgan import config as config_lib, data, outputs
 from mnistgan.errors import UserError
 
 FEATURE_SIZE = 128
-MIN_TEST_ACCURACY = 0.99
+# The evaluator's acceptance gate, on validation images (test images only report).
+MIN_VALIDATION_ACCURACY = 0.99
 NEIGHBOURS = 3
 # Candidates in the k-NN precision / recall (memory grows with its square).
 KNN_SAMPLES = 2000
@@ -50,17 +51,17 @@ class Evaluator:
         return features.astype(np.float64), probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=MIN_TEST_ACCURACY):
+def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=MIN_VALIDATION_ACCURACY):
     """The cached evaluator in output/evaluator/, trained on real training images if absent.
 
     Raises:
-      UserError: if it does not reach MIN_TEST_ACCURACY on the test split, or
-        one of its files is damaged.
+      UserError: if it does not reach MIN_VALIDATION_ACCURACY on the
+        validation split, or one of its files is damaged.
     """
     from mnistgan import classifier  # Deferred: the classifier module is only needed here.
 
     folder = outputs.evaluator_dir(output_dir)
-    path = os.path.join(folder, "model.keras")
+    path, record_path = outputs.evaluator_files(output_dir)
     remedy = f"delete {folder} to train the evaluator again"
     record = read_evaluator_record(output_dir)
     if record is None or not os.path.exists(path):
@@ -69,24 +70,30 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
         run_config = dataclasses.replace(run_config, classifier=dataclasses.replace(config, feature_size=FEATURE_SIZE))
         run = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator", remedy=remedy)
         trainer = run.fit()[0]
-        predictions = trainer.predict(data.to_float(mnist.test_images))
-        accuracy = float(np.mean(predictions == mnist.test_labels))
+        accuracy = classifier.validation_accuracy(trainer, mnist)
         if accuracy < min_accuracy:
-            raise UserError(f"the evaluator reached only {accuracy:.2%} test accuracy (needs {min_accuracy:.0%})")
+            raise UserError(f"the evaluator reached only {accuracy:.2%} validation accuracy (needs {min_accuracy:.0%})")
         with outputs.atomic_path(path) as tmp:
             trainer.model.save(tmp)
-        record = {"test_accuracy": accuracy, "config": dataclasses.asdict(config), "seed": seed}
-        outputs.write_json(os.path.join(folder, "evaluator.json"), record)
+        test_accuracy = float(np.mean(trainer.predict(data.to_float(mnist.test_images)) == mnist.test_labels))
+        record = {
+            "validation_accuracy": accuracy,
+            "test_accuracy": test_accuracy,
+            "config": dataclasses.asdict(config),
+            "seed": seed,
+        }
+        outputs.write_json(record_path, record)
     model = outputs.load_keras_model(path, remedy)
-    logging.info("evaluator test accuracy %.4f", record["test_accuracy"])
+    logging.info(
+        "evaluator accuracy: validation %.4f, test %.4f", record.get("validation_accuracy", float("nan")), record["test_accuracy"]
+    )
     return Evaluator(model)
 
 
 def read_evaluator_record(output_dir):
-    """output/evaluator/evaluator.json (test accuracy, config, seed), or None before the evaluator is trained."""
-    folder = outputs.evaluator_dir(output_dir)
-    types = {"test_accuracy": outputs.NUMBER}
-    return outputs.read_json(os.path.join(folder, "evaluator.json"), f"delete {folder} to train the evaluator again", types)
+    """output/evaluator/evaluator.json (accuracies, config, seed), or None before the evaluator is trained."""
+    remedy = f"delete {outputs.evaluator_dir(output_dir)} to train the evaluator again"
+    return outputs.read_json(outputs.evaluator_files(output_dir)[1], remedy, {"test_accuracy": outputs.NUMBER})
 
 
 # ---- metrics ----

@@ -6,7 +6,6 @@ metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json.
 """
 
 import dataclasses
-import math
 import os
 import shutil
 import time
@@ -17,8 +16,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import data, images, networks, outputs
+from mnistgan import augment, config as config_lib, data, images, losses, networks, optimizers, outputs
 from mnistgan.progress import Progress
+from mnistgan.results import DigitResult, exit_status, print_summary
 
 EVOLUTION_ROWS = 4
 EVOLUTION_COLUMNS = 12
@@ -29,27 +29,15 @@ CSV_FIELDS = (
     "step", "d_loss", "g_loss", "heldout_d_accuracy", "frechet_distance", "class_precision", "precision", "recall",
     "elapsed_s",
 )  # fmt: skip
-# Settings a checkpoint cannot be resumed under once they change.
-RESUME_KEYS = (
-    "latent_dim", "batch_size", "learning_rate", "d_learning_rate", "beta1", "leaky_slope", "precision",
-    "mixed_batches", "generator_step_dropout", "ema_momentum",
-)  # fmt: skip
-# What runs recorded before a setting existed ran with, so that their folders still resume.
-VALUES_BEFORE_RECORDED = {
-    "d_learning_rate": None,  # The discriminator shared the generator's rate.
-    "generator_step_dropout": True,
-}
+# Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
+RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
+VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 # What the noise of a step's samples is for: each purpose draws its own (see noise_seed).
 NOISE_PURPOSES = ("calibration", "heldout", "quality")
 
 
 class NonFiniteLoss(Exception):
     """A loss became NaN or inf; the digit stops at its last good checkpoint."""
-
-
-def _bce(labels_value, logits):
-    labels = tf.fill(tf.shape(logits), labels_value)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
 class DigitGan:
@@ -66,18 +54,19 @@ class DigitGan:
 
     def __init__(self, config, real_images, seed):
         self.config = config
-        with networks.dtype_policy(config.precision):
-            self.generator = self._build_generator()
-            self.discriminator = networks.build_discriminator(config.leaky_slope)
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[config.loss]
+        self.generator, self.discriminator = self._build_networks()
         use_ema = config.ema_momentum > 0
         self.average_generator = None  # Holds the weight averages for sampling; never trained.
         if use_ema:
             with networks.dtype_policy(config.precision):
-                self.average_generator = self._build_generator("average_generator")
-        self.g_optimizer = keras.optimizers.Adam(
+                self.average_generator = networks.build_generator(
+                    config.latent_dim, config.leaky_slope, "average_generator", config.batch_norm_momentum
+                )
+        self.g_optimizer = optimizers.FusedAdam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
         )
-        self.d_optimizer = keras.optimizers.Adam(self._d_learning_rate(), beta_1=config.beta1)
+        self.d_optimizer = optimizers.FusedAdam(self._d_learning_rate(), beta_1=config.beta1)
         # Build the slots now so a restore fills them instead of deferring.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
@@ -106,12 +95,7 @@ class DigitGan:
         120 MiB each here), so the digits of one run share one `DigitGan`.
         """
         keras.utils.set_random_seed(seed)
-        with networks.dtype_policy(self.config.precision):
-            fresh = [
-                (self.generator, self._build_generator()),
-                (self.discriminator, networks.build_discriminator(self.config.leaky_slope)),
-            ]
-        for model, new in fresh:
+        for model, new in zip((self.generator, self.discriminator), self._build_networks()):
             for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
                 variable.assign(value)
         for optimizer, rate in ((self.g_optimizer, self.config.learning_rate), (self.d_optimizer, self._d_learning_rate())):
@@ -122,9 +106,14 @@ class DigitGan:
         self.step.assign(0)
         self.rng.reset_from_seed(seed)
 
-    def _build_generator(self, name="generator"):
+    def _build_networks(self):
+        """A new (generator, discriminator) pair with freshly drawn weights."""
         cfg = self.config
-        return networks.build_generator(cfg.latent_dim, cfg.leaky_slope, name, cfg.batch_norm_momentum)
+        with networks.dtype_policy(cfg.precision):
+            return (
+                networks.build_generator(cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum),
+                networks.build_discriminator(cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group),
+            )
 
     def _d_learning_rate(self):
         return self.config.d_learning_rate or self.config.learning_rate
@@ -133,33 +122,53 @@ class DigitGan:
         batch = self.config.batch_size
         index = self.rng.uniform([batch], 0, tf.shape(self.real)[0], dtype=tf.int32)
         real = tf.gather(self.real, index)
-        z = self.rng.normal([batch, self.config.latent_dim])
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            real_logits, fake_logits = self._judge_pair(real, self.generator(z, training=True))
-            d_loss = _bce(1.0, real_logits) + _bce(0.0, fake_logits)
+            d_loss = self._d_loss(real, self.generator(self._noise(), training=True))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_vars = self.generator.trainable_variables
-        z = self.rng.normal([batch, self.config.latent_dim])
+        z = self._noise()
         with tf.GradientTape() as tape:
             _, fake_logits = self._judge_pair(
                 real, self.generator(z, training=True), need_real=False, dropout=self.config.generator_step_dropout
             )
-            # Non-saturating generator loss: maximise log D(G(z)).
-            g_loss = _bce(1.0, fake_logits)
+            g_loss = self.g_loss_fn(fake_logits)
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         self.step.assign_add(1)
         return d_loss, g_loss
 
-    def _judge_pair(self, real, fake, need_real=True, dropout=True):
+    def _noise(self):
+        return self.rng.normal([self.config.batch_size, self.config.latent_dim])
+
+    def _d_loss(self, real, fake):
+        """D's loss on a real and a fake batch, with the R1 penalty when `r1_gamma` > 0."""
+        gamma = self.config.r1_gamma
+        real = self._augment(real)
+        with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+            input_tape.watch(real)
+            real_logits, fake_logits = self._judge_pair(real, fake, augmented=True)
+            real_total = tf.reduce_sum(real_logits)  # Inside the tape, so its gradient at `real` exists.
+        loss = self.d_loss_fn(real_logits, fake_logits)
+        if gamma > 0:
+            loss += gamma / 2 * losses.r1_penalty(input_tape.gradient(real_total, real))
+        return loss
+
+    def _augment(self, images):
+        return augment.diff_augment(images, self.config.augment, self.rng)
+
+    def _judge_pair(self, real, fake, need_real=True, augmented=False, dropout=True):
         """D's logits (training mode) for a real and a fake batch of equal size.
 
         With `mixed_batches`, both go through D as one batch, so D's batch norm
         keeps the difference between them (a grey fake batch stays greyer than
         the real one). Otherwise each is its own batch, as in the original, and
-        the generator step shows D the fake batch alone. `dropout` False
-        switches D's dropout off (batch statistics stay).
+        the generator step shows D the fake batch alone. Both batches are
+        augmented here (`augment`) unless `augmented` says `real` already is.
+        `dropout` False switches D's dropout off (batch statistics stay).
         """
+        fake = self._augment(fake)
+        if not augmented and (need_real or self.config.mixed_batches):
+            real = self._augment(real)
         if self.config.mixed_batches:
             logits = self._discriminate(tf.concat([real, fake], axis=0), dropout)
             return logits[: tf.shape(real)[0]], logits[tf.shape(real)[0] :]
@@ -252,22 +261,6 @@ class DigitGan:
         return float(correct) / (len(real_logits) + len(fake_logits))
 
 
-@dataclasses.dataclass
-class DigitResult:
-    digit: int
-    status: str
-    steps: int
-    wall_time_s: float
-    d_loss: float
-    g_loss: float
-    heldout_d_accuracy: float
-    best_step: int
-    best_frechet_distance: float
-    declined: bool
-    folder: str
-    stopped_on_decline: bool = False
-
-
 def noise_seed(run_seed, step, purpose):
     """The seed of the noise drawn at `step` for `purpose` (one of NOISE_PURPOSES).
 
@@ -292,10 +285,13 @@ class DigitRun:
         digit; None when only `check` is needed.
       evaluator: an `evaluation.Evaluator`; when given, the generator is
         measured every `eval_every` steps and the best one is kept.
+      progress: makes the progress reporter from (label, start step, total
+        steps): a `Progress`, or what reports to a parent process.
     """
 
-    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None):
+    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress):
         self.config = config
+        self.make_progress = progress
         self.evaluator = evaluator if config.gan.eval_every > 0 else None
         self.gan_config = config.gan
         self.digit = digit
@@ -424,7 +420,7 @@ class DigitRun:
             logging.info("digit %d: resuming from step %d", self.digit, start)
         self.csv.trim(start)
         writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
-        self.progress = Progress(f"digit {self.digit}", start, cfg.steps)
+        self.progress = self.make_progress(f"digit {self.digit}", start, cfg.steps)
         self.wall_before, self.session_start = record["wall_time_s"], time.monotonic()
         if start == 0:
             self._save_samples(gan.sampler(seed=noise_seed(self.seed, 0, "calibration")), 0, writer)
@@ -501,6 +497,9 @@ class DigitRun:
         manager.save(checkpoint_number=step)
         if self.evaluator is None:
             self._save_generator(sampler)
+        if step > self.gan_config.steps - self.gan_config.snapshots * self.gan_config.checkpoint_every:
+            with outputs.atomic_path(outputs.snapshot_path(self.config.output_dir, self.digit, step)) as tmp:
+                sampler.save(tmp)
         elapsed = self.wall_before + time.monotonic() - self.session_start
         record["heldout_d_accuracy"] = heldout
         self._write_record(record, step, elapsed, "running")
@@ -552,8 +551,37 @@ def _to_next(step, every):
     return every - step % every
 
 
+def check_digits(config):
+    """Reads back the files of every digit in `config.digits` that training will read.
+
+    Raises:
+      UserError: for the first damaged file (or changed setting), before any
+        digit is trained.
+    """
+    for digit in config.digits:
+        DigitRun(config, digit).check()
+
+
+def train_jobs(config, jobs, evaluator=None, progress=Progress):
+    """Trains digits one after another in this process; yields a `DigitResult` each.
+
+    Args:
+      config: the whole `Config`.
+      jobs: iterable of (digit, train_images, validation_images), uint8 (n, 28, 28),
+        as `data.per_digit` makes them.
+      evaluator: as `DigitRun` takes it.
+      progress: makes each digit's progress reporter, as `DigitRun` takes it.
+    """
+    shared_gan = None  # One for all digits: see DigitGan.reset.
+    for digit, train_images, validation_images in jobs:
+        run = DigitRun(config, digit, train_images, validation_images, evaluator, progress)
+        if shared_gan is None:
+            shared_gan = DigitGan(config.gan, run.train_images, run.seed)
+        yield run.train(shared_gan)
+
+
 def train_digits(config, mnist, evaluator=None):
-    """Trains every digit in `config.digits`, one after another; prints a summary.
+    """Trains every digit in `config.digits`, one after another in this process; prints a summary.
 
     Args:
       config: the whole `Config`.
@@ -564,37 +592,11 @@ def train_digits(config, mnist, evaluator=None):
     Returns:
       0 when every digit finished, 1 when any stopped on a non-finite loss.
     """
-    for digit in config.digits:  # Refuse a damaged file before any work.
-        DigitRun(config, digit).check()
+    check_digits(config)
     if evaluator is None and config.gan.eval_every > 0:
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
         evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    results = []
-    shared_gan = None  # One for all digits: see DigitGan.reset.
-    for digit in config.digits:
-        train_images = data.digit_images(mnist, "train", digit)
-        run = DigitRun(config, digit, train_images, data.digit_images(mnist, "validation", digit), evaluator)
-        if shared_gan is None:
-            shared_gan = DigitGan(config.gan, run.train_images, run.seed)
-        results.append(run.train(shared_gan))
+    results = list(train_jobs(config, data.per_digit(mnist, config.digits), evaluator))
     print_summary(results)
-    return 0 if all(r.status == "done" for r in results) else 1
-
-
-def print_summary(results):
-    print(
-        f"\n{'digit':>5} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | "
-        f"held-out D acc | best step (FD) | folder"
-    )
-    for r in results:
-        minutes = f"{r.wall_time_s / 60:.1f} min"
-        acc = "" if math.isnan(r.heldout_d_accuracy) else f"{r.heldout_d_accuracy:.3f}"
-        best = "" if r.best_step is None else f"{r.best_step} ({r.best_frechet_distance:.2f})"
-        flag = "  <- quality fell late in training" if r.declined else ""
-        if r.stopped_on_decline:
-            flag += "; stopped there by --stop-on-decline (run without it to train on)"
-        print(
-            f"{r.digit:>5} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
-            f"{r.g_loss:>6.3f} | {acc:>14} | {best:>14} | {r.folder}{flag}"
-        )
+    return exit_status(results)

@@ -7,6 +7,7 @@ makes them.
 import contextlib
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -61,8 +62,80 @@ def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_nor
     return keras.Model(z, images, name=name)
 
 
-def build_discriminator(leaky_slope=0.01, name="discriminator"):
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization whose training pass is TensorFlow's fused kernel.
+
+    Keras 3 normalises with separate moment, cast and arithmetic operations;
+    in the discriminator at batch 64 that was 10 of its 28 ms forward and
+    backward pass on this CPU. `tf.compat.v1.nn.fused_batch_norm` (Keras 2's
+    `fused=True`) does it in one kernel each way: 21 ms. Same parameters,
+    same epsilon and momentum; inference mode is Keras' own. Used only where
+    no saved model must load without this project (the discriminator).
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not training or self.axis not in (-1, len(inputs.shape) - 1):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        x = inputs if len(inputs.shape) == 4 else tf.reshape(inputs, [-1, 1, 1, channels])  # The kernel wants 4-D.
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x,
+            tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels]),
+            tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels]),
+            epsilon=self.epsilon,
+            is_training=True,
+        )
+        # The kernel returns the unbiased variance; Keras keeps the batch's own.
+        count = tf.cast(tf.size(x) // channels, tf.float32)
+        variance = variance * (count - 1) / count
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(moving * self.momentum + tf.cast(batch, moving.dtype) * (1 - self.momentum))
+        return y if len(inputs.shape) == 4 else tf.reshape(y, tf.shape(inputs))
+
+
+class MinibatchStdDev(layers.Layer):
+    """ProGAN's minibatch standard deviation: one extra channel showing D a batch's variety.
+
+    Consecutive groups of `group_size` images (the last group may be smaller)
+    each get the mean over features of their per-feature standard deviation,
+    broadcast as a constant feature map. Groups are consecutive so that, when
+    real and generated images arrive concatenated, no group mixes the two.
+
+    Input (batch, height, width, channels); output (batch, height, width, channels + 1).
+    """
+
+    def __init__(self, group_size=4, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = group_size
+
+    def call(self, x):
+        batch = tf.shape(x)[0]
+        groups = tf.range(batch) // self.group_size
+        count = (batch + self.group_size - 1) // self.group_size
+        values = tf.cast(x, tf.float32)  # E[x^2] - E[x]^2 loses everything in bfloat16.
+        mean = tf.math.unsorted_segment_mean(values, groups, count)
+        variance = tf.math.unsorted_segment_mean(tf.square(values), groups, count) - tf.square(mean)
+        spread = tf.reduce_mean(tf.sqrt(tf.maximum(variance, 0.0) + 1e-8), axis=[1, 2, 3])  # (count,)
+        feature = tf.gather(spread, groups)[:, tf.newaxis, tf.newaxis, tf.newaxis]
+        feature = tf.cast(tf.broadcast_to(feature, tf.concat([tf.shape(x)[:3], [1]], 0)), x.dtype)
+        return tf.concat([x, feature], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
+
+
+def build_discriminator(leaky_slope=0.01, name="discriminator", minibatch_std_group=0, batch_norm=FusedBatchNormalization):
     """The original mnist-gan discriminator.
+
+    Args:
+      leaky_slope: negative slope of every leaky ReLU.
+      minibatch_std_group: when > 0, a `MinibatchStdDev` of this group size
+        before the dense layers (not in the original).
+      batch_norm: the batch-normalisation layer class (Keras' own computes the
+        same, more slowly).
 
     Returns:
       A model mapping float32 (batch, 28, 28, 1) in [0, 1] to (batch, 1)
@@ -70,16 +143,18 @@ def build_discriminator(leaky_slope=0.01, name="discriminator"):
     """
     images = keras.Input(IMAGE_SHAPE, name="images")
     x = layers.Conv2D(32, 5, padding="same", use_bias=False)(images)
-    x = layers.BatchNormalization()(x)
+    x = batch_norm()(x)
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.MaxPooling2D(2)(x)  # state size: 14 x 14 x 32
     x = layers.Conv2D(64, 5, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = batch_norm()(x)
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.MaxPooling2D(2)(x)  # state size: 7 x 7 x 64
+    if minibatch_std_group:
+        x = MinibatchStdDev(minibatch_std_group)(x)  # state size: 7 x 7 x 65
     x = layers.Flatten()(x)
     x = layers.Dense(1024, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = batch_norm()(x)
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Dropout(0.5)(x)
     logits = layers.Dense(1, dtype="float32", name="logit")(x)

@@ -32,6 +32,17 @@ def generator_path(output_dir, digit):
     return os.path.join(digit_dir(output_dir, digit), "generator.keras")
 
 
+def snapshot_path(output_dir, digit, step):
+    return os.path.join(digit_dir(output_dir, digit), "snapshots", f"step-{step:06d}.keras")
+
+
+def snapshot_paths(output_dir, digit):
+    """The digit's kept snapshot generators, oldest first."""
+    folder = os.path.join(digit_dir(output_dir, digit), "snapshots")
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".keras") and not n.startswith(".")) if os.path.isdir(folder) else []
+    return [os.path.join(folder, n) for n in names]
+
+
 def sample_path(output_dir, digit, step):
     return os.path.join(digit_dir(output_dir, digit), "samples", SAMPLE_NAME.format(step=step))
 
@@ -46,6 +57,12 @@ def results_path(output_dir):
 
 def evaluator_dir(output_dir):
     return os.path.join(output_dir, "evaluator")
+
+
+def evaluator_files(output_dir):
+    """(model.keras, evaluator.json) of the cached evaluator network."""
+    folder = evaluator_dir(output_dir)
+    return os.path.join(folder, "model.keras"), os.path.join(folder, "evaluator.json")
 
 
 def check_writable_dir(path):
@@ -341,13 +358,14 @@ class MetricsCsv:
 
     Args:
       path: the CSV file.
-      fields: column names; the first is the step.
+      fields: column names; the first is the step ("step"). Empty to only read.
       remedy: what the error message tells the user to do if the file is damaged.
     """
 
     def __init__(self, path, fields, remedy="delete it (its history is lost) or rerun with --restart"):
         self.path = path
         self.fields = tuple(fields)
+        self.step = self.fields[0] if self.fields else "step"
         self.remedy = remedy
 
     def rows(self):
@@ -366,7 +384,7 @@ class MetricsCsv:
         except (ValueError, OSError) as e:
             raise damaged(self.path, e, self.remedy) from e
         lines = text.splitlines()
-        if not text.endswith("\n") or not lines or lines[0].split(",")[0] != self.fields[0]:
+        if not text.endswith("\n") or not lines or lines[0].split(",")[0] != self.step:
             raise damaged(self.path, "no header line" if not lines else "cut off or not this CSV", self.remedy)
         header = lines[0].split(",")
         rows = []
@@ -374,8 +392,8 @@ class MetricsCsv:
             cells = line.split(",")
             if len(cells) != len(header) or not self._numbers(cells):
                 raise damaged(self.path, f"line {number} is not {len(header)} numbers", self.remedy)
-            if rows and int(cells[0]) <= int(rows[-1][self.fields[0]]):
-                raise damaged(self.path, f"line {number} does not follow step {rows[-1][self.fields[0]]}", self.remedy)
+            if rows and int(cells[0]) <= int(rows[-1][self.step]):
+                raise damaged(self.path, f"line {number} does not follow step {rows[-1][self.step]}", self.remedy)
             rows.append(dict(zip(header, cells)))
         return rows
 
@@ -394,7 +412,7 @@ class MetricsCsv:
         """Keeps only rows up to `step` (the checkpoint a run resumes from), in the columns of `fields`."""
         lines = [",".join(self.fields)]
         lines += [
-            ",".join(row.get(k, "") for k in self.fields) for row in self.rows() if int(row[self.fields[0]]) <= step
+            ",".join(row.get(k, "") for k in self.fields) for row in self.rows() if int(row[self.step]) <= step
         ]
         write_text(self.path, "\n".join(lines) + "\n")
 
@@ -406,4 +424,4 @@ class MetricsCsv:
         write_text(self.path, text + line + "\n")
 
     def steps(self):
-        return [int(row[self.fields[0]]) for row in self.rows()]
+        return [int(row[self.step]) for row in self.rows()]

@@ -61,3 +61,55 @@ def format_seconds(seconds):
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class ProgressBoard:
+    """One progress line for several runs in flight (digits trained by worker processes).
+
+    Each run reports (step, total, steps/s) under its label; the line shows
+    every run in flight and an ETA for the whole job. On a terminal it is
+    redrawn; otherwise written every `interval_s` seconds.
+
+    Args:
+      total_runs: how many runs the whole job has.
+      steps_per_run: the steps each run ends at, for the ETA of runs not started.
+    """
+
+    def __init__(self, total_runs, steps_per_run, interval_s=30.0, stream=None):
+        self.total_runs = total_runs
+        self.steps_per_run = steps_per_run
+        self.interval_s = interval_s
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_print = time.monotonic()
+        self.in_flight = {}  # label -> (step, total, steps/s)
+        self.finished = 0
+
+    def update(self, label, step, total, rate):
+        self.in_flight[label] = (step, total, rate)
+        now = time.monotonic()
+        if self.tty or now - self.last_print >= self.interval_s:
+            self.last_print = now
+            self._draw(self.line())
+
+    def finish(self, label):
+        self.in_flight.pop(label, None)
+        self.finished += 1
+
+    def line(self):
+        runs = "  ".join(f"{label} {step}/{total} {rate:.1f}/s" for label, (step, total, rate) in sorted(self.in_flight.items()))
+        left = sum(total - step for step, total, _ in self.in_flight.values())
+        waiting = self.total_runs - self.finished - len(self.in_flight)
+        left += waiting * self.steps_per_run
+        rate = sum(r for _, _, r in self.in_flight.values())
+        eta = left / rate if rate > 0 else float("nan")
+        return f"{runs}  | {self.finished}/{self.total_runs} done  ETA {format_seconds(eta)}"
+
+    def message(self, text):
+        """A line that must not be overwritten."""
+        self.stream.write(("\r\033[K" if self.tty else "") + text + "\n")
+        self.stream.flush()
+
+    def _draw(self, line):
+        self.stream.write(("\r\033[K" + line) if self.tty else line + "\n")
+        self.stream.flush()

@@ -109,6 +109,61 @@ def test_stream_with_uneven_batch_is_balanced_within_one(generators_dir):
     assert totals.min() >= 40 and totals.max() <= 52  # The extra images rotate between digits.
 
 
+def test_stream_draws_several_batches_at_once_and_a_checkpoint_resumes_mid_draw(tmp_path, generators_dir):
+    generators = classifier.load_generators(generators_dir)
+    stream = classifier.SyntheticStream(generators, batch_size=20, seed=2, batches_per_draw=3)
+    next_batch = tf.function(stream)
+    first = [next_batch() for _ in range(4)]  # One whole draw and the first batch of the next.
+    for images, labels in first:
+        assert np.bincount(labels.numpy(), minlength=10).tolist() == [2] * 10
+    assert len({images.numpy().tobytes() for images, _ in first}) == 4  # Every batch is new.
+    checkpoint = tf.train.Checkpoint(**stream.checkpoint_state())
+    path = checkpoint.save(str(tmp_path / "stream"))
+    expected = [next_batch() for _ in range(3)]
+    resumed = classifier.SyntheticStream(generators, batch_size=20, seed=99, batches_per_draw=3)
+    tf.train.Checkpoint(**resumed.checkpoint_state()).restore(path).assert_consumed()
+    for (images, labels), (want_images, want_labels) in zip([resumed() for _ in range(3)], expected):
+        np.testing.assert_array_equal(images.numpy(), want_images.numpy())
+        np.testing.assert_array_equal(labels.numpy(), want_labels.numpy())
+
+
+def constant_generator(value, latent_dim=32):
+    """A generator that draws the same image, every pixel `value`, whatever the noise."""
+    import keras
+
+    z = keras.Input((latent_dim,))
+    flat = keras.layers.Dense(28 * 28, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(value))(z)
+    return keras.Model(z, keras.layers.Reshape((28, 28, 1))(flat))
+
+
+def test_a_mixture_stream_draws_each_digit_from_all_its_snapshots_in_equal_shares():
+    generators = [[constant_generator(d / 10), constant_generator(d / 10 + 0.05)] for d in range(10)]
+    stream = classifier.SyntheticStream(generators, batch_size=40, seed=0, batches_per_draw=5)
+    values = {d: [] for d in range(10)}
+    for _ in range(5):
+        images, labels = stream()
+        for image, label in zip(images.numpy(), labels.numpy()):
+            values[int(label)].append(round(float(image.mean()), 3))
+    for digit, drawn in values.items():
+        assert sorted(set(drawn)) == [round(digit / 10, 3), round(digit / 10 + 0.05, 3)]  # Its own snapshots only.
+        assert drawn.count(round(digit / 10, 3)) == len(drawn) // 2  # Equal shares.
+
+
+def test_noise_scale_scales_the_generators_input(generators_dir):
+    generators = classifier.load_generators(generators_dir)
+    drawn = {}
+    for scale in (1.0, 2.0):
+        stream = classifier.SyntheticStream(generators, batch_size=10, seed=3, batches_per_draw=1, noise_scale=scale)
+        drawn[scale] = stream()[0].numpy()
+    assert not np.allclose(drawn[1.0], drawn[2.0])
+
+
+def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
+    save_generators(str(tmp_path))
+    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4"):
+        classifier.load_snapshots(str(tmp_path))
+
+
 def test_missing_generators_are_named_with_the_command(tmp_path, generators_dir):
     save_generators(str(tmp_path))
     os.remove(outputs.generator_path(str(tmp_path), 4))
@@ -178,7 +233,10 @@ def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir,
     config = tiny_config(output, ("real", "synthetic"), steps=6)
     assert classifier.train_and_report(config, mnist) == 0
     table = capsys.readouterr().out
-    assert "training data | test accuracy | per-digit accuracy (min digit) | impressions | wall time" in table
+    assert (
+        "training data | validation accuracy | test accuracy | per-digit test accuracy (min digit) | impressions | wall time"
+        in table
+    )
     assert "real " in table and "synthetic " in table
     record = json.load(open(os.path.join(outputs.classifier_dir(output, "real"), "run.json")))
     assert record["steps_done"] == 6 and "generation_share" not in record
@@ -218,7 +276,7 @@ def test_real_data_learns_the_toy_task(tmp_path):
     """The real-data path actually trains: a toy task it must learn in a few hundred steps."""
     config = tiny_config(str(tmp_path), ("real",), steps=150)
     record = classifier.ClassifierRun(config, "real", tiny_mnist(60)).train().record
-    assert record["test_accuracy"] > 0.9
+    assert record["test_accuracy"] > 0.9 and record["validation_accuracy"] > 0.9
 
 
 def test_train_mnist_refuses_missing_generators_from_the_command_line(tmp_path, real_mnist_dir):

@@ -9,13 +9,14 @@ from mnistgan.errors import UserError
 DEFAULT_GAN = {
     "latent_dim": 32, "steps": 3000, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
     "leaky_slope": 0.01, "precision": "mixed_bfloat16", "mixed_batches": True, "generator_step_dropout": True,
-    "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "sample_every": 250,
-    "checkpoint_every": 500, "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3,
-    "stop_on_decline": False,
+    "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "loss": "non_saturating",
+    "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "sample_every": 250, "checkpoint_every": 500,
+    "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
+    "snapshots": 0,
 }  # fmt: skip
 DEFAULT_CLASSIFIER = {
     "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "mixed_bfloat16", "feature_size": 1024,
-    "eval_every": 1000, "checkpoint_every": 1000,
+    "noise_scale": 1.0, "snapshot_mixture": False, "eval_every": 1000, "checkpoint_every": 1000,
 }  # fmt: skip
 PRESETS = {
     "default": (DEFAULT_GAN, DEFAULT_CLASSIFIER),
@@ -63,3 +64,23 @@ def test_overrides_skip_unset_flags():
     base = config_lib.GanConfig()
     changed = config_lib.with_overrides(base, steps=7, batch_size=None)
     assert changed.steps == 7 and changed.batch_size == base.batch_size
+
+
+def test_resume_keys_are_declared_on_the_settings():
+    keys = config_lib.resume_keys(config_lib.GanConfig)
+    for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
+                 "minibatch_std_group", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision"):  # fmt: skip
+        assert name in keys
+    # Changing these does not change what a checkpoint means (the last two only change sampling).
+    for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline", "recalibrate_batch_norm",
+                 "batch_norm_momentum"):  # fmt: skip
+        assert name not in keys
+    assert config_lib.values_before_recorded(config_lib.GanConfig) == {
+        "d_learning_rate": None, "generator_step_dropout": True, "loss": "non_saturating", "augment": "",
+        "r1_gamma": 0.0, "minibatch_std_group": 0,
+    }  # fmt: skip
+    assert config_lib.resume_keys(config_lib.ClassifierConfig) == ("batch_size", "learning_rate", "precision", "feature_size")
+
+
+def test_default_workers_is_one_per_core_at_most_two():
+    assert [config_lib.default_workers(cores) for cores in (1, 2, 8)] == [1, 2, 2]

@@ -64,7 +64,7 @@ def toy_evaluator(tmp_path_factory):
 def test_evaluator_is_trained_once_then_loaded_from_its_cache(toy_evaluator):
     folder, evaluator = toy_evaluator
     record = json.load(open(os.path.join(outputs.evaluator_dir(folder), "evaluator.json")))
-    assert record["test_accuracy"] >= 0.9
+    assert record["validation_accuracy"] >= 0.9 and record["test_accuracy"] >= 0.8
     assert evaluator.model.get_layer("features").units == evaluation.FEATURE_SIZE
     again = evaluation.load_or_train_evaluator(folder, mnist=None)  # No data needed: cached.
     for a, b in zip(again.model.get_weights(), evaluator.model.get_weights()):

@@ -271,3 +271,43 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     for digit in (0, 1):
         assert os.path.exists(outputs.generator_path(str(tmp_path), digit))
         assert f"{digit} | done   |      4" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "technique",
+    [dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4)],
+    ids=lambda t: next(iter(t)),
+)
+def test_each_technique_trains_a_step_and_changes_it(tmp_path, technique):
+    import tensorflow as tf
+
+    config = tiny_config(tmp_path).gan
+    images = data.to_float(blob_images(64))
+    plain, varied = gan.DigitGan(config, images, seed=0), gan.DigitGan(dataclasses.replace(config, **technique), images, seed=0)
+    d_plain, g_plain, _ = plain.train_steps(tf.constant(2, tf.int32))
+    d_loss, g_loss, finite = varied.train_steps(tf.constant(2, tf.int32))
+    assert bool(finite) and int(varied.step) == 2
+    assert (float(d_loss), float(g_loss)) != (float(d_plain), float(g_plain))
+    before = [w.numpy() for w in gan.DigitGan(config, images, seed=0).generator.trainable_weights]
+    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(varied.generator.trainable_weights, before))
+
+
+def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
+    import tensorflow as tf
+
+    config = tiny_config(tmp_path).gan
+    images = data.to_float(blob_images(64))
+    losses = {}
+    for gamma in (0.0, 1000.0):
+        digit_gan = gan.DigitGan(dataclasses.replace(config, r1_gamma=gamma), images, seed=0)
+        real, fake = tf.constant(images[:8]), digit_gan.generator(np.zeros((8, 32), np.float32), training=True)
+        losses[gamma] = float(digit_gan._d_loss(real, fake))
+    assert losses[1000.0] > losses[0.0] + 1e-3
+
+
+def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path):
+    config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
+    train(config)
+    paths = outputs.snapshot_paths(config.output_dir, 3)
+    assert [os.path.basename(p) for p in paths] == ["step-000006.keras", "step-000008.keras"]
+    assert not outputs.snapshot_paths(tiny_config(tmp_path / "none").output_dir, 3)

@@ -33,3 +33,32 @@ def test_classifier_is_deep_mnist():
 
 def test_classifier_feature_width_is_configurable():
     assert networks.build_classifier(feature_size=128).get_layer("features").units == 128
+
+
+def test_minibatch_std_adds_one_channel_of_each_groups_spread():
+    x = np.zeros((6, 7, 7, 2), np.float32)
+    x[0:4, ..., 0] = np.arange(4)[:, None, None]  # Group 0 (images 0-3): spread in channel 0 only.
+    x[4:6, ..., 1] = [[[0.0]], [[2.0]]]  # Group 1 (images 4-5, the short last group): spread 1 in channel 1.
+    y = networks.MinibatchStdDev(group_size=4)(x).numpy()
+    assert y.shape == (6, 7, 7, 3)
+    np.testing.assert_array_equal(y[..., :2], x)
+    np.testing.assert_allclose(y[:4, ..., 2], np.std(np.arange(4)) / 2, rtol=1e-3)  # Mean over 2 channels.
+    np.testing.assert_allclose(y[4:, ..., 2], 1.0 / 2, rtol=1e-3)
+
+
+def test_discriminator_with_minibatch_std_has_one_more_input_channel_to_its_dense_layer():
+    discriminator = networks.build_discriminator(minibatch_std_group=4)
+    assert discriminator(np.zeros((8, 28, 28, 1), np.float32), training=True).shape == (8, 1)
+    assert discriminator.count_params() == 3_268_769 + 7 * 7 * 1024  # 7 x 7 x 65 into the dense layer.
+
+
+def test_fused_batch_norm_matches_keras_batch_norm():
+    import keras
+
+    x = np.random.default_rng(0).normal(1.0, 2.0, (16, 7, 7, 8)).astype(np.float32)
+    for shape in ((16, 7, 7, 8), (16, 8)):
+        fused, plain = networks.FusedBatchNormalization(), keras.layers.BatchNormalization()
+        inputs = x.reshape(shape) if len(shape) == 4 else x[:, 0, 0, :]
+        np.testing.assert_allclose(fused(inputs, training=True), plain(inputs, training=True), atol=1e-4)
+        np.testing.assert_allclose(fused.moving_mean.numpy(), plain.moving_mean.numpy(), atol=1e-5)
+        np.testing.assert_allclose(fused(inputs, training=False), plain(inputs, training=False), atol=1e-3)

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Screen GAN techniques on a few digits: generator quality on validation images, side by side.
+
+  .venv/bin/python bench/screen.py --digits 1,6,7,8 --seeds 0 \
+      --variant "base=" --variant "diffaug=--augment=translation,cutout" --variant "mbstd=--minibatch-std-group=4"
+
+Each variant (label=main.py flags, comma-separated) trains the listed digits with
+`main.py --train-digits` (preset --preset, worker processes as main.py chooses)
+into bench/out/screen/<label>-seed<N>/, then each digit's kept generator.keras is
+measured against that digit's validation images with the shared evaluator
+(Fréchet distance, class precision, k-NN precision and recall; --samples
+generated images, as `--evaluate` measures). The evaluator is trained once in
+bench/out/screen/evaluator/ and shared by every variant, so their numbers are
+comparable. Test images are never read. Each variant and seed appends a block to
+bench/screen.md; a finished variant and seed is measured again, not retrained.
+"""
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from absl import app, flags  # noqa: E402
+
+_DIGITS = flags.DEFINE_list("digits", ["1", "6", "7", "8"], "Digits to train and measure.")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds of each variant.")
+_PRESET = flags.DEFINE_string("preset", "fast", "main.py preset the variants start from.")
+_VARIANT = flags.DEFINE_multi_string("variant", ["base="], "label=main.py flags (comma-separated); repeatable.")
+_SAMPLES = flags.DEFINE_integer("samples", 8000, "Generated images per digit that are measured.")
+_MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
+SCREEN_DIR = os.path.join(ROOT, "bench", "out", "screen")
+METRICS = ("frechet_distance", "class_precision", "precision", "recall")
+
+
+def main_py(*args):
+    """Runs main.py; returns its wall seconds."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args, "--mnist-dir", _MNIST_DIR.value], check=True)
+    return time.monotonic() - start
+
+
+def measure(output_dir, digits, mnist, evaluator, seed):
+    """{digit: Quality} of each digit's generator.keras on that digit's validation images."""
+    from mnistgan import classifier, data, evaluation
+
+    generators = classifier.load_generators(output_dir, digits)
+    qualities = {}
+    for digit, generator in zip(digits, generators):
+        generated = evaluation.generate(generator, _SAMPLES.value, seed=seed * 10 + digit + 1000)
+        validation = data.to_float(data.digit_images(mnist, "validation", digit))
+        qualities[digit] = evaluation.measure(evaluator, validation, generated, digit)
+    return qualities
+
+
+def block(label, flags_text, seed, seconds, qualities, runs):
+    """The markdown block bench/screen.md gains for one variant and seed."""
+    from mnistgan import outputs
+
+    lines = [
+        f"### {label} (`{flags_text or 'preset only'}`), preset {_PRESET.value}, seed {seed} ({datetime.date.today()})",
+        "",
+        f"GAN stage {seconds / 60:.1f} min for digits {','.join(map(str, qualities))}; {_SAMPLES.value} samples per digit, "
+        "validation images.",
+        "",
+        "| digit | best step | Fréchet distance | class precision | precision | recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for digit, quality in qualities.items():
+        record = outputs.read_json(os.path.join(outputs.digit_dir(runs, digit), "run.json")) or {}
+        values = " | ".join(f"{getattr(quality, m):.3f}" for m in METRICS)
+        lines.append(f"| {digit} | {record.get('best_step')} | {values} |")
+    means = " | ".join(f"{sum(getattr(q, m) for q in qualities.values()) / len(qualities):.3f}" for m in METRICS)
+    lines += [f"| mean | | {means} |", ""]
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from mnistgan import config as config_lib, data, evaluation, outputs
+
+    digits = list(config_lib.parse_digits(_DIGITS.value, "--digits"))
+    mnist = data.load(_MNIST_DIR.value, fetchers=())
+    evaluator = evaluation.load_or_train_evaluator(SCREEN_DIR, mnist, seed=0)
+    for variant in _VARIANT.value:
+        label, _, flags_text = variant.partition("=")
+        extra = [f for f in flags_text.split(",--") if f]
+        extra = [f if f.startswith("--") else "--" + f for f in extra]
+        for seed in map(int, _SEEDS.value):
+            runs = os.path.join(SCREEN_DIR, f"{label}-seed{seed}")
+            if not os.path.exists(outputs.evaluator_files(runs)[0]):
+                shutil.copytree(outputs.evaluator_dir(SCREEN_DIR), outputs.evaluator_dir(runs))
+            seconds = main_py("--train-digits", ",".join(map(str, digits)), "--preset", _PRESET.value, "--seed", str(seed),
+                              "--output-dir", runs, *extra)  # fmt: skip
+            text = block(label, flags_text, seed, seconds, measure(runs, digits, mnist, evaluator, seed), runs)
+            print(text, flush=True)
+            with open(os.path.join(ROOT, "bench", "screen.md"), "a", encoding="utf-8") as f:
+                f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,223 @@
+"""Several digits trained at once, one worker process per core.
+
+At batch 32 a digit's training step is bound by many small operations, so one
+process cannot keep two cores busy. Each worker here is a fresh (spawned)
+process with TensorFlow's thread pools pinned to its share of the cores; the
+workers take digits from a queue until none is left, each training its digits
+exactly as `gan.train_jobs` does in a single process (same seeds, same files in
+output/digit-N/, same resume). The parent only hands out work, draws one
+progress line for every digit in flight and prints the summary: it never
+imports TensorFlow unless it must train the evaluator first.
+
+A digit is the unit of work and carries no process-wide state, so the same
+jobs could be handed to the workers of a distributed engine instead.
+"""
+
+import ctypes
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import time
+import traceback
+
+from absl import logging
+
+from mnistgan import data, outputs
+from mnistgan.errors import UserError
+from mnistgan.progress import Progress, ProgressBoard
+from mnistgan.results import exit_status, print_summary
+
+# Seconds between the parent's looks at whether its workers are still alive.
+_POLL_S = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def threads_per_worker(workers, cores=None):
+    """TensorFlow intra-op threads of each worker, so that the workers share the cores evenly."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+def train_digits(config, mnist):
+    """Trains `config.digits` in `config.workers` worker processes; prints the summary.
+
+    Args:
+      config: the whole `Config`.
+      mnist: a `data.Mnist`.
+
+    Returns:
+      0 when every digit finished, 1 when any stopped on a non-finite loss.
+
+    Raises:
+      UserError: a damaged file or changed setting of any digit, before any
+        training; or the first refusal of a worker, after which the other
+        workers are stopped and every digit resumes from its last checkpoint
+        on the next run.
+    """
+    _check_digits_apart(config)
+    if config.gan.eval_every > 0 and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
+        from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
+
+        evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
+    jobs = data.per_digit(mnist, config.digits)
+    workers = min(config.workers, len(jobs))
+    results = _run_pool(config, jobs, workers, threads_per_worker(workers))
+    ordered = [results[d] for d in config.digits]
+    print_summary(ordered)
+    return exit_status(ordered)
+
+
+def _check_digits_apart(config):
+    """Runs gan.check_digits in a short-lived process: a damaged file is refused before
+    any digit trains, and this process stays free of TensorFlow."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        refusal = pool.apply(_refusal, (config,))
+    if refusal:
+        raise UserError(refusal)
+
+
+def _refusal(config):
+    """The message of gan.check_digits' refusal, or None."""
+    from mnistgan import gan
+
+    try:
+        gan.check_digits(config)
+    except UserError as e:
+        return str(e)
+    return None
+
+
+def _run_pool(config, jobs, workers, threads):
+    """Runs the jobs in `workers` processes; returns {digit: DigitResult}."""
+    context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe.
+    tasks, events = context.Queue(), context.Queue()
+    for job in jobs:
+        tasks.put(job)
+    for _ in range(workers):
+        tasks.put(None)  # One stop sign per worker.
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(config, threads, logging.get_verbosity(), os.getpid(), tasks, events),
+            name=f"mnistgan-worker-{i}",
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    logging.info("training %d digits in %d worker processes (%d thread(s) each)", len(jobs), workers, threads)
+    for process in processes:
+        process.start()
+    board = ProgressBoard(len(jobs), config.gan.steps)
+    results = {}
+    try:
+        while len(results) < len(jobs):
+            try:
+                _handle(events.get(timeout=_POLL_S), board, results)
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in processes) or not any(p.is_alive() for p in processes):
+                    _drain(events, board, results)  # What a worker sent just before it ended.
+                    _check_finished(processes, set(d for d, *_ in jobs) - set(results))
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # A kill leaves every file whole; the digit resumes next time.
+            process.join()
+    return results
+
+
+def _handle(event, board, results):
+    kind, digit, payload = event
+    if kind == "progress":
+        board.update(f"digit {digit}", *payload)
+    elif kind == "message":
+        board.message(payload)
+    elif kind == "result":
+        board.finish(f"digit {digit}")
+        results[digit] = payload
+    elif kind == "refused":
+        raise UserError(payload)
+    else:  # "crashed": a bug, not bad input; show where.
+        raise RuntimeError(f"the worker training digit {digit} failed:\n{payload}")
+
+
+def _drain(events, board, results):
+    while True:
+        try:
+            _handle(events.get(timeout=_POLL_S), board, results)
+        except queue.Empty:
+            return
+
+
+def _check_finished(processes, unfinished):
+    """Raises when workers have ended (a crash, the OOM killer) with digits still unfinished."""
+    if unfinished:
+        codes = ", ".join(str(p.exitcode) for p in processes if p.exitcode not in (None, 0)) or "0"
+        listed = ",".join(map(str, sorted(unfinished)))
+        raise UserError(
+            f"a worker process ended (exit code {codes}) before digit(s) {listed} finished; "
+            "run the same command again to resume them"
+        )
+
+
+class _ProgressRelay(Progress):
+    """A digit's `Progress` inside a worker: sends its lines to the parent's board."""
+
+    def __init__(self, events, digit, label, start_step, total):
+        super().__init__(label, start_step, total, interval_s=1.0)
+        self.events = events
+        self.digit = digit
+
+    def update(self, step, **values):
+        now = time.monotonic()
+        if now - self.last_print < self.interval_s and step < self.total:
+            return
+        self.last_print = now
+        self.events.put(("progress", self.digit, (step, self.total, self.steps_per_second(step))))
+
+    def message(self, text):
+        self.events.put(("message", self.digit, text))
+
+
+def _die_with_parent(parent_pid):
+    """Ends this worker when its parent dies, even by SIGKILL (Linux), so no orphan keeps writing."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # The parent died before the line above took effect.
+        os._exit(1)
+
+
+def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
+    """A worker: pins its threads, then trains digits from `tasks` until a stop sign."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle.
+    logging.set_verbosity(verbosity)
+    import tensorflow as tf  # Only now: the thread pools are fixed when TensorFlow starts.
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from mnistgan import gan
+
+    evaluator = None
+    if config.gan.eval_every > 0:
+        from mnistgan import evaluation
+
+        evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist=None)
+    current = [None]
+
+    def jobs():
+        for job in iter(tasks.get, None):
+            current[0] = job[0]
+            yield job
+
+    def progress(label, start, total):
+        return _ProgressRelay(events, current[0], label, start, total)
+
+    try:
+        for result in gan.train_jobs(config, jobs(), evaluator, progress):
+            events.put(("result", result.digit, result))
+    except UserError as e:
+        events.put(("refused", current[0], str(e)))
+    except Exception:  # Reported to the parent, which stops the run with the traceback.
+        events.put(("crashed", current[0], traceback.format_exc()))

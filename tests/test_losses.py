@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnistgan import losses
+
+
+def logits(*values):
+    return tf.constant(np.array(values, np.float32)[:, np.newaxis])
+
+
+def test_non_saturating_losses_are_cross_entropies():
+    d_loss, g_loss = losses.LOSSES["non_saturating"]
+    assert float(d_loss(logits(0.0), logits(0.0))) == pytest.approx(2 * np.log(2))
+    assert float(g_loss(logits(0.0, 0.0))) == pytest.approx(np.log(2))
+    assert float(d_loss(logits(10.0), logits(-10.0))) < 1e-3  # A sure, right D.
+
+
+def test_hinge_penalises_only_logits_inside_the_margin():
+    d_loss, g_loss = losses.LOSSES["hinge"]
+    assert float(d_loss(logits(1.5, 3.0), logits(-1.0, -2.0))) == 0.0
+    assert float(d_loss(logits(0.5), logits(0.0))) == pytest.approx(0.5 + 1.0)
+    assert float(g_loss(logits(2.0, -1.0))) == pytest.approx(-0.5)
+
+
+def test_r1_penalty_is_the_mean_squared_gradient_norm():
+    real = tf.Variable(np.ones((4, 28, 28, 1), np.float32))
+    weights = tf.constant(np.full((1, 28, 28, 1), 0.5, np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        total = tf.reduce_sum(real * weights)  # A linear D: each image's gradient is `weights`.
+    penalty = losses.r1_penalty(tape.gradient(total, real))
+    assert float(penalty) == pytest.approx(28 * 28 * 0.25)

@@ -1,0 +1,110 @@
+"""Several digits trained at once in worker processes."""
+
+import dataclasses
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from mnistgan import data, outputs, workers
+from mnistgan.progress import ProgressBoard
+from tests.conftest import MAIN, blob_images, run_main, tiny_config
+
+
+def two_digit_mnist():
+    """A `data.Mnist` whose digits 3 and 5 are blobs of different sizes."""
+    labels = np.repeat([3, 5], 48)
+    images = np.concatenate([blob_images(48, seed=3), blob_images(48, seed=5) // 2])
+    return data.split(images, labels, images, labels, validation_size=32)
+
+
+def generator_weights(output_dir, digit):
+    import keras
+
+    return keras.models.load_model(outputs.generator_path(output_dir, digit)).get_weights()
+
+
+def trained_generator(output_dir, digit):
+    """(trainable weights, 16 images from fixed noise) of a digit's generator.keras."""
+    import keras
+
+    generator = keras.models.load_model(outputs.generator_path(output_dir, digit))
+    z = np.random.default_rng(0).standard_normal((16, 32)).astype(np.float32)
+    return [w.numpy() for w in generator.trainable_weights], generator(z, training=False).numpy()
+
+
+def test_two_workers_write_every_file_and_train_as_one_process_does(tmp_path, capsys):
+    from mnistgan import gan
+
+    mnist = two_digit_mnist()
+    # float32, so that only the order of float sums may differ (one thread per worker, two here).
+    parallel = dataclasses.replace(tiny_config(tmp_path / "parallel", eval_every=0, precision="float32"), digits=(3, 5), workers=2)
+    assert workers.train_digits(parallel, mnist) == 0
+    summary = capsys.readouterr().out
+    sequential = dataclasses.replace(parallel, output_dir=str(tmp_path / "sequential"), workers=1)
+    assert gan.train_digits(sequential, mnist) == 0
+    for digit in (3, 5):
+        folder = outputs.digit_dir(parallel.output_dir, digit)
+        for name in ("generator.keras", "evolution.png", "metrics.csv", "run.json"):
+            assert os.path.getsize(os.path.join(folder, name)) > 0, name
+        assert f"{digit} | done   |      4" in summary
+        record = json.load(open(os.path.join(folder, "run.json")))
+        assert record["steps_done"] == 4 and record["seed"] == 0
+        (weights_a, images_a), (weights_b, images_b) = (trained_generator(c.output_dir, digit) for c in (parallel, sequential))
+        for a, b in zip(weights_a, weights_b):
+            # Adam turns a rounding difference in a near-zero gradient into up to a full step (2e-4) per step.
+            np.testing.assert_allclose(a, b, rtol=0, atol=4 * 2e-4)
+        assert np.abs(images_a - images_b).mean() < 2e-3
+    three, five = generator_weights(parallel.output_dir, 3), generator_weights(parallel.output_dir, 5)
+    assert any(not np.allclose(a, b) for a, b in zip(three, five))  # Each digit trained on its own data and seed.
+
+
+def child_pids(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_a_parallel_run_killed_mid_training_leaves_no_worker_and_resumes(tmp_path, real_mnist_dir):
+    common = ["--train-digits", "3,5", "--workers", "2", "--batch-size", "8", "--sample-every", "10",
+              "--checkpoint-every", "10", "--eval-every", "0", "--mnist-dir", real_mnist_dir,
+              "--output-dir", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen([sys.executable, MAIN, *common, "--steps", "5000"], stderr=subprocess.DEVNULL)
+    marks = [tmp_path / f"digit-{d}" / "run.json" for d in (3, 5)]  # Written after the first checkpoint.
+    deadline = time.monotonic() + 180
+    while not all(mark.exists() for mark in marks):
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoints appeared"
+        time.sleep(0.2)
+    pids = child_pids(process.pid)
+    assert len(pids) >= 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") and "Z" not in open(f"/proc/{pid}/stat").read().split()[2] for pid in pids):
+        assert time.monotonic() < deadline, "a worker outlived its parent"
+        time.sleep(0.1)
+    done = {d: json.loads((tmp_path / f"digit-{d}" / "run.json").read_text())["steps_done"] for d in (3, 5)}
+    target = max(done.values()) + 20
+    result = run_main(*common, "--steps", str(target))
+    assert result.returncode == 0, result.stderr
+    for digit in (3, 5):
+        assert f"{digit} | done   | {target:>6}" in result.stdout
+        steps = outputs.MetricsCsv(str(tmp_path / f"digit-{digit}" / "metrics.csv"), ()).steps()
+        assert steps == sorted(set(steps)) and steps[0] == 10 and steps[-1] == target  # Resumed, not restarted.
+    refused = run_main(*common, "--steps", str(target + 10), "--batch-size", "16")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "batch_size 8 -> 16" in refused.stderr.strip().splitlines()[-1]
+
+
+def test_the_board_shows_every_digit_in_flight_and_an_eta():
+    board = ProgressBoard(total_runs=4, steps_per_run=100, stream=io.StringIO())
+    board.update("digit 3", 50, 100, 10.0)
+    board.update("digit 5", 20, 100, 10.0)
+    board.finish("digit 1")
+    line = board.line()
+    assert "digit 3 50/100 10.0/s" in line and "digit 5 20/100 10.0/s" in line and "1/4 done" in line
+    assert line.endswith("ETA 0:11")  # (50 + 80 + 100 waiting) steps at 20 steps/s.
