@@ -79,7 +79,9 @@ def test_resume_keys_are_declared_on_the_settings():
         "d_learning_rate": None, "generator_step_dropout": True, "loss": "non_saturating", "augment": "",
         "r1_gamma": 0.0, "minibatch_std_group": 0,
     }  # fmt: skip
-    assert config_lib.resume_keys(config_lib.ClassifierConfig) == ("batch_size", "learning_rate", "precision", "feature_size")
+    assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
+        "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture",
+    )  # fmt: skip
 
 
 def test_default_workers_is_one_per_core_at_most_two():

@@ -143,7 +143,8 @@ def test_a_damaged_file_is_refused_in_one_line_and_nothing_is_touched(template, 
     [
         (
             f"digit-3/{CKPT.format(GAN_STEPS)}{DATA}", "garbage",
-            ["--train-digits", "3", "--steps", str(GAN_STEPS + 2), "--batch-size", "8", "--eval-every", "0"],
+            # Two digits: worker processes (the default), whose parent checks every digit before any trains.
+            ["--train-digits", "2,3", "--steps", str(GAN_STEPS + 2), "--batch-size", "8", "--eval-every", "0"],
         ),
         (
             f"classifier-synthetic/{CKPT.format(CLASSIFIER_STEPS)}.index", "truncated",
