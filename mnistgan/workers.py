@@ -70,9 +70,12 @@ def train_digits(config, mnist):
 
 
 def _check_digits_apart(config):
-    """Runs gan.check_digits in a short-lived process: a damaged file is refused before
-    any digit trains, and this process stays free of TensorFlow."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    """Refuses a damaged file (or changed setting) of any digit before any digit trains.
+
+    gan.check_digits runs in a short-lived process, so this one stays free of TensorFlow.
+    """
+    # Ctrl-C is the parent's to handle, as for the workers.
+    with multiprocessing.get_context("spawn").Pool(1, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
         refusal = pool.apply(_refusal, (config,))
     if refusal:
         raise UserError(refusal)
