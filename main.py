@@ -210,5 +210,18 @@ def main(argv):
         sys.exit(130)
 
 
+def run():
+    """app.run, but a reader that stops early (`./main.py --help | head`) is no error of ours."""
+    try:
+        try:
+            app.run(main, flags_parser=_parse_flags)
+        finally:
+            sys.stdout.flush()  # A closed pipe fails here, not at exit where it cannot be caught.
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and fail again; give it somewhere to write.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # What a shell reports for a process ended by SIGPIPE.
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse_flags)
+    run()

@@ -13,7 +13,7 @@ import math
 import os
 import shutil
 import time
-import zipfile
+import uuid
 
 import keras
 import numpy as np
@@ -27,6 +27,16 @@ from mnistgan.progress import Progress
 CHUNK = 50
 CSV_FIELDS = ("step", "loss", "validation_accuracy", "elapsed_s")
 RESUME_KEYS = config_lib.resume_keys(config_lib.ClassifierConfig)
+# What results.jsonl lines must hold for the comparison table and the report.
+RESULT_FIELDS = {
+    "data_source": str, "test_accuracy": outputs.NUMBER, "per_digit_accuracy": list, "min_digit": int,
+    "impressions": int, "wall_time_s": outputs.NUMBER,
+}  # fmt: skip
+
+
+def retrain_digit(digit):
+    """What to do about a damaged file of digit `digit`'s GAN."""
+    return f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
 
 
 # ---- generators and the synthetic stream ----
@@ -78,12 +88,7 @@ def stream_generators(config):
 
 
 def _load_generator(path, digit):
-    try:
-        generator = keras.models.load_model(path)
-    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:
-        raise UserError(
-            f"{path} is unreadable ({type(e).__name__}); retrain it: ./main.py --train-digits {digit} --restart"
-        ) from e
+    generator = outputs.load_keras_model(path, retrain_digit(digit))
     if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
         raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
     return generator
@@ -93,8 +98,8 @@ def generator_run_ids(output_dir, digits=range(10)):
     """The run id of each digit's generator, from its run.json (None when absent)."""
     ids = {}
     for digit in digits:
-        record = outputs.read_json(os.path.join(outputs.digit_dir(output_dir, digit), "run.json")) or {}
-        ids[str(digit)] = record.get("run_id")
+        path = os.path.join(outputs.digit_dir(output_dir, digit), "run.json")
+        ids[str(digit)] = (outputs.read_json(path, retrain_digit(digit)) or {}).get("run_id")
     return ids
 
 
@@ -278,9 +283,10 @@ class ClassifierRun:
       generators: ten generator models (synthetic only; loaded when None).
       folder: where it writes (default output/classifier-<data>/).
       label: how progress lines name it.
+      remedy: what to do about a damaged file in `folder` (default: --restart).
     """
 
-    def __init__(self, config, data_source, mnist, generators=None, folder=None, label=None):
+    def __init__(self, config, data_source, mnist, generators=None, folder=None, label=None, remedy=None):
         self.config = config
         self.label = label or f"classifier ({data_source})"
         self.cfg = config.classifier
@@ -289,15 +295,41 @@ class ClassifierRun:
         self.generators = generators
         self.folder = folder or outputs.classifier_dir(config.output_dir, data_source)
         self.run_json = os.path.join(self.folder, "run.json")
-        self.csv = outputs.MetricsCsv(os.path.join(self.folder, "metrics.csv"), CSV_FIELDS)
+        self.model_path = os.path.join(self.folder, "model.keras")
+        self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
+        self.remedy = remedy or f"train it again: ./main.py --train-mnist --data {data_source} --restart"
+        self.csv = outputs.MetricsCsv(
+            os.path.join(self.folder, "metrics.csv"), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
+        )
 
-    def _previous_record(self, run_ids):
-        record = outputs.read_resumable_record(self.run_json, self.cfg, self.config.seed, RESUME_KEYS)
-        if record is None:
-            return None
-        if record.get("generator_run_ids") != run_ids:
+    def check(self):
+        """Reads back every file of this run that training or measuring will read, before anything is written.
+
+        Returns:
+          (record, checkpoint, run_ids): the run.json to resume from and the
+          latest checkpoint's prefix (each None for a fresh run), and the
+          generators' run ids (synthetic data only).
+
+        Raises:
+          UserError: naming a damaged file and what to do, or a change of
+            settings or generators since the run began.
+        """
+        run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
+        if self.config.restart:
+            return None, None, run_ids  # The folder is deleted.
+        record = outputs.read_resumable_record(
+            self.run_json, self.cfg, self.config.seed, RESUME_KEYS, remedy=self.remedy
+        )
+        # A record from before runs noted their generators from the start lacks them until it finishes.
+        if record is not None and record.get("generator_run_ids", run_ids) != run_ids:
             raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
-        return record
+        checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
+        if outputs.checkpoint_step(checkpoint) < self.cfg.steps:
+            self.csv.rows()
+        elif record is not None and record.get("status") == "done" and os.path.exists(self.model_path):
+            # Not needed to measure again, but the run's deliverable: say so if it is damaged.
+            outputs.load_keras_model(self.model_path, "delete it, then run the same command again to rewrite it")
+        return record, checkpoint, run_ids
 
     def _batch_source(self, start_step):
         if self.data_source == "synthetic":
@@ -317,21 +349,19 @@ class ClassifierRun:
 
     def fit(self):
         """Trains (or resumes) to `config.classifier.steps`; returns (trainer, record, run_ids)."""
-        if self.config.restart and os.path.isdir(self.folder):
-            shutil.rmtree(self.folder)
         if self.data_source == "synthetic" and self.generators is None:
             self.generators = stream_generators(self.config)
-        run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
-        record = self._previous_record(run_ids) or {"wall_time_s": 0.0}
+        record, checkpoint, run_ids = self.check()
+        if self.config.restart and os.path.isdir(self.folder):
+            shutil.rmtree(self.folder)
+        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0, "generator_run_ids": run_ids}
         os.makedirs(self.folder, exist_ok=True)
-        manager_dir = os.path.join(self.folder, "checkpoints")
-        latest = tf.train.latest_checkpoint(manager_dir)
-        start = int(latest.rsplit("-", 1)[1]) if latest else 0
+        start = outputs.checkpoint_step(checkpoint)
         next_batch, stream = self._batch_source(start)
         trainer = ClassifierTrainer(self.cfg, next_batch, seed=self.config.seed)
-        manager = tf.train.CheckpointManager(trainer.checkpoint, manager_dir, max_to_keep=2)
-        if latest:
-            trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+        manager = tf.train.CheckpointManager(trainer.checkpoint, self.checkpoint_dir, max_to_keep=2)
+        if checkpoint:
+            outputs.restore_checkpoint(trainer.checkpoint, checkpoint, self.remedy)
             logging.info("%s: resuming from step %d", self.label, start)
         if start < self.cfg.steps:
             self._train_loop(trainer, manager, stream, record, start)
@@ -397,8 +427,8 @@ class ClassifierRun:
         report = accuracy_report(predictions, self.mnist.test_labels)
         # Decisions (presets, techniques, the evaluator's gate) are made on this number, never on the test one.
         report["validation_accuracy"] = validation_accuracy(trainer, self.mnist)
-        if newly_trained:
-            with outputs.atomic_path(os.path.join(self.folder, "model.keras")) as tmp:
+        if newly_trained or not os.path.exists(self.model_path):
+            with outputs.atomic_path(self.model_path) as tmp:
                 trainer.model.save(tmp)
             title = f"trained on {self.data_source} data: test accuracy {report['test_accuracy']:.2%}"
             images.save_png(os.path.join(self.folder, "confusion.png"), images.confusion_heatmap(report["confusion"], title))
@@ -413,11 +443,17 @@ class ClassifierRun:
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         self._write_record(record)
-        if newly_trained:
+        if self._needs_result_line(record, newly_trained):
             outputs.append_jsonl(outputs.results_path(self.config.output_dir), record)
         else:
             logging.info("classifier on %s data: already trained; measured again, no new record", self.data_source)
         return ClassifierResult(self.data_source, record, self.folder)
+
+    def _needs_result_line(self, record, newly_trained):
+        """Whether results.jsonl still lacks this run (a kill can fall between run.json and it)."""
+        if "run_id" not in record:  # Recorded before runs had ids.
+            return newly_trained
+        return all(r.get("run_id") != record["run_id"] for r in read_results(self.config.output_dir))
 
 
 def train_and_report(config, mnist, generators=None):
@@ -428,9 +464,23 @@ def train_and_report(config, mnist, generators=None):
     """
     if "synthetic" in config.data_sources and generators is None:
         generators = stream_generators(config)  # Refuse before any training.
-    results = [ClassifierRun(config, source, mnist, generators).train() for source in config.data_sources]
+    runs = [ClassifierRun(config, source, mnist, generators) for source in config.data_sources]
+    for run in runs:  # Refuse a damaged file before any training.
+        run.check()
+    read_results(config.output_dir)
+    results = [run.train() for run in runs]
     print_table(results)
     return 0
+
+
+def read_results(output_dir):
+    """The records of output/results.jsonl, oldest first ([] when there is none).
+
+    Raises:
+      UserError: naming the file and line that is not a classifier record.
+    """
+    remedy = "remove {line} (or the file, which only lists finished classifier runs)"
+    return outputs.read_jsonl(outputs.results_path(output_dir), remedy, RESULT_FIELDS)
 
 
 def print_table(results):

@@ -1,7 +1,7 @@
 """The frozen configuration every part of mnistgan reads, made once from the flags.
 
 Presets bundle defaults: `default` is the recommended setting, `original`
-reproduces the seed project's configuration exactly, `fast` trades some
+is the seed project's configuration (README, Presets), `fast` trades some
 quality for minutes of wall time. An explicit flag overrides its preset value.
 """
 
@@ -62,9 +62,19 @@ class GanConfig:
     precision: str = resumable("mixed_bfloat16")
     # Show D real and fake images in one batch (see gan.DigitGan._judge_pair).
     mixed_batches: bool = resumable(True)
+    # Keep D's dropout on while it judges the generator's images in the
+    # generator step; the original switched it off there (keep_prob 1.0).
+    generator_step_dropout: bool = resumable(True, before_recorded=True)
     # Momentum of the generator weight average that is sampled and saved (0:
     # none). Off by default: 0.995 measured no better and 8% slower (README).
     ema_momentum: float = resumable(0.0)
+    # Re-estimate the generator's batch-norm statistics from fresh samples
+    # before each sample grid, check and save (see gan.DigitGan.sampler);
+    # False samples with the moving averages, as the original did.
+    recalibrate_batch_norm: bool = True
+    # Momentum of the generator's batch-norm moving averages, which sampling
+    # uses when they are not recalibrated (the original's decay was 0.9).
+    batch_norm_momentum: float = 0.99
     # A name in losses.LOSSES.
     loss: str = resumable("non_saturating", before_recorded="non_saturating")
     # Differentiable augmentation before D, a comma list of augment.POLICIES ("": none).
@@ -111,8 +121,18 @@ class ClassifierConfig:
 
 PRESETS = {
     "default": (GanConfig(), ClassifierConfig()),
+    # The seed's settings; it kept the last generator and sampled with moving
+    # batch-norm statistics, so no quality checks and no recalibration.
     "original": (
-        GanConfig(steps=20000, precision="float32", mixed_batches=False),
+        GanConfig(
+            steps=20000,
+            precision="float32",
+            mixed_batches=False,
+            generator_step_dropout=False,
+            eval_every=0,
+            recalibrate_batch_norm=False,
+            batch_norm_momentum=0.9,
+        ),
         ClassifierConfig(steps=20000, precision="float32"),
     ),
     # A discriminator at a quarter of the generator's rate: 97.47% vs 96.68% over

@@ -56,18 +56,20 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
 
     Raises:
       UserError: if it does not reach MIN_VALIDATION_ACCURACY on the
-        validation split, or the cached file is unreadable.
+        validation split, or one of its files is damaged.
     """
     from mnistgan import classifier  # Deferred: the classifier module is only needed here.
 
     folder = outputs.evaluator_dir(output_dir)
     path, record_path = outputs.evaluator_files(output_dir)
-    record = outputs.read_json(record_path)
+    remedy = f"delete {folder} to train the evaluator again"
+    record = read_evaluator_record(output_dir)
     if record is None or not os.path.exists(path):
         logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
         run_config = config_lib.Config(action="evaluate", data_sources=("real",), output_dir=output_dir, seed=seed)
         run_config = dataclasses.replace(run_config, classifier=dataclasses.replace(config, feature_size=FEATURE_SIZE))
-        trainer = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator").fit()[0]
+        run = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator", remedy=remedy)
+        trainer = run.fit()[0]
         accuracy = classifier.validation_accuracy(trainer, mnist)
         if accuracy < min_accuracy:
             raise UserError(f"the evaluator reached only {accuracy:.2%} validation accuracy (needs {min_accuracy:.0%})")
@@ -81,14 +83,17 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
             "seed": seed,
         }
         outputs.write_json(record_path, record)
-    try:
-        model = keras.models.load_model(path)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path} is unreadable ({e}); delete {folder} to retrain it") from e
+    model = outputs.load_keras_model(path, remedy)
     logging.info(
         "evaluator accuracy: validation %.4f, test %.4f", record.get("validation_accuracy", float("nan")), record["test_accuracy"]
     )
     return Evaluator(model)
+
+
+def read_evaluator_record(output_dir):
+    """output/evaluator/evaluator.json (accuracies, config, seed), or None before the evaluator is trained."""
+    remedy = f"delete {outputs.evaluator_dir(output_dir)} to train the evaluator again"
+    return outputs.read_json(outputs.evaluator_files(output_dir)[1], remedy, {"test_accuracy": outputs.NUMBER})
 
 
 # ---- metrics ----

@@ -32,6 +32,8 @@ CSV_FIELDS = (
 # Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
 RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
+# What the noise of a step's samples is for: each purpose draws its own (see noise_seed).
+NOISE_PURPOSES = ("calibration", "heldout", "quality")
 
 
 class NonFiniteLoss(Exception):
@@ -59,7 +61,7 @@ class DigitGan:
         if use_ema:
             with networks.dtype_policy(config.precision):
                 self.average_generator = networks.build_generator(
-                    config.latent_dim, config.leaky_slope, "average_generator"
+                    config.latent_dim, config.leaky_slope, "average_generator", config.batch_norm_momentum
                 )
         self.g_optimizer = optimizers.FusedAdam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
@@ -109,7 +111,7 @@ class DigitGan:
         cfg = self.config
         with networks.dtype_policy(cfg.precision):
             return (
-                networks.build_generator(cfg.latent_dim, cfg.leaky_slope),
+                networks.build_generator(cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum),
                 networks.build_discriminator(cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group),
             )
 
@@ -127,7 +129,9 @@ class DigitGan:
         g_vars = self.generator.trainable_variables
         z = self._noise()
         with tf.GradientTape() as tape:
-            _, fake_logits = self._judge_pair(real, self.generator(z, training=True), need_real=False)
+            _, fake_logits = self._judge_pair(
+                real, self.generator(z, training=True), need_real=False, dropout=self.config.generator_step_dropout
+            )
             g_loss = self.g_loss_fn(fake_logits)
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         self.step.assign_add(1)
@@ -152,7 +156,7 @@ class DigitGan:
     def _augment(self, images):
         return augment.diff_augment(images, self.config.augment, self.rng)
 
-    def _judge_pair(self, real, fake, need_real=True, augmented=False):
+    def _judge_pair(self, real, fake, need_real=True, augmented=False, dropout=True):
         """D's logits (training mode) for a real and a fake batch of equal size.
 
         With `mixed_batches`, both go through D as one batch, so D's batch norm
@@ -160,15 +164,25 @@ class DigitGan:
         the real one). Otherwise each is its own batch, as in the original, and
         the generator step shows D the fake batch alone. Both batches are
         augmented here (`augment`) unless `augmented` says `real` already is.
+        `dropout` False switches D's dropout off (batch statistics stay).
         """
         fake = self._augment(fake)
         if not augmented and (need_real or self.config.mixed_batches):
             real = self._augment(real)
         if self.config.mixed_batches:
-            logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
+            logits = self._discriminate(tf.concat([real, fake], axis=0), dropout)
             return logits[: tf.shape(real)[0]], logits[tf.shape(real)[0] :]
-        real_logits = self.discriminator(real, training=True) if need_real else None
-        return real_logits, self.discriminator(fake, training=True)
+        real_logits = self._discriminate(real, dropout) if need_real else None
+        return real_logits, self._discriminate(fake, dropout)
+
+    def _discriminate(self, images, dropout=True):
+        """D's logits with batch statistics, and with dropout unless `dropout` is False."""
+        if dropout:
+            return self.discriminator(images, training=True)
+        x = images
+        for layer in self.discriminator.layers[1:]:  # A chain of layers after the input.
+            x = layer(x, training=not isinstance(layer, keras.layers.Dropout))
+        return x
 
     @tf.function
     def train_steps(self, count):
@@ -189,17 +203,22 @@ class DigitGan:
         """The generator to sample and save now, in inference mode, ready to use.
 
         It is the average of the generator's recent weights (`ema_momentum`),
-        or the generator itself when averaging is off. Its batch-norm moving
-        statistics are set to those of its current weights: moving averages
-        lag behind fast-changing weights, so early in training inference mode
-        would draw noise while training mode draws digits. Training never
-        reads those statistics.
+        or the generator itself when averaging is off. With
+        `recalibrate_batch_norm` (and always for the average, which has no
+        statistics of its own), its batch-norm moving statistics are set to
+        those of its current weights: moving averages lag behind fast-changing
+        weights, so early in training inference mode would draw noise while
+        training mode draws digits. Training never reads those statistics.
 
         Args:
-          seed: seeds the `samples` noise vectors that measure the statistics.
+          seed: seeds the `samples` noise vectors that measure the statistics
+            (an int or a list of ints, as numpy's default_rng takes).
         """
-        model = self.generator
-        if self.average_generator is not None:
+        if self.average_generator is None:
+            if not self.config.recalibrate_batch_norm:
+                return self.generator
+            model = self.generator
+        else:
             model = self.average_generator
             self.g_optimizer.finalize_variable_values(model.trainable_variables)
         layers = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
@@ -218,10 +237,7 @@ class DigitGan:
         With separate real and fake batches, D's batch-norm moving averages (a
         mix of both) fit neither, so inference mode would misjudge.
         """
-        x = images
-        for layer in self.discriminator.layers[1:]:
-            x = layer(x, training=not isinstance(layer, keras.layers.Dropout))
-        return x.numpy()
+        return self._discriminate(images, dropout=False).numpy()
 
     def heldout_accuracy(self, sampler, real_images, count, seed):
         """Discriminator accuracy on held-out real images vs fresh generated ones.
@@ -245,6 +261,15 @@ class DigitGan:
         return float(correct) / (len(real_logits) + len(fake_logits))
 
 
+def noise_seed(run_seed, step, purpose):
+    """The seed of the noise drawn at `step` for `purpose` (one of NOISE_PURPOSES).
+
+    Each purpose gets its own stream, so the samples a quality or held-out
+    check scores are independent of those that calibrated batch norm.
+    """
+    return [run_seed, step, NOISE_PURPOSES.index(purpose)]
+
+
 def fixed_noise(config, seed, digit, count):
     """The same noise vectors at every sample point of one digit's run, across resumes."""
     return np.random.default_rng([seed, digit, 7]).standard_normal((count, config.latent_dim)).astype(np.float32)
@@ -256,14 +281,15 @@ class DigitRun:
     Args:
       config: the whole `Config`.
       digit: 0-9.
-      train_images, validation_images: uint8 (n, 28, 28) images of this digit.
+      train_images, validation_images: uint8 (n, 28, 28) images of this
+        digit; None when only `check` is needed.
       evaluator: an `evaluation.Evaluator`; when given, the generator is
         measured every `eval_every` steps and the best one is kept.
       progress: makes the progress reporter from (label, start step, total
         steps): a `Progress`, or what reports to a parent process.
     """
 
-    def __init__(self, config, digit, train_images, validation_images, evaluator=None, progress=Progress):
+    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress):
         self.config = config
         self.make_progress = progress
         self.evaluator = evaluator if config.gan.eval_every > 0 else None
@@ -271,10 +297,14 @@ class DigitRun:
         self.digit = digit
         self.folder = outputs.digit_dir(config.output_dir, digit)
         self.run_json = os.path.join(self.folder, "run.json")
-        self.csv = outputs.MetricsCsv(outputs.digit_metrics_path(config.output_dir, digit), CSV_FIELDS)
+        self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
+        self.remedy = f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
+        self.csv = outputs.MetricsCsv(
+            outputs.digit_metrics_path(config.output_dir, digit), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
+        )
         self.evolution_npz = os.path.join(self.folder, "evolution.npz")
-        self.train_images = data.to_float(train_images)
-        self.validation_images = data.to_float(validation_images)
+        self.train_images = None if train_images is None else data.to_float(train_images)
+        self.validation_images = None if validation_images is None else data.to_float(validation_images)
         self.seed = config.seed * 10 + digit
 
     # ---- run records ----
@@ -313,10 +343,15 @@ class DigitRun:
             tf.summary.image("samples", data.to_float(images.tile(generated, 8, 1))[np.newaxis], max_outputs=1)
 
     def _load_evolution(self):
-        if not os.path.exists(self.evolution_npz):
+        """The evolution snapshots so far: int (n,) steps and uint8 (n, EVOLUTION_ROWS, 28, 28) images."""
+        remedy = f"delete it (the evolution strip then starts afresh) or {self.remedy}"
+        arrays = outputs.read_npz(self.evolution_npz, remedy, ("steps", "images"))
+        if arrays is None:
             return np.zeros((0,), np.int64), np.zeros((0, EVOLUTION_ROWS, 28, 28), np.uint8)
-        with np.load(self.evolution_npz, allow_pickle=False) as npz:
-            return npz["steps"], npz["images"]
+        steps, snapshots = arrays["steps"], arrays["images"]
+        if steps.ndim != 1 or steps.dtype.kind != "i" or snapshots.shape != (len(steps), EVOLUTION_ROWS, 28, 28):
+            raise outputs.damaged(self.evolution_npz, f"arrays of shape {steps.shape} and {snapshots.shape}", remedy)
+        return steps, snapshots.astype(np.uint8)
 
     def _save_generator(self, sampler):
         with outputs.atomic_path(outputs.generator_path(self.config.output_dir, self.digit)) as tmp:
@@ -324,8 +359,39 @@ class DigitRun:
 
     # ---- the loop ----
 
+    def check(self):
+        """Reads back every file that training this digit will read, before anything is written.
+
+        Returns:
+          (record, checkpoint): the run.json to resume from and the prefix of
+          the latest checkpoint, each None for a fresh run.
+
+        Raises:
+          UserError: naming a damaged file and what to do, or settings that
+            differ from the run's.
+        """
+        if self.config.restart:
+            return None, None  # The folder is deleted.
+        record = outputs.read_resumable_record(
+            self.run_json, self.gan_config, self.config.seed, RESUME_KEYS, VALUES_BEFORE_RECORDED, self.remedy
+        )
+        checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
+        if not self._finished(record, outputs.checkpoint_step(checkpoint)):
+            self.csv.rows()
+            self._load_evolution()
+        return record, checkpoint
+
+    def _finished(self, record, step):
+        """Whether the run ended (all steps, or stopped by --stop-on-decline) with its generator saved."""
+        stopped = bool(record and record.get("stopped_on_decline")) and self.gan_config.stop_on_decline
+        saved = os.path.exists(outputs.generator_path(self.config.output_dir, self.digit))
+        return (step >= self.gan_config.steps or stopped) and saved
+
     def train(self, gan=None):
         """Trains (or resumes) this digit up to `config.gan.steps`. Returns a `DigitResult`.
+
+        A digit stopped by `stop_on_decline` stays stopped while that setting
+        is on; without it, it resumes.
 
         Args:
           gan: a `DigitGan` of the same `GanConfig` to reuse (it is reset to
@@ -334,24 +400,21 @@ class DigitRun:
         cfg = self.gan_config
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
+        record, checkpoint = self.check()
         os.makedirs(self.folder, exist_ok=True)
-        record = outputs.read_resumable_record(
-            self.run_json, self.gan_config, self.config.seed, RESUME_KEYS, VALUES_BEFORE_RECORDED
-        ) or {
-            "run_id": uuid.uuid4().hex[:12],
-            "wall_time_s": 0.0,
-        }
+        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
         if gan is None:
             gan = DigitGan(cfg, self.train_images, self.seed)
         else:
             gan.reset(self.train_images, self.seed)
-        manager = tf.train.CheckpointManager(gan.checkpoint, os.path.join(self.folder, "checkpoints"), max_to_keep=2)
-        if manager.latest_checkpoint:
-            gan.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        manager = tf.train.CheckpointManager(gan.checkpoint, self.checkpoint_dir, max_to_keep=2)
+        if checkpoint:
+            outputs.restore_checkpoint(gan.checkpoint, checkpoint, self.remedy)
         start = int(gan.step.numpy())
-        if start >= cfg.steps and os.path.exists(outputs.generator_path(self.config.output_dir, self.digit)):
-            logging.info("digit %d: already trained for %d steps; skipping", self.digit, start)
+        if self._finished(record, start):
+            logging.info("digit %d: already trained (%d steps); skipping", self.digit, start)
             return self._result(record, "done", start)
+        record.pop("stopped_on_decline", None)  # Resumed without --stop-on-decline.
         if start:
             logging.info("digit %d: resuming from step %d", self.digit, start)
         self.csv.trim(start)
@@ -359,12 +422,12 @@ class DigitRun:
         self.progress = self.make_progress(f"digit {self.digit}", start, cfg.steps)
         self.wall_before, self.session_start = record["wall_time_s"], time.monotonic()
         if start == 0:
-            self._save_samples(gan.sampler(seed=self.seed), 0, writer)
+            self._save_samples(gan.sampler(seed=noise_seed(self.seed, 0, "calibration")), 0, writer)
         try:
             step = self._loop(gan, manager, record, start, writer)
             status = "done"
         except NonFiniteLoss as e:
-            status, step = "failed", _last_step(manager)
+            status, step = "failed", outputs.checkpoint_step(manager.latest_checkpoint)
             self.progress.message(
                 f"digit {self.digit}: loss became NaN/inf at {e}; stopped. The last good checkpoint "
                 f"(step {step}) and every file written so far are kept."
@@ -405,7 +468,7 @@ class DigitRun:
             }
             if not any(due.values()):
                 continue
-            sampler = gan.sampler(seed=self.seed + step)
+            sampler = gan.sampler(seed=noise_seed(self.seed, step, "calibration"))
             row = {"step": step, "d_loss": record["last_d_loss"], "g_loss": record["last_g_loss"]}
             if due["sample"]:
                 self._save_samples(sampler, step, writer)
@@ -416,6 +479,7 @@ class DigitRun:
             self.csv.append(row)
             if due["eval"] and record.get("declined") and cfg.stop_on_decline:
                 self.progress.message(f"digit {self.digit}: stopping early (--stop-on-decline)")
+                record["stopped_on_decline"] = True
                 if not due["checkpoint"]:
                     self._checkpoint(gan, sampler, manager, step, record, writer)
                 return step
@@ -423,7 +487,9 @@ class DigitRun:
 
     def _checkpoint(self, gan, sampler, manager, step, record, writer):
         """Held-out check, checkpoint, run.json; the generator too when nothing selects it."""
-        heldout = gan.heldout_accuracy(sampler, self.validation_images, self.gan_config.heldout_samples, self.seed + step)
+        heldout = gan.heldout_accuracy(
+            sampler, self.validation_images, self.gan_config.heldout_samples, noise_seed(self.seed, step, "heldout")
+        )
         self.progress.message(f"digit {self.digit}: step {step}: held-out discriminator accuracy {heldout:.3f}")
         with writer.as_default(step=step):
             tf.summary.scalar("heldout_d_accuracy", heldout)
@@ -443,7 +509,7 @@ class DigitRun:
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
         cfg = self.gan_config
-        candidates = evaluation.generate(sampler, cfg.eval_samples, seed=self.seed + step)
+        candidates = evaluation.generate(sampler, cfg.eval_samples, seed=noise_seed(self.seed, step, "quality"))
         quality = evaluation.measure(self.evaluator, self.validation_images, candidates, self.digit)
         with writer.as_default(step=step):
             for name, value in quality.as_dict().items():
@@ -476,6 +542,7 @@ class DigitRun:
             best_frechet_distance=record.get("best_frechet_distance"),
             declined=bool(record.get("declined")),
             folder=self.folder,
+            stopped_on_decline=bool(record.get("stopped_on_decline")),
         )
 
 
@@ -483,9 +550,15 @@ def _to_next(step, every):
     return every - step % every
 
 
-def _last_step(manager):
-    path = manager.latest_checkpoint
-    return int(path.rsplit("-", 1)[1]) if path else 0
+def check_digits(config):
+    """Reads back the files of every digit in `config.digits` that training will read.
+
+    Raises:
+      UserError: for the first damaged file (or changed setting), before any
+        digit is trained.
+    """
+    for digit in config.digits:
+        DigitRun(config, digit).check()
 
 
 def train_jobs(config, jobs, evaluator=None, progress=Progress):
@@ -518,6 +591,7 @@ def train_digits(config, mnist, evaluator=None):
     Returns:
       0 when every digit finished, 1 when any stopped on a non-finite loss.
     """
+    check_digits(config)
     if evaluator is None and config.gan.eval_every > 0:
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 

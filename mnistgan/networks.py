@@ -33,26 +33,28 @@ def seed_states(model):
     return [v.value for v in model.non_trainable_variables if "seed_generator_state" in v.path]
 
 
-def build_generator(latent_dim=32, leaky_slope=0.01, name="generator"):
+def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_norm_momentum=0.99):
     """The original mnist-gan generator.
 
     Args:
       latent_dim: length of the noise vector z ~ N(0, 1).
       leaky_slope: negative slope of every leaky ReLU.
+      batch_norm_momentum: momentum of the batch-norm moving statistics,
+        which inference mode uses; training uses batch statistics.
 
     Returns:
       A model mapping float32 (batch, latent_dim) to (batch, 28, 28, 1) in [0, 1].
     """
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(1024, use_bias=False)(z)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Dense(7 * 7 * 64, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Reshape((7, 7, 64))(x)  # state size: 7 x 7 x 64
     x = layers.Conv2DTranspose(32, 5, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)  # state size: 14 x 14 x 32
+    x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)  # state size: 14 x 14 x 32
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Conv2DTranspose(1, 5, strides=2, padding="same")(x)  # state size: 28 x 28 x 1
     # float32 so the pixels stay exact when the rest runs in bfloat16.

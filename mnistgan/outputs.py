@@ -8,11 +8,15 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import json
+import logging as std_logging
 import os
 import platform
 import resource
 import sys
 import tempfile
+import zipfile
+
+import numpy as np
 
 from mnistgan.errors import UserError
 
@@ -151,22 +155,185 @@ def write_json(path, record):
     write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path):
-    """Returns the parsed JSON at `path`, or None when there is no such file.
+def damaged(path, reason, remedy):
+    """The error for a damaged file: one line naming it, what is wrong and what to do.
+
+    Args:
+      path: the file (or checkpoint prefix).
+      reason: what is wrong, e.g. the exception the reader raised.
+      remedy: what the user can do, e.g. "start digit 3 over: ./main.py --train-digits 3 --restart".
+    """
+    reason = " ".join(str(reason).split()) or type(reason).__name__
+    if len(reason) > 160:
+        reason = reason[:157] + "..."
+    return UserError(f"{path} is damaged ({reason}); {remedy}")
+
+
+def check_fields(record, path, remedy, types):
+    """Raises `damaged` unless `record` is a dict with each field of `types` of its type.
+
+    Args:
+      types: field name -> a type or tuple of types, as `isinstance` takes them.
+    """
+    if not isinstance(record, dict):
+        raise damaged(path, f"a JSON {type(record).__name__} where a record was expected", remedy)
+    for name, kind in types.items():
+        if not isinstance(record.get(name), kind):
+            raise damaged(path, f"field {name!r} is missing or not a {_type_names(kind)}", remedy)
+    return record
+
+
+def _type_names(kind):
+    return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
+NUMBER = (int, float)
+RECORD_FIELDS = {"config": dict, "seed": int, "wall_time_s": NUMBER}
+
+
+def read_json(path, remedy="delete it or rerun with --restart", types=None):
+    """Returns the JSON record (a dict) at `path`, or None when there is no such file.
+
+    Args:
+      remedy: what the error message tells the user to do if the file is damaged.
+      types: fields the record must have, as for `check_fields`.
 
     Raises:
-      UserError: if the file exists but is not valid JSON.
+      UserError: if the file exists but is not a JSON object with those fields.
     """
     if not os.path.exists(path):
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            record = json.load(f)
+    except (ValueError, OSError) as e:  # ValueError: bad JSON or bad UTF-8.
+        raise damaged(path, e, remedy) from e
+    return check_fields(record, path, remedy, types or {})
+
+
+def read_jsonl(path, remedy, types=None):
+    """The records of a JSON-lines file (empty lines skipped); [] when there is no such file.
+
+    Raises:
+      UserError: naming the file and the first line that is not a record with `types`.
+    """
+    if not os.path.exists(path):
+        return []
+    records = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
     except (ValueError, OSError) as e:
-        raise UserError(f"{path} is unreadable ({e}); delete it or rerun with --restart") from e
+        raise damaged(path, e, remedy.format(line="the damaged lines")) from e
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise damaged(where, e, remedy.format(line=f"line {number}")) from e
+        records.append(check_fields(record, where, remedy.format(line=f"line {number}"), types or {}))
+    return records
 
 
-def read_resumable_record(path, config, seed, resume_keys, values_before_recorded=None):
+def read_npz(path, remedy, keys):
+    """The arrays `keys` of an .npz file (no pickles), read whole; None when there is no such file.
+
+    Raises:
+      UserError: if the file is not a readable .npz holding those arrays.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in keys}
+    # BadZipFile: truncated or bad CRC; ValueError: not an .npz (numpy then suspects a
+    # pickle) or a bad array header; EOFError: empty; KeyError: an array is missing.
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise damaged(path, e, remedy) from e
+
+
+def load_keras_model(path, remedy):
+    """A .keras model loaded in Keras' safe mode.
+
+    Raises:
+      UserError: if the file is not a readable .keras archive.
+    """
+    import keras  # Deferred: importing Keras costs seconds.
+
+    # Keras says "file not found" for a file that is not a zip archive.
+    if not zipfile.is_zipfile(path):
+        raise damaged(path, "not a .keras archive", remedy)
+    try:
+        return keras.models.load_model(path)
+    except (ValueError, OSError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        raise damaged(path, f"{type(e).__name__}: {e}", remedy) from e
+
+
+def _checkpoint_errors():
+    import tensorflow as tf  # Deferred: importing TensorFlow costs seconds.
+
+    # OpError: a bad .index file or a data checksum mismatch; IndexError: a
+    # truncated data file; ValueError: a checkpoint state that is not UTF-8 text.
+    return (tf.errors.OpError, IndexError, ValueError)
+
+
+def latest_checkpoint(directory, remedy):
+    """The newest checkpoint in a tf.train.CheckpointManager folder, after reading all of it.
+
+    Returns:
+      Its prefix (e.g. "output/digit-3/checkpoints/ckpt-500"), or None when the
+      folder has no checkpoint state (a fresh run).
+
+    Raises:
+      UserError: if the state file or any file of that checkpoint is damaged.
+    """
+    import tensorflow as tf  # Deferred: importing TensorFlow costs seconds.
+
+    state_file = os.path.join(directory, "checkpoint")
+    if not os.path.exists(state_file):
+        return None
+    # An unparsable state only gets a warning from TensorFlow and would restart the run from step 0.
+    logger = std_logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(std_logging.ERROR)
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except ValueError as e:
+        raise damaged(state_file, e, remedy) from e
+    finally:
+        logger.setLevel(level)
+    if state is None:
+        raise damaged(state_file, "not a checkpoint state", remedy)
+    prefix = state.model_checkpoint_path
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)  # Reads and checksums every value.
+    except _checkpoint_errors() as e:
+        raise damaged(prefix, e, remedy) from e
+    return prefix
+
+
+def restore_checkpoint(checkpoint, prefix, remedy):
+    """Restores a tf.train.Checkpoint from `prefix`, checked by `latest_checkpoint`.
+
+    Raises:
+      UserError: if the files turn out damaged after all.
+    """
+    try:
+        checkpoint.restore(prefix).assert_existing_objects_matched()
+    except _checkpoint_errors() as e:
+        raise damaged(prefix, e, remedy) from e
+
+
+def checkpoint_step(prefix):
+    """The step a checkpoint prefix "…/ckpt-N" was saved at; 0 for None."""
+    return int(prefix.rsplit("-", 1)[1]) if prefix else 0
+
+
+def read_resumable_record(path, config, seed, resume_keys, values_before_recorded=None, remedy="add --restart to start over"):
     """The run.json a run resumes from, after checking it was made with compatible settings.
 
     Args:
@@ -176,14 +343,16 @@ def read_resumable_record(path, config, seed, resume_keys, values_before_recorde
       resume_keys: config fields a checkpoint cannot be resumed under once changed.
       values_before_recorded: for a setting added later, the value that a record lacking it
         ran with; other missing settings count as changed.
+      remedy: what to do if the file is damaged.
 
     Returns:
       The record, or None when there is none (a fresh run).
 
     Raises:
-      UserError: naming each changed setting and suggesting --restart.
+      UserError: naming each changed setting and suggesting --restart, or
+        naming the file if it is damaged.
     """
-    record = read_json(path)
+    record = read_json(path, remedy, RECORD_FIELDS)
     if record is None:
         return None
     # A setting the record lacks comes from an older version, which did not have it.
@@ -230,19 +399,62 @@ class MetricsCsv:
 
     Args:
       path: the CSV file.
-      fields: column names; the first is the step.
+      fields: column names; the first is the step ("step"). Empty to only read.
+      remedy: what the error message tells the user to do if the file is damaged.
     """
 
-    def __init__(self, path, fields):
+    def __init__(self, path, fields, remedy="delete it (its history is lost) or rerun with --restart"):
         self.path = path
         self.fields = tuple(fields)
+        self.step = self.fields[0] if self.fields else "step"
+        self.remedy = remedy
+
+    def rows(self):
+        """The rows as dicts of the cells' text ("" when empty); [] when there is no file.
+
+        Raises:
+          UserError: unless every row has a whole step and a number (or nothing)
+            in each column of the header, steps rise, and the file ends with a
+            newline (as every write leaves it).
+        """
+        if not os.path.exists(self.path):
+            return []
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                text = f.read()
+        except (ValueError, OSError) as e:
+            raise damaged(self.path, e, self.remedy) from e
+        lines = text.splitlines()
+        if not text.endswith("\n") or not lines or lines[0].split(",")[0] != self.step:
+            raise damaged(self.path, "no header line" if not lines else "cut off or not this CSV", self.remedy)
+        header = lines[0].split(",")
+        rows = []
+        for number, line in enumerate(lines[1:], 2):
+            cells = line.split(",")
+            if len(cells) != len(header) or not self._numbers(cells):
+                raise damaged(self.path, f"line {number} is not {len(header)} numbers", self.remedy)
+            if rows and int(cells[0]) <= int(rows[-1][self.step]):
+                raise damaged(self.path, f"line {number} does not follow step {rows[-1][self.step]}", self.remedy)
+            rows.append(dict(zip(header, cells)))
+        return rows
+
+    @staticmethod
+    def _numbers(cells):
+        try:
+            int(cells[0])
+            for cell in cells[1:]:
+                if cell:
+                    float(cell)
+        except ValueError:
+            return False
+        return True
 
     def trim(self, step):
-        """Keeps only rows up to `step` (the checkpoint a run resumes from)."""
+        """Keeps only rows up to `step` (the checkpoint a run resumes from), in the columns of `fields`."""
         lines = [",".join(self.fields)]
-        if os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as f:
-                lines += [line for line in f.read().splitlines()[1:] if line and int(line.split(",")[0]) <= step]
+        lines += [
+            ",".join(row.get(k, "") for k in self.fields) for row in self.rows() if int(row[self.step]) <= step
+        ]
         write_text(self.path, "\n".join(lines) + "\n")
 
     def append(self, row):
@@ -253,5 +465,4 @@ class MetricsCsv:
         write_text(self.path, text + line + "\n")
 
     def steps(self):
-        with open(self.path, encoding="utf-8") as f:
-            return [int(line.split(",")[0]) for line in f.read().splitlines()[1:] if line]
+        return [int(row[self.step]) for row in self.rows()]

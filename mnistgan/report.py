@@ -9,7 +9,6 @@ is missing (a digit not trained, no classifier yet) is named in the report
 with the command that makes it.
 """
 
-import json
 import os
 import re
 import time
@@ -29,36 +28,31 @@ def trained_digits(output_dir):
 
 def latest_classifier_results(output_dir):
     """The newest results.jsonl record of each data source, in file order."""
-    path = outputs.results_path(output_dir)
-    if not os.path.exists(path):
-        return {}
-    latest = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as e:
-                raise UserError(f"{path} line {number} is not JSON ({e})") from e
-            latest[record.get("data_source", "?")] = record
-    return latest
+    return {record["data_source"]: record for record in classifier.read_results(output_dir)}
 
 
 def _relative(output_dir, path):
     return os.path.relpath(path, output_dir) if path and os.path.exists(path) else None
 
 
-def measure_digit(config, mnist, evaluator, digit, generator):
-    """One report row: the generator's quality and the real-vs-real reference."""
+def digit_record(output_dir, digit):
+    """The digit's run.json ({} when there is none)."""
+    path = os.path.join(outputs.digit_dir(output_dir, digit), "run.json")
+    return outputs.read_json(path, classifier.retrain_digit(digit)) or {}
+
+
+def measure_digit(config, mnist, evaluator, digit, generator, record):
+    """One report row: the generator's quality and the real-vs-real reference.
+
+    The reference is min(eval_samples, n) of the digit's n real training images
+    (disjoint from validation), measured as the generated ones are.
+    """
     validation = data.to_float(data.digit_images(mnist, "validation", digit))
     generated = evaluation.generate(generator, config.eval_samples, seed=config.seed * 10 + digit)
     quality = evaluation.measure(evaluator, validation, generated, digit)
-    # Reference: as many real training images (disjoint from validation) as generated ones.
     train = data.digit_images(mnist, "train", digit)
     picked = np.random.default_rng([config.seed, digit]).choice(len(train), min(config.eval_samples, len(train)), replace=False)
     reference = evaluation.measure(evaluator, validation, data.to_float(train[picked]), digit)
-    record = outputs.read_json(os.path.join(outputs.digit_dir(config.output_dir, digit), "run.json")) or {}
     return {
         "digit": digit,
         "steps": record.get("steps_done"),
@@ -67,6 +61,7 @@ def measure_digit(config, mnist, evaluator, digit, generator):
         "declined": bool(record.get("declined")),
         "generated": quality.as_dict(),
         "real_reference": reference.as_dict(),
+        "reference_images": len(picked),
         "latest_samples": _relative(config.output_dir, outputs.latest_sample_path(config.output_dir, digit)),
     }
 
@@ -144,18 +139,23 @@ def _quality_section(report):
         "## Generator quality per digit",
         "",
         f"Each digit: {report['eval_samples']} generated images vs that digit's validation images (precision and "
-        f"recall: the first {evaluation.KNN_SAMPLES}); in brackets, the same number of real training images (or all "
-        f"of the digit's, if fewer) vs the same validation images: what a perfect generator would score. Evaluator "
-        f"test accuracy: {report['evaluator_test_accuracy']:.2%}.",
+        f"recall: the first {evaluation.KNN_SAMPLES}). In brackets, the reference: {report['eval_samples']} of the "
+        f"digit's real training images, or all of them where it has fewer (column 'reference images'), vs the same "
+        f"validation images: what a perfect generator would score with that many images. Evaluator test accuracy: "
+        f"{report['evaluator_test_accuracy']:.2%}.",
         "",
-        "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall "
+        "| reference images |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["digits"]:
         minutes = "" if row["wall_time_s"] is None else f"{row['wall_time_s'] / 60:.1f} min"
         flag = " (quality fell late)" if row["declined"] else ""
         cells = " | ".join(_cell(row, m) for m in METRICS)
-        lines.append(f"| {row['digit']} | {row['steps']} | {minutes} | {row['best_step'] or ''}{flag} | {cells} |")
+        lines.append(
+            f"| {row['digit']} | {row['steps']} | {minutes} | {row['best_step'] or ''}{flag} | {cells} | "
+            f"{row.get('reference_images', '')} |"
+        )
     if report["untrained_digits"]:
         listed = ",".join(map(str, report["untrained_digits"]))
         lines += ["", f"Not trained yet: digit(s) {listed} (`./main.py --train-digits {listed}`)."]
@@ -220,12 +220,15 @@ def evaluate(config, mnist, evaluator=None):
     digits = list(config.digits) or trained_digits(config.output_dir)
     if not digits:
         raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
-    generators = classifier.load_generators(config.output_dir, digits)  # Refuses missing or corrupt files first.
+    # Every file it reads is checked before anything is trained or written.
+    generators = classifier.load_generators(config.output_dir, digits)
+    records = [digit_record(config.output_dir, d) for d in digits]
+    latest_classifier_results(config.output_dir)  # Refuses a damaged results.jsonl now, not after the work.
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    evaluator_record = outputs.read_json(os.path.join(outputs.evaluator_dir(config.output_dir), "evaluator.json")) or {}
+    evaluator_record = evaluation.read_evaluator_record(config.output_dir) or {}
     rows = []
-    for digit, generator in zip(digits, generators):
-        rows.append(measure_digit(config, mnist, evaluator, digit, generator))
+    for digit, generator, record in zip(digits, generators, records):
+        rows.append(measure_digit(config, mnist, evaluator, digit, generator, record))
         sampling.save_latent_walk(config.output_dir, digit, generator, config.seed)
     plots.save_training_curves(config.output_dir, digits)
     report = build(config.output_dir, rows, evaluator_record, config.eval_samples)

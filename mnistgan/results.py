@@ -23,6 +23,7 @@ class DigitResult:
     best_frechet_distance: float | None
     declined: bool
     folder: str
+    stopped_on_decline: bool = False  # Stopped by --stop-on-decline (now or on an earlier run).
 
 
 def print_summary(results):
@@ -36,6 +37,8 @@ def print_summary(results):
         acc = "" if math.isnan(r.heldout_d_accuracy) else f"{r.heldout_d_accuracy:.3f}"
         best = "" if r.best_step is None else f"{r.best_step} ({r.best_frechet_distance:.2f})"
         flag = "  <- quality fell late in training" if r.declined else ""
+        if r.stopped_on_decline:
+            flag += "; stopped there by --stop-on-decline (run without it to train on)"
         print(
             f"{r.digit:>5} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
             f"{r.g_loss:>6.3f} | {acc:>14} | {best:>14} | {r.folder}{flag}"

@@ -51,10 +51,12 @@ def train_digits(config, mnist):
       0 when every digit finished, 1 when any stopped on a non-finite loss.
 
     Raises:
-      UserError: the first refusal of any digit (damaged file, changed settings);
-        the other workers are stopped, and every digit resumes from its last
-        checkpoint on the next run.
+      UserError: a damaged file or changed setting of any digit, before any
+        training; or the first refusal of a worker, after which the other
+        workers are stopped and every digit resumes from its last checkpoint
+        on the next run.
     """
+    _check_digits_apart(config)
     if config.gan.eval_every > 0 and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
         environment.import_tensorflow_quietly()
         from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
@@ -66,6 +68,31 @@ def train_digits(config, mnist):
     ordered = [results[d] for d in config.digits]
     print_summary(ordered)
     return exit_status(ordered)
+
+
+def _check_digits_apart(config):
+    """Refuses a damaged file (or changed setting) of any digit before any digit trains.
+
+    gan.check_digits runs in a short-lived process, so this one stays free of TensorFlow.
+    """
+    # Ctrl-C is the parent's to handle, as for the workers.
+    with multiprocessing.get_context("spawn").Pool(1, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
+        refusal = pool.apply(_refusal, (config,))
+    if refusal:
+        raise UserError(refusal)
+
+
+def _refusal(config):
+    """The message of gan.check_digits' refusal, or None."""
+    environment.quiet_library_logs()
+    environment.import_tensorflow_quietly()
+    from mnistgan import gan
+
+    try:
+        gan.check_digits(config)
+    except UserError as e:
+        return str(e)
+    return None
 
 
 def _run_pool(config, jobs, workers, threads):

@@ -1,24 +1,53 @@
 import dataclasses
 import json
 import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mnistgan import classifier, config as config_lib, data, networks, outputs
 from mnistgan.errors import UserError
-from tests.conftest import blob_images, run_main
+from tests.conftest import ROOT, blob_images, run_main
+
+
+def toy_digits(n_per_digit, seed):
+    """uint8 images and labels, `n_per_digit` of each digit in random order; digit d's have d bright rows."""
+    labels = np.repeat(np.arange(10), n_per_digit)
+    images = blob_images(len(labels), seed=seed)
+    for i, label in enumerate(labels):
+        images[i, :label] = 255
+    order = np.random.default_rng(seed).permutation(len(labels))
+    return images[order], labels[order]
 
 
 def tiny_mnist(n_per_digit=20):
-    """A split with `n_per_digit` images of each digit; digit d's images have d bright rows."""
-    labels = np.repeat(np.arange(10), n_per_digit)
-    images = blob_images(len(labels))
-    for i, label in enumerate(labels):
-        images[i, :label] = 255
-    order = np.random.default_rng(0).permutation(len(labels))
-    return data.split(images[order], labels[order], images[order], labels[order], validation_size=50)
+    """A split with `n_per_digit` training and as many other test images of each digit (toy_digits)."""
+    return data.split(*toy_digits(n_per_digit, seed=0), *toy_digits(n_per_digit, seed=1), validation_size=50)
+
+
+def constant_generators(latent_dim=4):
+    """Ten tiny generators; digit d's draws every pixel at (d + 1) / 11, whatever the noise."""
+    generators = []
+    for digit in range(10):
+        z = keras.Input((latent_dim,))
+        pixels = keras.layers.Dense(
+            28 * 28, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant((digit + 1) / 11)
+        )(z)
+        generators.append(keras.Model(z, keras.layers.Reshape(networks.IMAGE_SHAPE)(pixels)))
+    return generators
+
+
+def digit_of(images):
+    """The digit whose constant generator drew each image: int (n,)."""
+    return np.round(np.asarray(images).reshape(len(images), -1).mean(axis=1) * 11 - 1).astype(int)
 
 
 def save_generators(output_dir, latent_dim=32):
@@ -52,6 +81,22 @@ def test_stream_yields_balanced_fresh_batches_in_range(generators_dir):
     assert float(tf.reduce_min(images_1)) >= 0.0 and float(tf.reduce_max(images_1)) <= 1.0
     assert np.bincount(labels_1.numpy(), minlength=10).tolist() == [5] * 10
     assert not np.allclose(images_1.numpy(), images_2.numpy())  # New noise every batch.
+
+
+def test_every_streamed_image_carries_its_own_generators_label():
+    stream = classifier.SyntheticStream(constant_generators(), batch_size=23, seed=2)
+    for _ in range(5):
+        images, labels = (t.numpy() for t in stream())
+        flat = images.reshape(len(images), -1)
+        np.testing.assert_array_equal(flat.min(axis=1), flat.max(axis=1))  # Each image is one generator's.
+        np.testing.assert_array_equal(digit_of(images), labels)
+    assert len(set(labels.tolist())) == 10
+
+
+def test_the_split_tests_on_images_it_never_trains_on():
+    mnist = tiny_mnist()
+    seen = {image.tobytes() for image in np.concatenate([mnist.train_images, mnist.validation_images])}
+    assert not any(image.tobytes() in seen for image in mnist.test_images)
 
 
 def test_stream_with_uneven_batch_is_balanced_within_one(generators_dir):
@@ -131,7 +176,7 @@ def test_corrupt_generator_is_refused(tmp_path):
     save_generators(str(tmp_path))
     with open(outputs.generator_path(str(tmp_path), 2), "wb") as f:
         f.write(b"not a keras file")
-    with pytest.raises(UserError, match=r"digit-2/generator.keras is unreadable.*--train-digits 2 --restart"):
+    with pytest.raises(UserError, match=r"digit-2/generator.keras is damaged \(not a .keras archive\); .*--train-digits 2 --restart"):
         classifier.load_generators(str(tmp_path))
 
 
@@ -145,11 +190,10 @@ def test_accuracy_report():
 
 
 def test_synthetic_run_writes_model_record_and_heatmap(tmp_path, generators_dir):
-    import shutil
-
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
-    result = classifier.ClassifierRun(tiny_config(output), "synthetic", tiny_mnist()).train()
+    mnist = tiny_mnist()
+    result = classifier.ClassifierRun(tiny_config(output), "synthetic", mnist).train()
     folder = outputs.classifier_dir(output, "synthetic")
     for name in ("model.keras", "confusion.png", "metrics.csv", "run.json"):
         assert os.path.getsize(os.path.join(folder, name)) > 0
@@ -158,8 +202,13 @@ def test_synthetic_run_writes_model_record_and_heatmap(tmp_path, generators_dir)
     assert len(records) == 1
     record = records[0]
     assert record["data_source"] == "synthetic" and record["steps_done"] == 6 and record["impressions"] == 120
-    assert 0.0 <= record["test_accuracy"] <= 1.0 and len(record["per_digit_accuracy"]) == 10
-    assert np.sum(record["confusion"]) == 200 and 0 < record["generation_share"] < 1
+    # The record's numbers are those of the saved model on the test split.
+    model = keras.models.load_model(os.path.join(folder, "model.keras"))
+    predictions = np.argmax(model.predict(data.to_float(mnist.test_images), verbose=0), axis=1)
+    assert record["test_accuracy"] == float(np.mean(predictions == mnist.test_labels))
+    assert record["confusion"] == classifier.accuracy_report(predictions, mnist.test_labels)["confusion"]
+    assert np.sum(record["confusion"]) == len(mnist.test_labels) == 200
+    assert isinstance(record["generation_share"], float)  # Synthetic runs time their generation.
     assert set(record["generator_run_ids"]) == {str(d) for d in range(10)}
     assert result.record["test_accuracy"] == record["test_accuracy"]
     # A second run finds it finished: measured again, no duplicate record.
@@ -168,13 +217,19 @@ def test_synthetic_run_writes_model_record_and_heatmap(tmp_path, generators_dir)
         assert len(f.readlines()) == 1
 
 
-def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir, capsys):
-    import shutil
+def test_seconds_per_batch_leaves_the_training_stream_alone():
+    stream = classifier.SyntheticStream(constant_generators(), batch_size=10, seed=0)
+    state = stream.rng.state.numpy()
+    assert classifier.seconds_per_batch(stream, repeats=2) > 0
+    np.testing.assert_array_equal(stream.rng.state.numpy(), state)
 
+
+def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir, capsys):
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
     mnist = tiny_mnist()
     classifier.ClassifierRun(tiny_config(output, ("real",), steps=3), "real", mnist).train()
+    first = os.stat(os.path.join(outputs.classifier_dir(output, "real"), "checkpoints", "ckpt-3.index"))
     config = tiny_config(output, ("real", "synthetic"), steps=6)
     assert classifier.train_and_report(config, mnist) == 0
     table = capsys.readouterr().out
@@ -184,9 +239,37 @@ def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir,
     )
     assert "real " in table and "synthetic " in table
     record = json.load(open(os.path.join(outputs.classifier_dir(output, "real"), "run.json")))
-    assert record["steps_done"] == 6
-    csv = outputs.MetricsCsv(os.path.join(outputs.classifier_dir(output, "real"), "metrics.csv"), ())
+    assert record["steps_done"] == 6 and "generation_share" not in record
+    csv = outputs.MetricsCsv(os.path.join(outputs.classifier_dir(output, "real"), "metrics.csv"), ("step",))
     assert csv.steps() == [3, 6]
+    # Resumed, not restarted: a run from step 0 would have written checkpoint 3 again.
+    again = os.stat(os.path.join(outputs.classifier_dir(output, "real"), "checkpoints", "ckpt-3.index"))
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+
+
+def constant_config(output_dir, steps, checkpoint_every=3):
+    """A small, fast classifier on the constant generators' digits."""
+    classifier_config = config_lib.ClassifierConfig(
+        steps=steps, batch_size=20, feature_size=64, eval_every=max(steps // 2, 1), checkpoint_every=checkpoint_every
+    )
+    return config_lib.Config(action="train-mnist", output_dir=str(output_dir), classifier=classifier_config)
+
+
+def final_weights(config):
+    model = keras.models.load_model(os.path.join(outputs.classifier_dir(config.output_dir, "synthetic"), "model.keras"))
+    return model.get_weights()
+
+
+def test_a_resumed_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
+    mnist, generators = tiny_mnist(), constant_generators()
+    straight = constant_config(tmp_path / "straight", steps=6)
+    classifier.ClassifierRun(straight, "synthetic", mnist, generators).train()
+    resumed = constant_config(tmp_path / "resumed", steps=3)
+    classifier.ClassifierRun(resumed, "synthetic", mnist, generators).train()
+    resumed = dataclasses.replace(resumed, classifier=dataclasses.replace(resumed.classifier, steps=6))
+    classifier.ClassifierRun(resumed, "synthetic", mnist, generators).train()
+    for a, b in zip(final_weights(straight), final_weights(resumed)):
+        np.testing.assert_array_equal(a, b)  # A restart from step 0, or a new stream, would differ.
 
 
 def test_real_data_learns_the_toy_task(tmp_path):
@@ -203,8 +286,6 @@ def test_train_mnist_refuses_missing_generators_from_the_command_line(tmp_path, 
 
 
 def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, real_mnist_dir):
-    import shutil
-
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
     result = run_main(
@@ -222,3 +303,38 @@ def test_checkpoints_do_not_wait_for_validation_steps(tmp_path):
     classifier.ClassifierRun(config, "real", tiny_mnist()).train()
     folder = os.path.join(outputs.classifier_dir(str(tmp_path), "real"), "checkpoints")
     assert sorted(name for name in os.listdir(folder) if name.endswith(".index")) == ["ckpt-3.index", "ckpt-6.index"]
+
+
+KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.test_classifier import constant_config, constant_generators, tiny_mnist
+from mnistgan import classifier
+config = constant_config(sys.argv[1], steps=int(sys.argv[2]), checkpoint_every=20)
+print(classifier.ClassifierRun(config, "synthetic", tiny_mnist(), constant_generators()).train().record["steps_done"])
+"""
+
+
+def test_a_classifier_killed_at_a_random_moment_resumes_to_the_straight_runs_weights(tmp_path):
+    script, steps = KILL_SCRIPT.format(root=ROOT), 600
+    folder = tmp_path / "killed" / "classifier-synthetic"
+    process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "killed"), str(steps)])
+    deadline = time.monotonic() + 120
+    while not (folder / "checkpoints" / "checkpoint").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    delay = random.uniform(0.0, 1.0)
+    time.sleep(delay)
+    assert process.poll() is None, f"finished before the kill ({delay:.2f} s after the first checkpoint)"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "killed"), str(steps)], capture_output=True, text=True)
+    assert result.returncode == 0, f"killed {delay:.2f} s after the first checkpoint: {result.stderr}"
+    assert result.stdout.strip().splitlines()[-1] == str(steps)
+    straight = constant_config(tmp_path / "straight", steps=steps, checkpoint_every=20)
+    classifier.ClassifierRun(straight, "synthetic", tiny_mnist(), constant_generators()).train()
+    for a, b in zip(final_weights(straight), final_weights(constant_config(tmp_path / "killed", steps))):
+        np.testing.assert_array_equal(a, b, err_msg=f"killed {delay:.2f} s after the first checkpoint")
+    steps_logged = outputs.MetricsCsv(str(folder / "metrics.csv"), classifier.CSV_FIELDS).steps()
+    assert steps_logged == [steps // 2, steps]
+    assert len(classifier.read_results(str(tmp_path / "killed"))) == 1

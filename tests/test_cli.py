@@ -1,8 +1,11 @@
 """main.py as a user runs it: every bad input is one line and exit status 2."""
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.conftest import run_main
+from tests.conftest import MAIN, ROOT, run_main
 
 
 def assert_refused(result, *fragments):
@@ -61,6 +64,15 @@ def test_help_explains_each_flag():
     result = run_main("--help")
     for flag in ("--train-digits", "--train-mnist", "--mnist-dir", "--output-dir", "--seed", "--steps", "--compare"):
         assert flag in result.stdout
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`./main.py --help | head`: the pipe closes before main.py has written its help."""
+    process = subprocess.Popen([sys.executable, MAIN, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=60)
+    assert stderr == "" and process.returncode == 141
 
 
 def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):

