@@ -32,6 +32,8 @@ _PRESET = flags.DEFINE_string("preset", "fast", "The preset to run.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the run.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Also train the real-data baseline.")
 _GAN_FLAGS = flags.DEFINE_list("gan-flags", [], "Extra main.py flags of the GAN stage (a lever to measure).")
+_CLASSIFIER_FLAGS = flags.DEFINE_list("classifier-flags", [], "Extra main.py flags of the classifier stage.")
+_EVALUATE = flags.DEFINE_boolean("evaluate", False, "Also run `main.py --evaluate` (the report), as `make run` does.")
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
 
 
@@ -76,17 +78,29 @@ def keep_digit_records(output, kept):
             shutil.copyfile(os.path.join(source, name), os.path.join(kept, f"digit-{digit}", name))
 
 
+def recall_lines(output):
+    """The report's per-digit recall on validation (goal: every digit at least 0.80)."""
+    with open(os.path.join(output, "report.json")) as f:
+        digits = json.load(f)["digits"]
+    recalls = {d["digit"]: d["generated"]["recall"] for d in digits}
+    text = ", ".join(f"{digit}: {recall:.3f}" for digit, recall in sorted(recalls.items()))
+    return [f"- generator recall on validation (`--evaluate`): {text}; lowest {min(recalls.values()):.3f}"]
+
+
 def main(argv):
     del argv
-    label = " ".join([_PRESET.value, *(["with"] if _GAN_FLAGS.value else []), *_GAN_FLAGS.value])
+    extra = [*_GAN_FLAGS.value, *_CLASSIFIER_FLAGS.value]
+    label = " ".join([_PRESET.value, *(["with"] if extra else []), *extra])
     folder = re.sub(r"[^A-Za-z0-9.]+", "-", label.replace(" with ", " ")).strip("-")
     output = os.path.join(ROOT, "bench", "out", f"{folder}-seed{_SEED.value}")
     shutil.rmtree(output, ignore_errors=True)
     common = ["--preset", _PRESET.value, "--seed", str(_SEED.value), "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]
     stages = {
         "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common, *_GAN_FLAGS.value],
-        "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common],
+        "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common, *_CLASSIFIER_FLAGS.value],
     }
+    if _EVALUATE.value:
+        stages["report (--evaluate)"] = ["--evaluate", *common]
     measured = {name: run_stage(args) for name, args in stages.items()}
     keep_digit_records(output, os.path.join(ROOT, "bench", "runs", os.path.basename(output)))
     with open(os.path.join(output, "results.jsonl")) as f:
@@ -105,6 +119,7 @@ def main(argv):
             f"test accuracy {r['test_accuracy']:.2%}"
             for source, r in records.items()
         ),
+        *(recall_lines(output) if _EVALUATE.value else []),
         "",
     ]
     text = "\n".join(lines)
