@@ -55,6 +55,9 @@ _R1_GAMMA = flags.DEFINE_float("r1-gamma", None, "Weight of the R1 gradient pena
 _MINIBATCH_STD_GROUP = flags.DEFINE_integer(
     "minibatch-std-group", None, "Group size of D's minibatch standard deviation feature (default: 0, none).", lower_bound=0
 )
+_EMA_MOMENTUM = flags.DEFINE_float(
+    "ema-momentum", None, "Momentum of the generator weight average that is sampled and saved, in [0, 1); 0: none (default: 0).",
+)
 _SNAPSHOTS = flags.DEFINE_integer(
     "snapshots", None, "Also keep the generators of this many last checkpoints, for --snapshot-mixture (default: 0).",
     lower_bound=0,
@@ -155,6 +158,8 @@ def make_config(argv):
         digits = ()
     if _D_LEARNING_RATE.value is not None and not 0 < _D_LEARNING_RATE.value < 1:
         raise UserError(f"--d-learning-rate: {_D_LEARNING_RATE.value} is outside (0, 1)")
+    if _EMA_MOMENTUM.value is not None and not 0 <= _EMA_MOMENTUM.value < 1:
+        raise UserError(f"--ema-momentum: {_EMA_MOMENTUM.value} is outside [0, 1)")
     if _WORKERS.present and action != "train-digits":
         raise UserError("--workers goes with --train-digits")
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
@@ -181,6 +186,7 @@ def make_config(argv):
             augment=None if _AUGMENT.value is None else config_lib.parse_augment(_AUGMENT.value),
             r1_gamma=_R1_GAMMA.value,
             minibatch_std_group=_MINIBATCH_STD_GROUP.value,
+            ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,
             eval_every=_EVAL_EVERY.value,

@@ -37,6 +37,7 @@ def assert_refused(result, *fragments):
         (["--train-mnist", "--data", "imagined"], ["--data"]),
         (["--train-digits", "1", "--d-learning-rate", "0"], ["--d-learning-rate: 0.0 is outside (0, 1)"]),
         (["--train-digits", "1", "--d-learning-rate", "fast"], ["--d-learning-rate"]),
+        (["--train-digits", "1", "--ema-momentum", "1"], ["--ema-momentum: 1.0 is outside [0, 1)"]),
         (["--train-digits", "1", "--compare"], ["--compare goes with --train-mnist"]),
         (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
     ],
@@ -79,3 +80,18 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
     result = run_main("--fetch-mnist", "--mnist-dir", real_mnist_dir)
     assert result.returncode == 0, result.stderr
     assert "55000 training, 5000 validation, 10000 test" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "flag, field, value",
+    [("--ema-momentum=0.999", "ema_momentum", 0.999), ("--minibatch-std-group=4", "minibatch_std_group", 4)],
+)
+def test_technique_flags_reach_the_gan_config(flag, field, value):
+    script = (
+        "import sys; import main; "
+        f"argv = main._parse_flags(['main.py', '--train-digits', '1', {flag!r}]); "
+        f"print(repr(main.make_config(argv).gan.{field}))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == repr(value)
