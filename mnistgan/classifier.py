@@ -74,8 +74,9 @@ def load_snapshots(output_dir, digits=range(10)):
     if missing:
         listed = ",".join(map(str, missing))
         raise UserError(
-            f"no snapshots for digit(s) {listed} in {output_dir}; train them with snapshots kept: "
-            f"./main.py --train-digits {listed} --snapshots 4 --restart"
+            f"no snapshots for digit(s) {listed} in {output_dir}; train them with snapshots kept "
+            f"(./main.py --train-digits {listed} --snapshots 4 --restart), or draw from generator.keras "
+            "(--no-snapshot-mixture)"
         )
     return [[_load_generator(path, digit) for path in outputs.snapshot_paths(output_dir, digit)] for digit in digits]
 

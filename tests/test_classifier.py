@@ -160,7 +160,7 @@ def test_noise_scale_scales_the_generators_input(generators_dir):
 
 def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
     save_generators(str(tmp_path))
-    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4"):
+    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4.*--no-snapshot-mixture"):
         classifier.load_snapshots(str(tmp_path))
 
 
