@@ -126,28 +126,28 @@ def stacked_job(mnist, steps, k=2):
     """K digits' networks in one compiled step (no files written); the ten digits as ten/K groups."""
     import tensorflow as tf
 
-    from mnistgan import config as config_lib, data, gan
+    from mnistgan import config as config_lib, data, gan, gan_state, gan_step
 
     config = config_lib.GanConfig()
     images = {d: data.to_float(data.digit_images(mnist, "train", d)) for d in DIGITS}
-    gans = [gan.DigitGan(config, images[d], seed=d) for d in DIGITS[:k]]
+    gans = [gan_step.GanStep(gan_state.GanState(config, images[d], seed=d)) for d in DIGITS[:k]]
 
     @tf.function
     def train_together(count):
         # The digits share no variable, so TensorFlow may run their ops side by side.
         for _ in tf.range(count):
             for digit_gan in gans:
-                digit_gan._train_step()
+                digit_gan.train_step()
 
     for first in range(0, len(DIGITS), k):
         for digit_gan, digit in zip(gans, DIGITS[first : first + k]):
-            digit_gan.reset(images[digit], seed=digit)
+            digit_gan.state.reset(images[digit], seed=digit)
         done = 0
         while done < steps:
             count = min(gan.CHUNK, steps - done)
             train_together(tf.constant(count, tf.int32))
             done += count
-        float(gans[0].step.numpy())
+        float(gans[0].state.step.numpy())
 
 
 def run_variant(name, steps):

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import config as config_lib, data, images, networks, optimizers, outputs
+from mnistgan import config as config_lib, data, harness, images, networks, optimizers, outputs
 from mnistgan.errors import UserError
 from mnistgan.progress import Progress
 
@@ -274,6 +274,143 @@ class ClassifierResult:
     folder: str
 
 
+def real_batches(mnist, batch_size, seed, start_step):
+    """`next` on shuffled (images, labels) batches of the real training split.
+
+    A resumed run reshuffles from a seed that includes the step, rather than
+    checkpointing a 55,000-image shuffle buffer.
+    """
+    images_, labels = mnist.split("train")
+    iterator = iter(data.batches(images_, labels, batch_size, seed=seed * 100003 + start_step))
+    return lambda: next(iterator)
+
+
+class ClassifierTraining:
+    """Training one classifier in one folder: run.json, metrics.csv, checkpoints/, logs/ and resume.
+
+    The classifier runs and the evaluator (evaluation.py) both train through it.
+
+    Args:
+      cfg: a `ClassifierConfig`.
+      seed: seeds the weights, dropout and the batches.
+      data_source: "synthetic" or "real", as the record notes it.
+      folder: where it writes.
+      label: how progress lines name it.
+      remedy: what to do about a damaged file in `folder`.
+    """
+
+    def __init__(self, cfg, seed, data_source, folder, label, remedy):
+        self.cfg, self.seed, self.data_source = cfg, seed, data_source
+        self.folder, self.label, self.remedy = folder, label, remedy
+        self.run_json = os.path.join(folder, "run.json")
+        self.checkpoint_dir = os.path.join(folder, "checkpoints")
+        self.csv = outputs.MetricsCsv(os.path.join(folder, "metrics.csv"), CSV_FIELDS, f"delete it (its rows are lost) or {remedy}")
+
+    def read_back(self, run_ids):
+        """Reads back run.json, the latest checkpoint and (unless finished) metrics.csv.
+
+        Args:
+          run_ids: the generators' run ids the run must have been trained on (None: real data).
+
+        Returns:
+          (record, checkpoint): the run.json to resume from and the latest
+          checkpoint's prefix, each None for a fresh run.
+
+        Raises:
+          UserError: naming a damaged file and what to do, or a change of
+            settings or generators since the run began.
+        """
+        record = outputs.read_resumable_record(self.run_json, self.cfg, self.seed, RESUME_KEYS, remedy=self.remedy)
+        # A record from before runs noted their generators from the start lacks them until it finishes.
+        if record is not None and record.get("generator_run_ids", run_ids) != run_ids:
+            raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
+        checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
+        if outputs.checkpoint_step(checkpoint) < self.cfg.steps:
+            self.csv.rows()
+        return record, checkpoint
+
+    @staticmethod
+    def new_record(run_ids):
+        return {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0, "generator_run_ids": run_ids}
+
+    def write_record(self, record, **fields):
+        harness.write_record(
+            self.run_json, record, data_source=self.data_source, seed=self.seed, config=dataclasses.asdict(self.cfg), **fields
+        )
+
+    def fit(self, mnist, record, checkpoint, batch_source):
+        """Trains (or resumes from `checkpoint`) to `cfg.steps`; returns the `ClassifierTrainer`.
+
+        Args:
+          mnist: a `data.Mnist`; its validation images are checked at each "eval".
+          record: the run.json to update.
+          batch_source: the start step -> the batches: a `SyntheticStream`, or
+            a function returning (images, labels) as `real_batches` makes it.
+        """
+        os.makedirs(self.folder, exist_ok=True)
+        start = outputs.checkpoint_step(checkpoint)
+        next_batch = batch_source(start)
+        stream = next_batch if isinstance(next_batch, SyntheticStream) else None
+        trainer = ClassifierTrainer(self.cfg, next_batch, seed=self.seed)
+        run = harness.Harness(trainer.checkpoint, self.checkpoint_dir, self.remedy)
+        if checkpoint:
+            run.restore(checkpoint)
+            logging.info("%s: resuming from step %d", self.label, start)
+        if start < self.cfg.steps:
+            self._train(run, trainer, mnist, stream, record, start)
+        return trainer
+
+    def _train(self, run, trainer, mnist, stream, record, start):
+        cfg = self.cfg
+        self.csv.trim(start)
+        writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
+        progress = Progress(self.label, start, cfg.steps)
+        task = ClassifierTask(self, trainer, mnist, record, progress, writer)
+        schedule = harness.Schedule(cfg.steps, {"eval": cfg.eval_every, "checkpoint": cfg.checkpoint_every}, CHUNK)
+        try:
+            step = run.run(task, schedule, start, progress, writer)
+        except harness.NonFiniteLoss as e:
+            raise UserError(
+                f"{self.label}: loss became NaN/inf near step {e.last}; the last checkpoint in "
+                f"{self.checkpoint_dir} is kept. Try a lower learning rate or --restart"
+            ) from None
+        writer.close()
+        steps_per_second = progress.steps_per_second(step)
+        record.update(steps_per_second=round(steps_per_second, 2))
+        if stream is not None:
+            # Share of a training step spent generating its batch.
+            record["generation_share"] = round(min(1.0, seconds_per_batch(stream) * steps_per_second), 3)
+
+
+class ClassifierTask(harness.Task):
+    """The classifier's hooks in the harness: validation accuracy at "eval", run.json at checkpoints."""
+
+    def __init__(self, training, trainer, mnist, record, progress, writer):
+        self.training, self.trainer, self.mnist, self.record = training, trainer, mnist, record
+        self.progress, self.writer = progress, writer
+        self.clock = harness.Clock(record["wall_time_s"])
+
+    def train_steps(self, count):
+        loss, finite = self.trainer.train_steps(count)
+        return {"loss": loss}, finite
+
+    def after_steps(self, step, losses):
+        self.loss = losses["loss"]
+
+    def on_events(self, step, due):
+        self.elapsed = self.clock.elapsed()
+        if "eval" in due:
+            accuracy = validation_accuracy(self.trainer, self.mnist)
+            self.progress.message(f"{self.training.label}: step {step}: validation accuracy {accuracy:.4f}")
+            with self.writer.as_default(step=step):
+                tf.summary.scalar("validation_accuracy", accuracy)
+            self.training.csv.append({"step": step, "loss": self.loss, "validation_accuracy": accuracy, "elapsed_s": self.elapsed})
+
+    def after_checkpoint(self, step):
+        self.record.update(wall_time_s=round(self.elapsed, 2), steps_done=step, status="running")
+        self.training.write_record(self.record)
+
+
 class ClassifierRun:
     """One classifier run on one data source, with its files and resume.
 
@@ -282,26 +419,20 @@ class ClassifierRun:
       data_source: "synthetic" or "real".
       mnist: a `data.Mnist`.
       generators: ten generator models (synthetic only; loaded when None).
-      folder: where it writes (default output/classifier-<data>/).
-      label: how progress lines name it.
-      remedy: what to do about a damaged file in `folder` (default: --restart).
     """
 
-    def __init__(self, config, data_source, mnist, generators=None, folder=None, label=None, remedy=None):
+    def __init__(self, config, data_source, mnist, generators=None):
         self.config = config
-        self.label = label or f"classifier ({data_source})"
         self.cfg = config.classifier
         self.data_source = data_source
         self.mnist = mnist
         self.generators = generators
-        self.folder = folder or outputs.classifier_dir(config.output_dir, data_source)
-        self.run_json = os.path.join(self.folder, "run.json")
+        self.folder = outputs.classifier_dir(config.output_dir, data_source)
         self.model_path = os.path.join(self.folder, "model.keras")
-        self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
-        self.remedy = remedy or f"train it again: ./main.py --train-mnist --data {data_source} --restart"
-        self.csv = outputs.MetricsCsv(
-            os.path.join(self.folder, "metrics.csv"), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
-        )
+        self.training = ClassifierTraining(
+            self.cfg, config.seed, data_source, self.folder, f"classifier ({data_source})",
+            f"train it again: ./main.py --train-mnist --data {data_source} --restart",
+        )  # fmt: skip
 
     def check(self):
         """Reads back every file of this run that training or measuring will read, before anything is written.
@@ -318,31 +449,17 @@ class ClassifierRun:
         run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
         if self.config.restart:
             return None, None, run_ids  # The folder is deleted.
-        record = outputs.read_resumable_record(
-            self.run_json, self.cfg, self.config.seed, RESUME_KEYS, remedy=self.remedy
-        )
-        # A record from before runs noted their generators from the start lacks them until it finishes.
-        if record is not None and record.get("generator_run_ids", run_ids) != run_ids:
-            raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
-        checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
-        if outputs.checkpoint_step(checkpoint) < self.cfg.steps:
-            self.csv.rows()
-        elif record is not None and record.get("status") == "done" and os.path.exists(self.model_path):
+        record, checkpoint = self.training.read_back(run_ids)
+        finished = outputs.checkpoint_step(checkpoint) >= self.cfg.steps
+        if finished and record is not None and record.get("status") == "done" and os.path.exists(self.model_path):
             # Not needed to measure again, but the run's deliverable: say so if it is damaged.
             outputs.load_keras_model(self.model_path, "delete it, then run the same command again to rewrite it")
         return record, checkpoint, run_ids
 
     def _batch_source(self, start_step):
         if self.data_source == "synthetic":
-            stream = SyntheticStream(
-                self.generators, self.cfg.batch_size, seed=self.config.seed, noise_scale=self.cfg.noise_scale
-            )
-            return stream, stream
-        # A resumed run reshuffles from a seed that includes the step, rather
-        # than checkpointing a 55,000-image shuffle buffer.
-        images_, labels = self.mnist.split("train")
-        iterator = iter(data.batches(images_, labels, self.cfg.batch_size, seed=self.config.seed * 100003 + start_step))
-        return (lambda: next(iterator)), None
+            return SyntheticStream(self.generators, self.cfg.batch_size, seed=self.config.seed, noise_scale=self.cfg.noise_scale)
+        return real_batches(self.mnist, self.cfg.batch_size, self.config.seed, start_step)
 
     def train(self):
         """Trains (or resumes) to `config.classifier.steps`, then measures on the test split."""
@@ -355,71 +472,9 @@ class ClassifierRun:
         record, checkpoint, run_ids = self.check()
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
-        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0, "generator_run_ids": run_ids}
-        os.makedirs(self.folder, exist_ok=True)
-        start = outputs.checkpoint_step(checkpoint)
-        next_batch, stream = self._batch_source(start)
-        trainer = ClassifierTrainer(self.cfg, next_batch, seed=self.config.seed)
-        manager = tf.train.CheckpointManager(trainer.checkpoint, self.checkpoint_dir, max_to_keep=2)
-        if checkpoint:
-            outputs.restore_checkpoint(trainer.checkpoint, checkpoint, self.remedy)
-            logging.info("%s: resuming from step %d", self.label, start)
-        if start < self.cfg.steps:
-            self._train_loop(trainer, manager, stream, record, start)
+        record = record or self.training.new_record(run_ids)
+        trainer = self.training.fit(self.mnist, record, checkpoint, self._batch_source)
         return trainer, record, run_ids
-
-    def _train_loop(self, trainer, manager, stream, record, start):
-        cfg = self.cfg
-        label = self.label
-        self.csv.trim(start)
-        writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
-        progress = Progress(label, start, cfg.steps)
-        wall_before, session_start = record["wall_time_s"], time.monotonic()
-        step = start
-        with writer.as_default():
-            while step < cfg.steps:
-                count = min(
-                    CHUNK,
-                    cfg.steps - step,
-                    cfg.eval_every - step % cfg.eval_every,
-                    cfg.checkpoint_every - step % cfg.checkpoint_every,
-                )
-                loss, finite = trainer.train_steps(tf.constant(count, tf.int32))
-                if not bool(finite):
-                    raise UserError(
-                        f"{label}: loss became NaN/inf near step {step + count}; the last checkpoint in "
-                        f"{manager.directory} is kept. Try a lower learning rate or --restart"
-                    )
-                step += count
-                loss = float(loss)
-                progress.update(step, loss=loss)
-                tf.summary.scalar("loss", loss, step=step)
-                elapsed = wall_before + time.monotonic() - session_start
-                if step % cfg.eval_every == 0 or step == cfg.steps:
-                    accuracy = validation_accuracy(trainer, self.mnist)
-                    progress.message(f"{label}: step {step}: validation accuracy {accuracy:.4f}")
-                    tf.summary.scalar("validation_accuracy", accuracy, step=step)
-                    self.csv.append({"step": step, "loss": loss, "validation_accuracy": accuracy, "elapsed_s": elapsed})
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                    manager.save(checkpoint_number=step)
-                    record.update(wall_time_s=round(elapsed, 2), steps_done=step, status="running")
-                    self._write_record(record)
-        writer.close()
-        steps_per_second = progress.steps_per_second(step)
-        record.update(steps_per_second=round(steps_per_second, 2))
-        if stream is not None:
-            # Share of a training step spent generating its batch.
-            record["generation_share"] = round(min(1.0, seconds_per_batch(stream) * steps_per_second), 3)
-
-    def _write_record(self, record):
-        record.update(
-            data_source=self.data_source,
-            seed=self.config.seed,
-            config=dataclasses.asdict(self.cfg),
-            peak_memory_mb=outputs.peak_memory_mb(),
-            versions=outputs.library_versions(),
-        )
-        outputs.write_json(self.run_json, record)
 
     def _report(self, trainer, record, run_ids):
         """Test-split numbers, model.keras, confusion.png, run.json and one results.jsonl line."""
@@ -443,7 +498,7 @@ class ClassifierRun:
             preset=self.config.preset,
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        self._write_record(record)
+        self.training.write_record(record)
         if self._needs_result_line(record, newly_trained):
             outputs.append_jsonl(outputs.results_path(self.config.output_dir), record)
         else:

@@ -60,7 +60,7 @@ class GanConfig:
     leaky_slope: float = resumable(0.01)
     # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".
     precision: str = resumable("mixed_bfloat16")
-    # Show D real and fake images in one batch (see gan.DigitGan._judge_pair).
+    # Show D real and fake images in one batch (see gan_step.GanStep._judge_pair).
     mixed_batches: bool = resumable(True)
     # Keep D's dropout on while it judges the generator's images in the
     # generator step; the original switched it off there (keep_prob 1.0).
@@ -69,7 +69,7 @@ class GanConfig:
     # none). Off by default: 0.995 measured no better and 8% slower (README).
     ema_momentum: float = resumable(0.0)
     # Re-estimate the generator's batch-norm statistics from fresh samples
-    # before each sample grid, check and save (see gan.DigitGan.sampler);
+    # before each sample grid, check and save (see gan_monitor.sampler);
     # False samples with the moving averages, as the original did.
     recalibrate_batch_norm: bool = True
     # Momentum of the generator's batch-norm moving averages, which sampling

@@ -11,6 +11,7 @@ assigns to the intended digit. All metrics compare against validation images.
 """
 
 import dataclasses
+import functools
 import os
 
 import keras
@@ -66,10 +67,11 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
     record = read_evaluator_record(output_dir)
     if record is None or not os.path.exists(path):
         logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
-        run_config = config_lib.Config(action="evaluate", data_sources=("real",), output_dir=output_dir, seed=seed)
-        run_config = dataclasses.replace(run_config, classifier=dataclasses.replace(config, feature_size=FEATURE_SIZE))
-        run = classifier.ClassifierRun(run_config, "real", mnist, folder=folder, label="evaluator", remedy=remedy)
-        trainer = run.fit()[0]
+        cfg = dataclasses.replace(config, feature_size=FEATURE_SIZE)
+        training = classifier.ClassifierTraining(cfg, seed, "real", folder, "evaluator", remedy)
+        previous, checkpoint = training.read_back(run_ids=None)
+        batches = functools.partial(classifier.real_batches, mnist, cfg.batch_size, seed)
+        trainer = training.fit(mnist, previous or training.new_record(None), checkpoint, batches)
         accuracy = classifier.validation_accuracy(trainer, mnist)
         if accuracy < min_accuracy:
             raise UserError(f"the evaluator reached only {accuracy:.2%} validation accuracy (needs {min_accuracy:.0%})")

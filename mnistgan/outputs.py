@@ -51,6 +51,11 @@ def evolution_path(output_dir, digit):
     return os.path.join(digit_dir(output_dir, digit), "evolution.png")
 
 
+def evolution_npz_path(output_dir, digit):
+    """The arrays behind the evolution strip (steps and images), kept across resumes."""
+    return os.path.join(digit_dir(output_dir, digit), "evolution.npz")
+
+
 def latent_walk_path(output_dir, digit):
     return os.path.join(digit_dir(output_dir, digit), "latent-walk.png")
 

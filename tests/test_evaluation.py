@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnistgan import config as config_lib, data, evaluation, gan, outputs, report
+from mnistgan import config as config_lib, data, evaluation, gan, gan_monitor, gan_state, outputs, report
 from tests.conftest import blob_images, run_main, tiny_config
 from tests.test_classifier import save_generators, tiny_mnist
 
@@ -118,12 +118,12 @@ def train_scripted(tmp_path, shifts, **gan_settings):
 def generator_weights_at(config, step):
     import tensorflow as tf
 
-    digit_gan = gan.DigitGan(config.gan, np.zeros((1, 28, 28, 1), np.float32), seed=0)
+    digit_gan = gan_state.GanState(config.gan, np.zeros((1, 28, 28, 1), np.float32), seed=0)
     folder = os.path.join(outputs.digit_dir(config.output_dir, 3), "checkpoints")
     digit_gan.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
     assert tf.train.latest_checkpoint(folder)
     # The run samples (and saves) with the calibration noise of digit 3 at that step.
-    return digit_gan.sampler(seed=gan.noise_seed(config.seed * 10 + 3, step, "calibration")).get_weights()
+    return gan_monitor.sampler(digit_gan, seed=gan_monitor.noise_seed(config.seed * 10 + 3, step, "calibration")).get_weights()
 
 
 def test_selection_keeps_the_better_earlier_generator(tmp_path):
@@ -175,8 +175,8 @@ def test_checks_score_other_noise_than_the_calibration_drew(tmp_path, monkeypatc
 
         return wrapper
 
-    monkeypatch.setattr(gan.DigitGan, "sampler", spy("calibration", gan.DigitGan.sampler, 1))
-    monkeypatch.setattr(gan.DigitGan, "heldout_accuracy", spy("heldout", gan.DigitGan.heldout_accuracy, 4))
+    monkeypatch.setattr(gan_monitor, "sampler", spy("calibration", gan_monitor.sampler, 1))
+    monkeypatch.setattr(gan_monitor, "heldout_accuracy", spy("heldout", gan_monitor.heldout_accuracy, 4))
     monkeypatch.setattr(evaluation, "generate", spy("quality", evaluation.generate, 2))
     train_scripted(tmp_path, shifts=[0.0], steps=2)
     step_2 = [drawn["calibration"][-1], drawn["heldout"][-1], drawn["quality"][-1]]

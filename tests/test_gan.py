@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from mnistgan import data, gan, outputs
+from mnistgan import data, gan, gan_monitor, gan_state, gan_step, outputs
 from tests.conftest import ROOT, blob_images, run_main, tiny_config
 
 
@@ -94,10 +94,10 @@ def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path):
     train(fresh)
     reused = tiny_config(tmp_path / "reused")
     other = gan.DigitRun(dataclasses.replace(reused, digits=(5,)), 5, blob_images(40, seed=7), blob_images(16, seed=1))
-    shared = gan.DigitGan(reused.gan, other.train_images, other.seed)
+    shared = gan_step.GanStep(gan_state.GanState(reused.gan, other.train_images, other.seed))
     other.train(shared)  # Another digit first: different images, seed and weights.
-    shared.reset(shared.real, seed=1)
-    for optimizer in (shared.g_optimizer, shared.d_optimizer):
+    shared.state.reset(shared.state.real, seed=1)
+    for optimizer in (shared.state.g_optimizer, shared.state.d_optimizer):
         assert int(optimizer.iterations) == 0
         assert float(optimizer.learning_rate) == pytest.approx(reused.gan.learning_rate)
     gan.DigitRun(reused, 3, blob_images(64), blob_images(16, seed=1)).train(shared)
@@ -109,9 +109,9 @@ def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path):
 
 def test_discriminator_learning_rate_is_its_own_and_survives_a_reset(tmp_path):
     config = tiny_config(tmp_path).gan
-    default = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    default = gan_state.GanState(config, data.to_float(blob_images(64)), seed=0)
     assert float(default.d_optimizer.learning_rate) == pytest.approx(config.learning_rate)
-    slower = gan.DigitGan(dataclasses.replace(config, d_learning_rate=5e-5), data.to_float(blob_images(64)), seed=0)
+    slower = gan_state.GanState(dataclasses.replace(config, d_learning_rate=5e-5), data.to_float(blob_images(64)), seed=0)
     for _ in range(2):  # Built, then after a reset for the next digit.
         assert float(slower.d_optimizer.learning_rate) == pytest.approx(5e-5)
         assert float(slower.g_optimizer.learning_rate) == pytest.approx(config.learning_rate)
@@ -123,36 +123,37 @@ def test_sampler_is_the_moving_average_of_the_generator_weights(tmp_path):
 
     momentum = 0.9
     config = tiny_config(tmp_path, ema_momentum=momentum).gan
-    digit_gan = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    digit_gan = gan_state.GanState(config, data.to_float(blob_images(64)), seed=0)
+    step = gan_step.GanStep(digit_gan)
     after = []
     for _ in range(2):
-        digit_gan.train_steps(tf.constant(1, tf.int32))
+        step.train_steps(tf.constant(1, tf.int32))
         after.append([w.numpy() for w in digit_gan.generator.trainable_weights])
-    averaged = [w.numpy() for w in digit_gan.sampler(seed=0).trainable_weights]
+    averaged = [w.numpy() for w in gan_monitor.sampler(digit_gan, seed=0).trainable_weights]
     for first, second, average in zip(*after, averaged):
         assert np.abs(second - first).max() > 1e-5  # The generator trains.
         # The first step starts the average at the weights themselves.
         np.testing.assert_allclose(average, momentum * first + (1 - momentum) * second, rtol=1e-5, atol=1e-7)
         assert not np.allclose(average, second, rtol=0, atol=1e-6)
-    plain = gan.DigitGan(dataclasses.replace(config, ema_momentum=0.0), data.to_float(blob_images(64)), seed=0)
-    assert plain.sampler(seed=0) is plain.generator
+    plain = gan_state.GanState(dataclasses.replace(config, ema_momentum=0.0), data.to_float(blob_images(64)), seed=0)
+    assert gan_monitor.sampler(plain, seed=0) is plain.generator
 
 
 def test_without_recalibration_the_sampler_is_the_generator_with_its_moving_statistics(tmp_path):
     import keras
 
     config = tiny_config(tmp_path, recalibrate_batch_norm=False, batch_norm_momentum=0.9).gan
-    digit_gan = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
-    digit_gan._train_step()  # Eager: one step moves the moving statistics.
+    digit_gan = gan_state.GanState(config, data.to_float(blob_images(64)), seed=0)
+    gan_step.GanStep(digit_gan).train_step()  # Eager: one step moves the moving statistics.
     layers = [l for l in digit_gan.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert {layer.momentum for layer in layers} == {0.9}  # The original's decay.
     moving = [layer.moving_mean.numpy().copy() for layer in layers]
-    assert digit_gan.sampler(seed=0) is digit_gan.generator
+    assert gan_monitor.sampler(digit_gan, seed=0) is digit_gan.generator
     for layer, before in zip(layers, moving):
         np.testing.assert_array_equal(layer.moving_mean.numpy(), before)
-    recalibrating = gan.DigitGan(dataclasses.replace(config, recalibrate_batch_norm=True), digit_gan.real, seed=0)
-    recalibrating._train_step()
-    recalibrating.sampler(seed=0)
+    recalibrating = gan_state.GanState(dataclasses.replace(config, recalibrate_batch_norm=True), digit_gan.real, seed=0)
+    gan_step.GanStep(recalibrating).train_step()
+    gan_monitor.sampler(recalibrating, seed=0)
     changed = [l.moving_mean.numpy() for l in recalibrating.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert not np.allclose(changed[0], moving[0])
 
@@ -161,22 +162,23 @@ def test_the_generator_step_can_judge_without_discriminator_dropout(tmp_path):
     import tensorflow as tf
 
     config = tiny_config(tmp_path, mixed_batches=False).gan
-    digit_gan = gan.DigitGan(config, data.to_float(blob_images(64)), seed=0)
+    digit_gan = gan_state.GanState(config, data.to_float(blob_images(64)), seed=0)
     images = tf.constant(data.to_float(blob_images(8)))
-    np.testing.assert_array_equal(digit_gan._discriminate(images, dropout=False), digit_gan._discriminate(images, dropout=False))
-    assert not np.array_equal(digit_gan._discriminate(images), digit_gan._discriminate(images))  # Dropout draws anew.
+    d = digit_gan.discriminator
+    np.testing.assert_array_equal(gan_step.discriminate(d, images, dropout=False), gan_step.discriminate(d, images, dropout=False))
+    assert not np.array_equal(gan_step.discriminate(d, images), gan_step.discriminate(d, images))  # Dropout draws anew.
     weights = []
     for dropout in (True, False):
-        trained = gan.DigitGan(dataclasses.replace(config, generator_step_dropout=dropout), digit_gan.real, seed=0)
-        trained._train_step()  # Eager: no trace needed for one step.
+        trained = gan_state.GanState(dataclasses.replace(config, generator_step_dropout=dropout), digit_gan.real, seed=0)
+        gan_step.GanStep(trained).train_step()  # Eager: no trace needed for one step.
         weights.append(trained.generator.get_weights()[0])
     assert not np.array_equal(*weights)  # The setting reaches the generator's gradient.
 
 
 def test_each_purpose_draws_its_own_noise():
-    draws = [np.random.default_rng(gan.noise_seed(13, 500, p)).standard_normal(4) for p in gan.NOISE_PURPOSES]
-    assert len({tuple(d) for d in draws}) == len(gan.NOISE_PURPOSES)
-    np.testing.assert_array_equal(np.random.default_rng(gan.noise_seed(13, 500, "quality")).standard_normal(4), draws[2])
+    draws = [np.random.default_rng(gan_monitor.noise_seed(13, 500, p)).standard_normal(4) for p in gan_monitor.NOISE_PURPOSES]
+    assert len({tuple(d) for d in draws}) == len(gan_monitor.NOISE_PURPOSES)
+    np.testing.assert_array_equal(np.random.default_rng(gan_monitor.noise_seed(13, 500, "quality")).standard_normal(4), draws[2])
 
 
 def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
@@ -283,13 +285,14 @@ def test_each_technique_trains_a_step_and_changes_it(tmp_path, technique):
 
     config = tiny_config(tmp_path).gan
     images = data.to_float(blob_images(64))
-    plain, varied = gan.DigitGan(config, images, seed=0), gan.DigitGan(dataclasses.replace(config, **technique), images, seed=0)
+    plain = gan_step.GanStep(gan_state.GanState(config, images, seed=0))
+    varied = gan_step.GanStep(gan_state.GanState(dataclasses.replace(config, **technique), images, seed=0))
     d_plain, g_plain, _ = plain.train_steps(tf.constant(2, tf.int32))
     d_loss, g_loss, finite = varied.train_steps(tf.constant(2, tf.int32))
-    assert bool(finite) and int(varied.step) == 2
+    assert bool(finite) and int(varied.state.step) == 2
     assert (float(d_loss), float(g_loss)) != (float(d_plain), float(g_plain))
-    before = [w.numpy() for w in gan.DigitGan(config, images, seed=0).generator.trainable_weights]
-    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(varied.generator.trainable_weights, before))
+    before = [w.numpy() for w in gan_state.GanState(config, images, seed=0).generator.trainable_weights]
+    assert any(np.abs(w.numpy() - b).max() > 0 for w, b in zip(varied.state.generator.trainable_weights, before))
 
 
 def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
@@ -299,9 +302,9 @@ def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
     images = data.to_float(blob_images(64))
     losses = {}
     for gamma in (0.0, 1000.0):
-        digit_gan = gan.DigitGan(dataclasses.replace(config, r1_gamma=gamma), images, seed=0)
-        real, fake = tf.constant(images[:8]), digit_gan.generator(np.zeros((8, 32), np.float32), training=True)
-        losses[gamma] = float(digit_gan._d_loss(real, fake))
+        digit_gan = gan_step.GanStep(gan_state.GanState(dataclasses.replace(config, r1_gamma=gamma), images, seed=0))
+        real, fake = tf.constant(images[:8]), digit_gan.state.generator(np.zeros((8, 32), np.float32), training=True)
+        losses[gamma] = float(digit_gan.d_loss(real, fake))
     assert losses[1000.0] > losses[0.0] + 1e-3
 
 

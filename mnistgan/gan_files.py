@@ -1,0 +1,65 @@
+"""What a digit's GAN run shows and keeps: sample grids, the evolution strip, the generator and its snapshots."""
+
+import numpy as np
+import tensorflow as tf
+
+from mnistgan import data, images, outputs
+from mnistgan.gan_monitor import fixed_noise
+
+EVOLUTION_ROWS = 4
+EVOLUTION_COLUMNS = 12
+GRID_SIZE = 64
+
+
+class DigitFiles:
+    """The images and models of one digit's run in output/digit-d/ (paths from outputs.py).
+
+    Args:
+      config: the whole `Config`.
+      digit: 0-9.
+      remedy: what to do about a damaged file of this digit.
+    """
+
+    def __init__(self, config, digit, remedy):
+        self.config, self.digit, self.remedy = config, digit, remedy
+        self.output_dir = config.output_dir
+        self.evolution_npz = outputs.evolution_npz_path(self.output_dir, digit)
+
+    def save_samples(self, generator, step, writer):
+        """The sample grid of `step` from the fixed noise, its row in the evolution strip, and TensorBoard's copy."""
+        noise = fixed_noise(self.config.gan, self.config.seed, self.digit, GRID_SIZE)
+        generated = data.to_uint8(generator(noise, training=False).numpy())
+        images.save_grid(outputs.sample_path(self.output_dir, self.digit, step), generated)
+        steps, snapshots = self.load_evolution()
+        keep = steps < step
+        steps = np.append(steps[keep], step)
+        snapshots = np.concatenate([snapshots[keep], generated[np.newaxis, :EVOLUTION_ROWS]])
+        with outputs.atomic_path(self.evolution_npz) as tmp:
+            np.savez(tmp, steps=steps, images=snapshots)
+        columns = images.pick_columns(len(steps), EVOLUTION_COLUMNS)
+        strip = images.evolution_strip(steps[columns], snapshots[columns])
+        images.save_png(outputs.evolution_path(self.output_dir, self.digit), strip)
+        with writer.as_default(step=step):
+            tf.summary.image("samples", data.to_float(images.tile(generated, 8, 1))[np.newaxis], max_outputs=1)
+
+    def load_evolution(self):
+        """The evolution snapshots so far: int (n,) steps and uint8 (n, EVOLUTION_ROWS, 28, 28) images."""
+        remedy = f"delete it (the evolution strip then starts afresh) or {self.remedy}"
+        arrays = outputs.read_npz(self.evolution_npz, remedy, ("steps", "images"))
+        if arrays is None:
+            return np.zeros((0,), np.int64), np.zeros((0, EVOLUTION_ROWS, 28, 28), np.uint8)
+        steps, snapshots = arrays["steps"], arrays["images"]
+        if steps.ndim != 1 or steps.dtype.kind != "i" or snapshots.shape != (len(steps), EVOLUTION_ROWS, 28, 28):
+            raise outputs.damaged(self.evolution_npz, f"arrays of shape {steps.shape} and {snapshots.shape}", remedy)
+        return steps, snapshots.astype(np.uint8)
+
+    def save_generator(self, generator):
+        self._save(generator, outputs.generator_path(self.output_dir, self.digit))
+
+    def save_snapshot(self, generator, step):
+        self._save(generator, outputs.snapshot_path(self.output_dir, self.digit, step))
+
+    @staticmethod
+    def _save(model, path):
+        with outputs.atomic_path(path) as tmp:
+            model.save(tmp)

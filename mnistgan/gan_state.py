@@ -1,0 +1,85 @@
+"""What a digit's GAN checkpoint holds: both networks, their optimizers, the step and the random state."""
+
+import keras
+import tensorflow as tf
+
+from mnistgan import networks, optimizers
+
+
+class GanState:
+    """Both networks, their optimizers, the step and the random state of one digit.
+
+    Everything stateful is tracked by `self.checkpoint`, so a restore puts the
+    run back exactly where it was.
+
+    Args:
+      config: a `GanConfig`.
+      real_images: float32 (n, 28, 28, 1) in [0, 1], the digit's training images.
+      seed: seeds the weights, the noise and the batch choice.
+    """
+
+    def __init__(self, config, real_images, seed):
+        self.config = config
+        self.generator, self.discriminator = self._build_networks()
+        use_ema = config.ema_momentum > 0
+        self.average_generator = None  # Holds the weight averages for sampling; never trained.
+        if use_ema:
+            with networks.dtype_policy(config.precision):
+                self.average_generator = networks.build_generator(
+                    config.latent_dim, config.leaky_slope, "average_generator", config.batch_norm_momentum
+                )
+        self.g_optimizer = optimizers.FusedAdam(
+            config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
+        )
+        self.d_optimizer = optimizers.FusedAdam(self._d_learning_rate(), beta_1=config.beta1)
+        # Build the slots now so a restore fills them instead of deferring.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        # A variable, not a constant, so `reset` can swap in another digit.
+        self.real = tf.Variable(real_images, shape=tf.TensorShape([None, *networks.IMAGE_SHAPE]), trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        self.rng = tf.random.Generator.from_seed(seed)
+        # These keyword names are the checkpoint's object names: changing one breaks every resume.
+        self.checkpoint = tf.train.Checkpoint(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            g_optimizer=self.g_optimizer,
+            d_optimizer=self.d_optimizer,
+            step=self.step,
+            rng=self.rng,
+            # tf.train.Checkpoint does not follow Keras SeedGenerators (dropout's
+            # random state); without them a resumed run drifts from a straight one.
+            layer_seeds=networks.seed_states(self.discriminator) + networks.seed_states(self.generator),
+        )
+        self.reset(real_images, seed)
+
+    def reset(self, real_images, seed):
+        """Starts a fresh run on `real_images`: new weights from `seed`, empty optimizers, step 0.
+
+        Every trace of a Keras optimizer step stays in TensorFlow's gradient
+        registry for the life of the process (about 120 MiB each here), so the
+        digits of one run share one state and its compiled step (gan_step.GanStep).
+        """
+        keras.utils.set_random_seed(seed)
+        for model, new in zip((self.generator, self.discriminator), self._build_networks()):
+            for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
+                variable.assign(value)
+        for optimizer, rate in ((self.g_optimizer, self.config.learning_rate), (self.d_optimizer, self._d_learning_rate())):
+            for variable in optimizer.variables:  # Step count, moments and weight averages.
+                variable.assign(tf.zeros_like(variable))
+            optimizer.learning_rate = rate  # The one that does not start at zero.
+        self.real.assign(real_images)
+        self.step.assign(0)
+        self.rng.reset_from_seed(seed)
+
+    def _build_networks(self):
+        """A new (generator, discriminator) pair with freshly drawn weights."""
+        cfg = self.config
+        with networks.dtype_policy(cfg.precision):
+            return (
+                networks.build_generator(cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum),
+                networks.build_discriminator(cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group),
+            )
+
+    def _d_learning_rate(self):
+        return self.config.d_learning_rate or self.config.learning_rate
