@@ -76,7 +76,7 @@ def load_snapshots(output_dir, digits=range(10)):
         raise UserError(
             f"no snapshots for digit(s) {listed} in {output_dir}; train them with snapshots kept "
             f"(./main.py --train-digits {listed} --snapshots 4 --restart), or draw from generator.keras "
-            "(--no-snapshot-mixture)"
+            "(--snapshot-mixture=false)"
         )
     return [[_load_generator(path, digit) for path in outputs.snapshot_paths(output_dir, digit)] for digit in digits]
 

@@ -160,7 +160,7 @@ def test_noise_scale_scales_the_generators_input(generators_dir):
 
 def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
     save_generators(str(tmp_path))
-    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4.*--no-snapshot-mixture"):
+    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4.*--snapshot-mixture=false"):
         classifier.load_snapshots(str(tmp_path))
 
 
@@ -286,8 +286,13 @@ def test_train_mnist_refuses_missing_generators_from_the_command_line(tmp_path, 
 
 
 def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, real_mnist_dir):
+    """The default preset's stream: each digit from the mixture of its snapshots."""
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
+    for digit in range(10):
+        for step in (10, 20):
+            os.makedirs(os.path.dirname(outputs.snapshot_path(output, digit, step)), exist_ok=True)
+            shutil.copyfile(outputs.generator_path(output, digit), outputs.snapshot_path(output, digit, step))
     result = run_main(
         "--train-mnist", "--compare", "--classifier-steps", "20", "--classifier-batch-size", "10",
         "--mnist-dir", real_mnist_dir, "--output-dir", output,

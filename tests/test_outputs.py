@@ -22,7 +22,12 @@ TOY_EVALUATOR = dataclasses.replace(
 
 
 def gan_config(output_dir, steps, digits=(3,)):
-    config = tiny_config(output_dir, steps=steps, checkpoint_every=GAN_STEPS, eval_every=0)
+    # The command-line cases resume this run under the default preset, so it trains with the preset's techniques.
+    preset = config_lib.PRESETS["default"][0]
+    config = tiny_config(
+        output_dir, steps=steps, checkpoint_every=GAN_STEPS, eval_every=0,
+        d_learning_rate=preset.d_learning_rate, minibatch_std_group=preset.minibatch_std_group,
+    )  # fmt: skip
     return dataclasses.replace(config, output_dir=str(output_dir), digits=digits)
 
 
@@ -148,7 +153,9 @@ def test_a_damaged_file_is_refused_in_one_line_and_nothing_is_touched(template, 
         ),
         (
             f"classifier-synthetic/{CKPT.format(CLASSIFIER_STEPS)}.index", "truncated",
-            ["--train-mnist", "--classifier-steps", str(CLASSIFIER_STEPS + 3), "--classifier-batch-size", "20"],
+            # As the template's classifier was trained: from generator.keras, noise N(0, 1).
+            ["--train-mnist", "--classifier-steps", str(CLASSIFIER_STEPS + 3), "--classifier-batch-size", "20",
+             "--snapshot-mixture=false", "--noise-scale=1"],
         ),
         ("evaluator/model.keras", "garbage", ["--evaluate", "--digits", "3", "--eval-samples", "20"]),
     ],
