@@ -62,6 +62,13 @@ _SNAPSHOTS = flags.DEFINE_integer(
     "snapshots", None, "Also keep the generators of this many last checkpoints, for --snapshot-mixture (preset default: 4; fast, original: 0).",
     lower_bound=0,
 )
+_RUNS_PER_DIGIT = flags.DEFINE_integer(
+    "runs-per-digit",
+    None,
+    "Independent GAN runs per digit, each with its own seed (run r in digit-d/run-r/); --snapshot-mixture draws from "
+    "all of them (default: 1).",
+    lower_bound=1,
+)
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
@@ -192,6 +199,7 @@ def make_config(argv):
             eval_every=_EVAL_EVERY.value,
             stop_on_decline=_STOP_ON_DECLINE.value or None,
             snapshots=_SNAPSHOTS.value,
+            runs_per_digit=_RUNS_PER_DIGIT.value,
         ),
         classifier=config_lib.with_overrides(
             classifier_preset,

@@ -72,10 +72,13 @@ def keep_digit_records(output, kept):
     """
     shutil.rmtree(kept, ignore_errors=True)
     for digit in range(10):
-        source = os.path.join(output, f"digit-{digit}")
-        os.makedirs(os.path.join(kept, f"digit-{digit}"))
-        for name in ("metrics.csv", "run.json"):
-            shutil.copyfile(os.path.join(source, name), os.path.join(kept, f"digit-{digit}", name))
+        digit_folder = f"digit-{digit}"
+        runs = [""] + sorted(n for n in os.listdir(os.path.join(output, digit_folder)) if re.fullmatch(r"run-\d+", n))
+        for run in runs:  # Run 1 in digit-d/, run r in digit-d/run-r/ (--runs-per-digit).
+            source, target = os.path.join(output, digit_folder, run), os.path.join(kept, digit_folder, run)
+            os.makedirs(target)
+            for name in ("metrics.csv", "run.json"):
+                shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
 
 
 def recall_lines(output):

@@ -61,30 +61,42 @@ def load_generators(output_dir, digits=range(10)):
     return [_load_generator(outputs.generator_path(output_dir, digit), digit) for digit in digits]
 
 
-def load_snapshots(output_dir, digits=range(10)):
-    """Loads each digit's kept snapshot generators (digit-N/snapshots/, see GanConfig.snapshots).
+def load_snapshots(output_dir, digits=range(10), runs=1):
+    """Loads the kept snapshot generators of each digit's runs (see GanConfig.snapshots, runs_per_digit).
+
+    Args:
+      output_dir: the output folder.
+      digits: the digits to load.
+      runs: the digit's runs to draw from (digit-N/snapshots/, digit-N/run-2/snapshots/, ...).
 
     Returns:
-      A list with, for each digit, the list of its snapshot models.
+      A list with, for each digit, the list of its snapshot models (run 1's first).
 
     Raises:
-      UserError: naming the digits that kept none, or the first unreadable file.
+      UserError: naming the digits with a run that kept none, or the first unreadable file.
     """
-    missing = [d for d in digits if not outputs.snapshot_paths(output_dir, d)]
+    paths = {d: [outputs.snapshot_paths(output_dir, d, run) for run in range(1, runs + 1)] for d in digits}
+    missing = [d for d in digits if not all(paths[d])]
     if missing:
         listed = ",".join(map(str, missing))
+        kept = f"--snapshots 4 --runs-per-digit {runs}" if runs > 1 else "--snapshots 4"
         raise UserError(
-            f"no snapshots for digit(s) {listed} in {output_dir}; train them with snapshots kept "
-            f"(./main.py --train-digits {listed} --snapshots 4 --restart), or draw from generator.keras "
-            "(--snapshot-mixture=false)"
+            f"no snapshots for digit(s) {listed} in {output_dir} (of {runs} run(s) each); train them with snapshots "
+            f"kept (./main.py --train-digits {listed} {kept}; add --restart if they were trained without), "
+            "or draw from generator.keras (--snapshot-mixture=false)"
         )
-    return [[_load_generator(path, digit) for path in outputs.snapshot_paths(output_dir, digit)] for digit in digits]
+    return [[_load_generator(path, digit) for run_paths in paths[digit] for path in run_paths] for digit in digits]
+
+
+def stream_runs(config):
+    """How many runs per digit the synthetic stream draws from: all of them for a snapshot mixture."""
+    return config.gan.runs_per_digit if config.classifier.snapshot_mixture else 1
 
 
 def stream_generators(config):
-    """What the synthetic stream of `config` draws from: generator.keras, or each digit's snapshots."""
+    """What the synthetic stream of `config` draws from: generator.keras, or the digit's runs' snapshots."""
     if config.classifier.snapshot_mixture:
-        return load_snapshots(config.output_dir)
+        return load_snapshots(config.output_dir, runs=stream_runs(config))
     return load_generators(config.output_dir)
 
 
@@ -95,12 +107,18 @@ def _load_generator(path, digit):
     return generator
 
 
-def generator_run_ids(output_dir, digits=range(10)):
-    """The run id of each digit's generator, from its run.json (None when absent)."""
+def generator_run_ids(output_dir, digits=range(10), runs=1):
+    """The run id of each digit's GAN runs, from their run.json (None when absent).
+
+    Returns:
+      {"d": id of run 1, "d/run-r": id of run r > 1} for each digit d.
+    """
     ids = {}
     for digit in digits:
-        path = os.path.join(outputs.digit_dir(output_dir, digit), "run.json")
-        ids[str(digit)] = (outputs.read_json(path, retrain_digit(digit)) or {}).get("run_id")
+        for run in range(1, runs + 1):
+            path = os.path.join(outputs.digit_dir(output_dir, digit, run), "run.json")
+            key = str(digit) if run == 1 else f"{digit}/{outputs.RUN_DIR.format(run=run)}"
+            ids[key] = (outputs.read_json(path, retrain_digit(digit)) or {}).get("run_id")
     return ids
 
 
@@ -446,7 +464,8 @@ class ClassifierRun:
           UserError: naming a damaged file and what to do, or a change of
             settings or generators since the run began.
         """
-        run_ids = generator_run_ids(self.config.output_dir) if self.data_source == "synthetic" else None
+        synthetic = self.data_source == "synthetic"
+        run_ids = generator_run_ids(self.config.output_dir, runs=stream_runs(self.config)) if synthetic else None
         if self.config.restart:
             return None, None, run_ids  # The folder is deleted.
         record, checkpoint = self.training.read_back(run_ids)

@@ -99,6 +99,9 @@ class GanConfig:
     # The generators of this many last checkpoints are also kept, as snapshots/step-N.keras,
     # for a classifier that draws from their mixture (0: none).
     snapshots: int = 0
+    # Independent GAN runs per digit, each with its own seed and folder (run 1 is output/digit-d/,
+    # run r is output/digit-d/run-r/); a classifier with snapshot_mixture draws from all their snapshots.
+    runs_per_digit: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,12 +5,13 @@ step), gan_monitor.py (sampler, held-out check, selection), gan_files.py
 (samples, evolution strip, saved generators) and harness.py (the loop). A run
 of digit d writes into `output/digit-d/` (see outputs.py for names):
 generator.keras, samples/step-NNNNNN.png, evolution.png and evolution.npz,
-metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json.
+metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json. With
+`runs_per_digit` > 1, run r of the digit (its own seed) writes the same files
+into `output/digit-d/run-r/`.
 """
 
 import dataclasses
 import os
-import shutil
 import uuid
 
 import tensorflow as tf
@@ -18,7 +19,7 @@ from absl import logging
 
 from mnistgan import config as config_lib, data, gan_files, gan_monitor, gan_state, gan_step, harness, outputs
 from mnistgan.progress import Progress
-from mnistgan.results import DigitResult, exit_status, print_summary
+from mnistgan.results import DigitResult, exit_status, jobs_of, print_summary, run_label
 
 # Steps run inside one compiled call between looks from Python.
 CHUNK = 25
@@ -29,6 +30,13 @@ CSV_FIELDS = (
 # Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
 RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
+# Seeds of a digit's runs lie this far apart: no two runs share a seed while config seeds stay below 10,000.
+RUN_SEED_STRIDE = 100_000
+
+
+def run_seed(seed, digit, run=1):
+    """The seed of run `run` (1-based) of `digit` under the config seed `seed`; run 1 keeps seed * 10 + digit."""
+    return seed * 10 + digit + RUN_SEED_STRIDE * (run - 1)
 
 
 class DigitRun:
@@ -43,31 +51,34 @@ class DigitRun:
         measured every `eval_every` steps and the best one is kept.
       progress: makes the progress reporter from (label, start step, total
         steps): a `Progress`, or what reports to a parent process.
+      run: which of the digit's `runs_per_digit` independent runs (1-based).
     """
 
-    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress):
+    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress, run=1):
         self.config = config
         self.make_progress = progress
         self.evaluator = evaluator if config.gan.eval_every > 0 else None
         self.gan_config = config.gan
-        self.digit = digit
-        self.folder = outputs.digit_dir(config.output_dir, digit)
+        self.digit, self.run = digit, run
+        self.label = run_label(digit, run)
+        self.folder = outputs.digit_dir(config.output_dir, digit, run)
         self.run_json = os.path.join(self.folder, "run.json")
         self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
         self.remedy = f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
         self.csv = outputs.MetricsCsv(
-            outputs.digit_metrics_path(config.output_dir, digit), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
+            outputs.digit_metrics_path(config.output_dir, digit, run), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
         )
-        self.files = gan_files.DigitFiles(config, digit, self.remedy)
+        self.files = gan_files.DigitFiles(config, digit, self.remedy, run)
         self.train_images = None if train_images is None else data.to_float(train_images)
         self.validation_images = None if validation_images is None else data.to_float(validation_images)
-        self.seed = config.seed * 10 + digit
+        self.seed = run_seed(config.seed, digit, run)
 
     def write_record(self, record, step, wall_time_s, status):
         harness.write_record(
             self.run_json,
             record,
             digit=self.digit,
+            run=self.run,
             seed=self.config.seed,
             config=dataclasses.asdict(self.gan_config),
             steps_done=int(step),
@@ -102,7 +113,7 @@ class DigitRun:
     def _finished(self, record, step):
         """Whether the run ended (all steps, or stopped by --stop-on-decline) with its generator saved."""
         stopped = bool(record and record.get("stopped_on_decline")) and self.gan_config.stop_on_decline
-        saved = os.path.exists(outputs.generator_path(self.config.output_dir, self.digit))
+        saved = os.path.exists(outputs.generator_path(self.config.output_dir, self.digit, self.run))
         return (step >= self.gan_config.steps or stopped) and saved
 
     def train(self, step_fn=None):
@@ -116,8 +127,8 @@ class DigitRun:
             state is reset to this digit); a new one when None.
         """
         cfg = self.gan_config
-        if self.config.restart and os.path.isdir(self.folder):
-            shutil.rmtree(self.folder)
+        if self.config.restart:
+            outputs.clear_digit_dir(self.config.output_dir, self.digit, self.run)
         record, checkpoint = self.check()
         os.makedirs(self.folder, exist_ok=True)
         record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
@@ -129,14 +140,14 @@ class DigitRun:
         run.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
         if self._finished(record, start):
-            logging.info("digit %d: already trained (%d steps); skipping", self.digit, start)
+            logging.info("%s: already trained (%d steps); skipping", self.label, start)
             return self._result(record, "done", start)
         record.pop("stopped_on_decline", None)  # Resumed without --stop-on-decline.
         if start:
-            logging.info("digit %d: resuming from step %d", self.digit, start)
+            logging.info("%s: resuming from step %d", self.label, start)
         self.csv.trim(start)
         writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
-        self.progress = self.make_progress(f"digit {self.digit}", start, cfg.steps)
+        self.progress = self.make_progress(self.label, start, cfg.steps)
         self.clock = harness.Clock(record["wall_time_s"])
         if start == 0:
             calibration = gan_monitor.noise_seed(self.seed, 0, "calibration")
@@ -147,7 +158,7 @@ class DigitRun:
         except harness.NonFiniteLoss as e:
             status, step = "failed", run.latest_step()
             self.progress.message(
-                f"digit {self.digit}: loss became NaN/inf at {e}; stopped. The last good checkpoint "
+                f"{self.label}: loss became NaN/inf at {e}; stopped. The last good checkpoint "
                 f"(step {step}) and every file written so far are kept."
             )
             record["failure"] = f"non-finite loss at {e}"
@@ -166,6 +177,7 @@ class DigitRun:
     def _result(self, record, status, step):
         return DigitResult(
             digit=self.digit,
+            run=self.run,
             status=status,
             steps=step,
             wall_time_s=record.get("wall_time_s", 0.0),
@@ -212,7 +224,7 @@ class DigitTask(harness.Task):
             metrics, message, best = self.selection.measure(self.sampler, step, self.record, self.writer)
             if best:
                 run.files.save_generator(self.sampler)
-            run.progress.message(message)
+            run.progress.message(f"{run.label}: {message}")
             self.row.update(metrics)
 
     def before_checkpoint(self, step):
@@ -222,7 +234,7 @@ class DigitTask(harness.Task):
         self.heldout = gan_monitor.heldout_accuracy(
             self.state, self.sampler, run.validation_images, run.gan_config.heldout_samples, seed
         )
-        run.progress.message(f"digit {run.digit}: step {step}: held-out discriminator accuracy {self.heldout:.3f}")
+        run.progress.message(f"{run.label}: step {step}: held-out discriminator accuracy {self.heldout:.3f}")
         with self.writer.as_default(step=step):
             tf.summary.scalar("heldout_d_accuracy", self.heldout)
 
@@ -241,7 +253,7 @@ class DigitTask(harness.Task):
     def after_events(self, step, due):
         self.run.csv.append(self.row)
         if "eval" in due and self.record.get("declined") and self.run.gan_config.stop_on_decline:
-            self.run.progress.message(f"digit {self.run.digit}: stopping early (--stop-on-decline)")
+            self.run.progress.message(f"{self.run.label}: stopping early (--stop-on-decline)")
             self.record["stopped_on_decline"] = True
             return True
         return False
@@ -255,22 +267,23 @@ def check_digits(config):
         digit is trained.
     """
     for digit in config.digits:
-        DigitRun(config, digit).check()
+        for run in range(1, config.gan.runs_per_digit + 1):
+            DigitRun(config, digit, run=run).check()
 
 
 def train_jobs(config, jobs, evaluator=None, progress=Progress):
-    """Trains digits one after another in this process; yields a `DigitResult` each.
+    """Trains digit runs one after another in this process; yields a `DigitResult` each.
 
     Args:
       config: the whole `Config`.
-      jobs: iterable of (digit, train_images, validation_images), uint8 (n, 28, 28),
-        as `data.per_digit` makes them.
+      jobs: iterable of (digit, run, train_images, validation_images), uint8
+        (n, 28, 28), as `jobs_of` makes them.
       evaluator: as `DigitRun` takes it.
       progress: makes each digit's progress reporter, as `DigitRun` takes it.
     """
     shared = None  # One state and compiled step for all digits: see GanState.reset.
-    for digit, train_images, validation_images in jobs:
-        run = DigitRun(config, digit, train_images, validation_images, evaluator, progress)
+    for digit, run_number, train_images, validation_images in jobs:
+        run = DigitRun(config, digit, train_images, validation_images, evaluator, progress, run_number)
         if shared is None:
             shared = gan_step.GanStep(gan_state.GanState(config.gan, run.train_images, run.seed))
         yield run.train(shared)
@@ -293,6 +306,6 @@ def train_digits(config, mnist, evaluator=None):
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
         evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    results = list(train_jobs(config, data.per_digit(mnist, config.digits), evaluator))
+    results = list(train_jobs(config, jobs_of(config, data.per_digit(mnist, config.digits)), evaluator))
     print_summary(results)
     return exit_status(results)

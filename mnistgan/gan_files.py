@@ -12,24 +12,26 @@ GRID_SIZE = 64
 
 
 class DigitFiles:
-    """The images and models of one digit's run in output/digit-d/ (paths from outputs.py).
+    """The images and models of one digit's run in output/digit-d/ or output/digit-d/run-r/ (paths from outputs.py).
 
     Args:
       config: the whole `Config`.
       digit: 0-9.
       remedy: what to do about a damaged file of this digit.
+      run: which of the digit's independent runs (1-based); the grids of all
+        runs use the same fixed noise.
     """
 
-    def __init__(self, config, digit, remedy):
-        self.config, self.digit, self.remedy = config, digit, remedy
+    def __init__(self, config, digit, remedy, run=1):
+        self.config, self.digit, self.remedy, self.run = config, digit, remedy, run
         self.output_dir = config.output_dir
-        self.evolution_npz = outputs.evolution_npz_path(self.output_dir, digit)
+        self.evolution_npz = outputs.evolution_npz_path(self.output_dir, digit, run)
 
     def save_samples(self, generator, step, writer):
         """The sample grid of `step` from the fixed noise, its row in the evolution strip, and TensorBoard's copy."""
         noise = fixed_noise(self.config.gan, self.config.seed, self.digit, GRID_SIZE)
         generated = data.to_uint8(generator(noise, training=False).numpy())
-        images.save_grid(outputs.sample_path(self.output_dir, self.digit, step), generated)
+        images.save_grid(outputs.sample_path(self.output_dir, self.digit, step, self.run), generated)
         steps, snapshots = self.load_evolution()
         keep = steps < step
         steps = np.append(steps[keep], step)
@@ -38,7 +40,7 @@ class DigitFiles:
             np.savez(tmp, steps=steps, images=snapshots)
         columns = images.pick_columns(len(steps), EVOLUTION_COLUMNS)
         strip = images.evolution_strip(steps[columns], snapshots[columns])
-        images.save_png(outputs.evolution_path(self.output_dir, self.digit), strip)
+        images.save_png(outputs.evolution_path(self.output_dir, self.digit, self.run), strip)
         with writer.as_default(step=step):
             tf.summary.image("samples", data.to_float(images.tile(generated, 8, 1))[np.newaxis], max_outputs=1)
 
@@ -54,10 +56,10 @@ class DigitFiles:
         return steps, snapshots.astype(np.uint8)
 
     def save_generator(self, generator):
-        self._save(generator, outputs.generator_path(self.output_dir, self.digit))
+        self._save(generator, outputs.generator_path(self.output_dir, self.digit, self.run))
 
     def save_snapshot(self, generator, step):
-        self._save(generator, outputs.snapshot_path(self.output_dir, self.digit, step))
+        self._save(generator, outputs.snapshot_path(self.output_dir, self.digit, step, self.run))
 
     @staticmethod
     def _save(model, path):

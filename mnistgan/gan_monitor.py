@@ -108,7 +108,7 @@ class Selection:
 
         Returns:
           (metrics, message, best): the CSV columns of the measurement, the
-          line to show, and whether `generator` is the best so far (the caller saves it).
+          line to show (after the run's label), and whether `generator` is the best so far (the caller saves it).
         """
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
@@ -126,7 +126,7 @@ class Selection:
         record["worse_in_a_row"] = record.get("worse_in_a_row", 0) + 1 if previous is not None and distance > previous else 0
         record["last_frechet_distance"] = round(distance, 5)
         message = (
-            f"digit {self.digit}: step {step}: Fréchet distance {distance:.2f} "
+            f"step {step}: Fréchet distance {distance:.2f} "
             f"(best {record['best_frechet_distance']:.2f} at step {record['best_step']})"
         )
         if record["worse_in_a_row"] >= self.config.decline_patience:

@@ -11,7 +11,9 @@ import json
 import logging as std_logging
 import os
 import platform
+import re
 import resource
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -21,39 +23,59 @@ import numpy as np
 from mnistgan.errors import UserError
 
 DIGIT_DIR = "digit-{digit}"
+# A digit's extra independent GAN runs (GanConfig.runs_per_digit) live inside its folder.
+RUN_DIR = "run-{run}"
 SAMPLE_NAME = "step-{step:06d}.png"
 
 
-def digit_dir(output_dir, digit):
-    return os.path.join(output_dir, DIGIT_DIR.format(digit=digit))
+def digit_dir(output_dir, digit, run=1):
+    """The folder of run `run` (1-based) of `digit`: output/digit-d/, or output/digit-d/run-r/ for r > 1."""
+    folder = os.path.join(output_dir, DIGIT_DIR.format(digit=digit))
+    return folder if run == 1 else os.path.join(folder, RUN_DIR.format(run=run))
 
 
-def generator_path(output_dir, digit):
-    return os.path.join(digit_dir(output_dir, digit), "generator.keras")
+def clear_digit_dir(output_dir, digit, run=1):
+    """Deletes the files of one run of `digit` (for --restart), leaving the digit's other runs alone."""
+    folder = digit_dir(output_dir, digit, run)
+    if not os.path.isdir(folder):
+        return
+    own_runs = re.compile(RUN_DIR.format(run=r"\d+") + "$") if run == 1 else None
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if own_runs and own_runs.match(name) and os.path.isdir(path):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
 
 
-def snapshot_path(output_dir, digit, step):
-    return os.path.join(digit_dir(output_dir, digit), "snapshots", f"step-{step:06d}.keras")
+def generator_path(output_dir, digit, run=1):
+    return os.path.join(digit_dir(output_dir, digit, run), "generator.keras")
 
 
-def snapshot_paths(output_dir, digit):
-    """The digit's kept snapshot generators, oldest first."""
-    folder = os.path.join(digit_dir(output_dir, digit), "snapshots")
+def snapshot_path(output_dir, digit, step, run=1):
+    return os.path.join(digit_dir(output_dir, digit, run), "snapshots", f"step-{step:06d}.keras")
+
+
+def snapshot_paths(output_dir, digit, run=1):
+    """The kept snapshot generators of one run of the digit, oldest first."""
+    folder = os.path.join(digit_dir(output_dir, digit, run), "snapshots")
     names = sorted(n for n in os.listdir(folder) if n.endswith(".keras") and not n.startswith(".")) if os.path.isdir(folder) else []
     return [os.path.join(folder, n) for n in names]
 
 
-def sample_path(output_dir, digit, step):
-    return os.path.join(digit_dir(output_dir, digit), "samples", SAMPLE_NAME.format(step=step))
+def sample_path(output_dir, digit, step, run=1):
+    return os.path.join(digit_dir(output_dir, digit, run), "samples", SAMPLE_NAME.format(step=step))
 
 
-def evolution_path(output_dir, digit):
-    return os.path.join(digit_dir(output_dir, digit), "evolution.png")
+def evolution_path(output_dir, digit, run=1):
+    return os.path.join(digit_dir(output_dir, digit, run), "evolution.png")
 
 
-def evolution_npz_path(output_dir, digit):
+def evolution_npz_path(output_dir, digit, run=1):
     """The arrays behind the evolution strip (steps and images), kept across resumes."""
-    return os.path.join(digit_dir(output_dir, digit), "evolution.npz")
+    return os.path.join(digit_dir(output_dir, digit, run), "evolution.npz")
 
 
 def latent_walk_path(output_dir, digit):
@@ -64,8 +86,8 @@ def curves_path(output_dir, digit):
     return os.path.join(digit_dir(output_dir, digit), "curves.png")
 
 
-def digit_metrics_path(output_dir, digit):
-    return os.path.join(digit_dir(output_dir, digit), "metrics.csv")
+def digit_metrics_path(output_dir, digit, run=1):
+    return os.path.join(digit_dir(output_dir, digit, run), "metrics.csv")
 
 
 def latest_sample_path(output_dir, digit):

@@ -1,4 +1,4 @@
-"""What training a digit returns, and the summary table of a `--train-digits` run.
+"""The jobs of a `--train-digits` run, what training one returns, and the summary table.
 
 Kept apart from the trainer (which imports TensorFlow) so that the parent of
 worker processes can receive and print results without loading TensorFlow.
@@ -6,6 +6,21 @@ worker processes can receive and print results without loading TensorFlow.
 
 import dataclasses
 import math
+
+
+def run_label(digit, run=1):
+    """How messages and the progress board name one run of a digit."""
+    return f"digit {digit}" if run == 1 else f"digit {digit} (run {run})"
+
+
+def jobs_of(config, per_digit):
+    """The (digit, run, train_images, validation_images) jobs of `config`: each digit's runs in turn.
+
+    Args:
+      config: the whole `Config`.
+      per_digit: (digit, train_images, validation_images) tuples, as `data.per_digit` makes them.
+    """
+    return [(digit, run, train, validation) for digit, train, validation in per_digit for run in range(1, config.gan.runs_per_digit + 1)]
 
 
 @dataclasses.dataclass
@@ -24,12 +39,17 @@ class DigitResult:
     declined: bool
     folder: str
     stopped_on_decline: bool = False  # Stopped by --stop-on-decline (now or on an earlier run).
+    run: int = 1  # Which of the digit's independent runs (GanConfig.runs_per_digit).
+
+    @property
+    def key(self):
+        return self.digit, self.run
 
 
 def print_summary(results):
     """Prints one row per `DigitResult`, in the order given."""
     print(
-        f"\n{'digit':>5} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | "
+        f"\n{'digit':>9} | {'status':<6} | {'steps':>6} | {'time':>8} | {'d_loss':>6} | {'g_loss':>6} | "
         f"held-out D acc | best step (FD) | folder"
     )
     for r in results:
@@ -39,8 +59,9 @@ def print_summary(results):
         flag = "  <- quality fell late in training" if r.declined else ""
         if r.stopped_on_decline:
             flag += "; stopped there by --stop-on-decline (run without it to train on)"
+        digit = str(r.digit) if r.run == 1 else f"{r.digit} run {r.run}"
         print(
-            f"{r.digit:>5} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
+            f"{digit:>9} | {r.status:<6} | {r.steps:>6} | {minutes:>8} | {r.d_loss:>6.3f} | "
             f"{r.g_loss:>6.3f} | {acc:>14} | {best:>14} | {r.folder}{flag}"
         )
 

@@ -3,14 +3,14 @@
 At batch 32 a digit's training step is bound by many small operations, so one
 process cannot keep two cores busy. Each worker here is a fresh (spawned)
 process with TensorFlow's thread pools pinned to its share of the cores; the
-workers take digits from a queue until none is left, each training its digits
-exactly as `gan.train_jobs` does in a single process (same seeds, same files in
-output/digit-N/, same resume). The parent only hands out work, draws one
+workers take jobs (one run of one digit) from a queue until none is left, each
+training them exactly as `gan.train_jobs` does in a single process (same seeds,
+same files in output/digit-N/, same resume). The parent only hands out work, draws one
 progress line for every digit in flight and prints the summary: it never
 imports TensorFlow unless it must train the evaluator first.
 
-A digit is the unit of work and carries no process-wide state, so the same
-jobs could be handed to the workers of a distributed engine instead.
+A run of a digit is the unit of work and carries no process-wide state, so the
+same jobs could be handed to the workers of a distributed engine instead.
 """
 
 import ctypes
@@ -27,7 +27,7 @@ from absl import logging
 from mnistgan import data, environment, outputs
 from mnistgan.errors import UserError
 from mnistgan.progress import Progress, ProgressBoard
-from mnistgan.results import exit_status, print_summary
+from mnistgan.results import exit_status, jobs_of, print_summary, run_label
 
 # Seconds between the parent's looks at whether its workers are still alive.
 _POLL_S = 1.0
@@ -62,10 +62,10 @@ def train_digits(config, mnist):
         from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
 
         evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    jobs = data.per_digit(mnist, config.digits)
+    jobs = jobs_of(config, data.per_digit(mnist, config.digits))
     workers = min(config.workers, len(jobs))
     results = _run_pool(config, jobs, workers, threads_per_worker(workers))
-    ordered = [results[d] for d in config.digits]
+    ordered = [results[digit, run] for digit, run, *_ in jobs]
     print_summary(ordered)
     return exit_status(ordered)
 
@@ -96,7 +96,7 @@ def _refusal(config):
 
 
 def _run_pool(config, jobs, workers, threads):
-    """Runs the jobs in `workers` processes; returns {digit: DigitResult}."""
+    """Runs the jobs in `workers` processes; returns {(digit, run): DigitResult}."""
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe.
     tasks, events = context.Queue(), context.Queue()
     for job in jobs:
@@ -124,7 +124,7 @@ def _run_pool(config, jobs, workers, threads):
             except queue.Empty:
                 if any(p.exitcode not in (None, 0) for p in processes) or not any(p.is_alive() for p in processes):
                     _drain(events, board, results)  # What a worker sent just before it ended.
-                    _check_finished(processes, set(d for d, *_ in jobs) - set(results))
+                    _check_finished(processes, set((d, r) for d, r, *_ in jobs) - set(results))
     finally:
         for process in processes:
             if process.is_alive():
@@ -134,18 +134,18 @@ def _run_pool(config, jobs, workers, threads):
 
 
 def _handle(event, board, results):
-    kind, digit, payload = event
+    kind, key, payload = event  # key: the job's (digit, run).
     if kind == "progress":
-        board.update(f"digit {digit}", *payload)
+        board.update(run_label(*key), *payload)
     elif kind == "message":
         board.message(payload)
     elif kind == "result":
-        board.finish(f"digit {digit}")
-        results[digit] = payload
+        board.finish(run_label(*key))
+        results[key] = payload
     elif kind == "refused":
         raise UserError(payload)
     else:  # "crashed": a bug, not bad input; show where.
-        raise RuntimeError(f"the worker training digit {digit} failed:\n{payload}")
+        raise RuntimeError(f"the worker training {run_label(*key) if key else 'its first digit'} failed:\n{payload}")
 
 
 def _drain(events, board, results):
@@ -157,10 +157,10 @@ def _drain(events, board, results):
 
 
 def _check_finished(processes, unfinished):
-    """Raises when workers have ended (a crash, the OOM killer) with digits still unfinished."""
+    """Raises when workers have ended (a crash, the OOM killer) with (digit, run) jobs still unfinished."""
     if unfinished:
         codes = ", ".join(str(p.exitcode) for p in processes if p.exitcode not in (None, 0)) or "0"
-        listed = ",".join(map(str, sorted(unfinished)))
+        listed = ",".join(map(str, sorted(set(digit for digit, _ in unfinished))))
         raise UserError(
             f"a worker process ended (exit code {codes}) before digit(s) {listed} finished; "
             "run the same command again to resume them"
@@ -170,20 +170,20 @@ def _check_finished(processes, unfinished):
 class _ProgressRelay(Progress):
     """A digit's `Progress` inside a worker: sends its lines to the parent's board."""
 
-    def __init__(self, events, digit, label, start_step, total):
+    def __init__(self, events, key, label, start_step, total):
         super().__init__(label, start_step, total, interval_s=1.0)
         self.events = events
-        self.digit = digit
+        self.key = key
 
     def update(self, step, **values):
         now = time.monotonic()
         if now - self.last_print < self.interval_s and step < self.total:
             return
         self.last_print = now
-        self.events.put(("progress", self.digit, (step, self.total, self.steps_per_second(step))))
+        self.events.put(("progress", self.key, (step, self.total, self.steps_per_second(step))))
 
     def message(self, text):
-        self.events.put(("message", self.digit, text))
+        self.events.put(("message", self.key, text))
 
 
 def _die_with_parent(parent_pid):
@@ -195,7 +195,7 @@ def _die_with_parent(parent_pid):
 
 
 def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
-    """A worker: pins its threads, then trains digits from `tasks` until a stop sign."""
+    """A worker: pins its threads, then trains (digit, run) jobs from `tasks` until a stop sign."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle.
     logging.set_verbosity(verbosity)
@@ -216,7 +216,7 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
 
     def jobs():
         for job in iter(tasks.get, None):
-            current[0] = job[0]
+            current[0] = job[:2]
             yield job
 
     def progress(label, start, total):
@@ -224,7 +224,7 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
 
     try:
         for result in gan.train_jobs(config, jobs(), evaluator, progress):
-            events.put(("result", result.digit, result))
+            events.put(("result", result.key, result))
     except UserError as e:
         events.put(("refused", current[0], str(e)))
     except Exception:  # Reported to the parent, which stops the run with the traceback.
