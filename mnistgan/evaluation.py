@@ -184,8 +184,21 @@ def measure(evaluator, real_images, candidate_images, digit, knn_samples=KNN_SAM
     )
 
 
-def generate(generator, count, seed, latent_dim=None):
-    """`count` images from a generator in inference mode: float32 (count, 28, 28, 1) in [0, 1]."""
+def generate(generator, count, seed, latent_dim=None, noise_scale=1.0):
+    """`count` images from a generator in inference mode: float32 (count, 28, 28, 1) in [0, 1].
+
+    The noise is N(0, noise_scale²), as the classifier's synthetic stream draws it.
+    """
     latent_dim = latent_dim or generator.input_shape[-1]
-    z = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+    z = noise_scale * np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
     return np.asarray(generator.predict(z, batch_size=500, verbose=0), np.float32)
+
+
+def generate_mixture(generators, count, seed, noise_scale=1.0):
+    """`count` images from several generators in equal shares, shuffled: float32 (count, 28, 28, 1) in [0, 1].
+
+    Shuffled, so that the first `KNN_SAMPLES` (precision and recall) are a fair draw of the mixture too.
+    """
+    shares = [len(share) for share in np.array_split(np.arange(count), len(generators))]
+    parts = [generate(g, n, seed=[seed, 0, i], noise_scale=noise_scale) for i, (g, n) in enumerate(zip(generators, shares))]
+    return np.concatenate(parts)[np.random.default_rng([seed, 1]).permutation(count)]

@@ -1,7 +1,7 @@
 """The report a person reads: output/report.md, with its pictures, and report.json.
 
 `--evaluate` measures every trained generator against the real validation
-images, draws each digit's latent walk and training curves, and gathers what
+images (and, for a classifier that draws a snapshot mixture, that mixture), draws each digit's latent walk and training curves, and gathers what
 the other commands left in output/: the classifier comparison and confusion
 heatmaps, the sample grids and evolution strips. Pictures are linked by paths
 relative to output/, so the folder can be moved or shared whole. A piece that
@@ -14,6 +14,7 @@ import re
 import time
 
 import numpy as np
+from absl import logging
 
 from mnistgan import classifier, config as config_lib, data, evaluation, outputs, plots, sampling
 from mnistgan.errors import UserError
@@ -64,6 +65,29 @@ def measure_digit(config, mnist, evaluator, digit, generator, record):
         "reference_images": len(picked),
         "latest_samples": _relative(config.output_dir, outputs.latest_sample_path(config.output_dir, digit)),
     }
+
+
+def stream_mixtures(config, digits):
+    """{digit: [models]} the synthetic classifier draws from, when it draws a snapshot mixture.
+
+    None when it draws from generator.keras, or when a digit's run kept no
+    snapshots (the report then says so); a damaged snapshot is refused.
+    """
+    if not config.classifier.snapshot_mixture:
+        return None
+    runs = classifier.stream_runs(config)
+    if not all(outputs.snapshot_paths(config.output_dir, d, run) for d in digits for run in range(1, runs + 1)):
+        logging.warning("not every digit kept snapshots (of %d run(s) each): the classifier's stream is not measured", runs)
+        return None
+    return dict(zip(digits, classifier.load_snapshots(config.output_dir, digits, runs)))
+
+
+def measure_stream(config, mnist, evaluator, digit, generators):
+    """The quality of what the synthetic classifier draws for `digit`: its mixture, at the stream's noise scale."""
+    validation = data.to_float(data.digit_images(mnist, "validation", digit))
+    generated = evaluation.generate_mixture(generators, config.eval_samples, config.seed * 10 + digit, config.classifier.noise_scale)
+    quality = evaluation.measure(evaluator, validation, generated, digit)
+    return {"generators": len(generators), "noise_scale": config.classifier.noise_scale, **quality.as_dict()}
 
 
 def digit_pictures(output_dir, digit):
@@ -130,8 +154,8 @@ def _classifier_section(report):
     return lines
 
 
-def _cell(row, metric):
-    return f"{row['generated'][metric]:.3f} ({row['real_reference'][metric]:.3f})"
+def _cell(row, metric, measured="generated"):
+    return f"{row[measured][metric]:.3f} ({row['real_reference'][metric]:.3f})"
 
 
 def _quality_section(report):
@@ -159,6 +183,26 @@ def _quality_section(report):
     if report["untrained_digits"]:
         listed = ",".join(map(str, report["untrained_digits"]))
         lines += ["", f"Not trained yet: digit(s) {listed} (`./main.py --train-digits {listed}`)."]
+    return lines + [""] + _stream_section(report)
+
+
+def _stream_section(report):
+    streamed = [row for row in report["digits"] if "stream" in row]
+    if not streamed:
+        return []
+    lines = [
+        "## What the classifier draws from",
+        "",
+        f"The synthetic classifier draws each digit from the mixture of its kept snapshot generators (of every run), "
+        f"in equal shares, with noise N(0, {streamed[0]['stream']['noise_scale']}²). Measured as above on "
+        f"{report['eval_samples']} images of that mixture; the reference in brackets is the same.",
+        "",
+        "| digit | generators | Fréchet distance | class precision | confidence | precision | recall |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in streamed:
+        cells = " | ".join(_cell(row, m, "stream") for m in METRICS)
+        lines.append(f"| {row['digit']} | {row['stream']['generators']} | {cells} |")
     return lines + [""]
 
 
@@ -222,6 +266,7 @@ def evaluate(config, mnist, evaluator=None):
         raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
     # Every file it reads is checked before anything is trained or written.
     generators = classifier.load_generators(config.output_dir, digits)
+    mixtures = stream_mixtures(config, digits)
     records = [digit_record(config.output_dir, d) for d in digits]
     latest_classifier_results(config.output_dir)  # Refuses a damaged results.jsonl now, not after the work.
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
@@ -229,6 +274,8 @@ def evaluate(config, mnist, evaluator=None):
     rows = []
     for digit, generator, record in zip(digits, generators, records):
         rows.append(measure_digit(config, mnist, evaluator, digit, generator, record))
+        if mixtures:
+            rows[-1]["stream"] = measure_stream(config, mnist, evaluator, digit, mixtures[digit])
         sampling.save_latent_walk(config.output_dir, digit, generator, config.seed)
     plots.save_training_curves(config.output_dir, digits)
     report = build(config.output_dir, rows, evaluator_record, config.eval_samples)

@@ -164,6 +164,21 @@ def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
         classifier.load_snapshots(str(tmp_path))
 
 
+def test_the_mixture_draws_every_run_of_a_digit_and_names_a_run_without_snapshots(tmp_path):
+    output = str(tmp_path)
+    save_generators(output)
+    for digit in range(10):
+        for run in (1, 2):
+            path = outputs.snapshot_path(output, digit, 10 * run, run)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copyfile(outputs.generator_path(output, digit), path)
+    assert [len(models) for models in classifier.load_snapshots(output, runs=2)] == [2] * 10
+    assert [len(models) for models in classifier.load_snapshots(output, runs=1)] == [1] * 10
+    shutil.rmtree(outputs.digit_dir(output, 6, run=2))
+    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 6 .*of 2 run\(s\).*--runs-per-digit 2"):
+        classifier.load_snapshots(output, runs=2)
+
+
 def test_missing_generators_are_named_with_the_command(tmp_path, generators_dir):
     save_generators(str(tmp_path))
     os.remove(outputs.generator_path(str(tmp_path), 4))

@@ -38,6 +38,7 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--d-learning-rate", "0"], ["--d-learning-rate: 0.0 is outside (0, 1)"]),
         (["--train-digits", "1", "--d-learning-rate", "fast"], ["--d-learning-rate"]),
         (["--train-digits", "1", "--ema-momentum", "1"], ["--ema-momentum: 1.0 is outside [0, 1)"]),
+        (["--train-digits", "1", "--runs-per-digit", "0"], ["--runs-per-digit=0: 0 is not a positive integer"]),
         (["--train-digits", "1", "--compare"], ["--compare goes with --train-mnist"]),
         (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
     ],
@@ -84,7 +85,11 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
 
 @pytest.mark.parametrize(
     "flag, field, value",
-    [("--ema-momentum=0.999", "ema_momentum", 0.999), ("--minibatch-std-group=4", "minibatch_std_group", 4)],
+    [
+        ("--ema-momentum=0.999", "ema_momentum", 0.999),
+        ("--minibatch-std-group=4", "minibatch_std_group", 4),
+        ("--runs-per-digit=3", "runs_per_digit", 3),
+    ],
 )
 def test_technique_flags_reach_the_gan_config(flag, field, value):
     script = (

@@ -61,6 +61,26 @@ def toy_evaluator(tmp_path_factory):
     return folder, evaluator
 
 
+class ConstantGenerator:
+    """Draws images of one grey level: enough to see which generator made an image."""
+
+    input_shape = (None, 4)
+
+    def __init__(self, level):
+        self.level = level
+
+    def predict(self, z, batch_size, verbose):
+        return np.full((len(z), 28, 28, 1), self.level, np.float32)
+
+
+def test_a_mixture_draws_equal_shares_shuffled():
+    images = evaluation.generate_mixture([ConstantGenerator(0.0), ConstantGenerator(0.5), ConstantGenerator(1.0)], 30, seed=3)
+    levels = images[:, 0, 0, 0]
+    assert images.shape == (30, 28, 28, 1) and sorted(np.unique(levels, return_counts=True)[1]) == [10, 10, 10]
+    assert len(set(levels[:10])) > 1  # The first images (precision and recall) come from every generator.
+    np.testing.assert_array_equal(images, evaluation.generate_mixture([ConstantGenerator(0.0), ConstantGenerator(0.5), ConstantGenerator(1.0)], 30, seed=3))
+
+
 def test_evaluator_is_trained_once_then_loaded_from_its_cache(toy_evaluator):
     folder, evaluator = toy_evaluator
     record = json.load(open(os.path.join(outputs.evaluator_dir(folder), "evaluator.json")))

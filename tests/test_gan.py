@@ -192,6 +192,21 @@ def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
     assert read_record(config)["run_id"] != run_id and read_record(config)["steps_done"] == 2
 
 
+def test_restarting_the_first_run_of_a_digit_keeps_its_other_runs(tmp_path):
+    config = tiny_config(tmp_path, steps=2, runs_per_digit=2)
+    runs = {run: gan.DigitRun(config, 3, blob_images(64), blob_images(16, seed=1), run=run) for run in (1, 2)}
+    for run in runs.values():
+        assert run.train().status == "done"
+    second = outputs.generator_path(config.output_dir, 3, run=2)
+    mtime, run_id = os.path.getmtime(second), read_record(config)["run_id"]
+    restarted = dataclasses.replace(config, restart=True)
+    gan.DigitRun(restarted, 3, blob_images(64), blob_images(16, seed=1)).train()
+    assert read_record(config)["run_id"] != run_id
+    assert os.path.getmtime(second) == mtime
+    assert os.listdir(os.path.join(outputs.digit_dir(config.output_dir, 3, run=2), "checkpoints"))
+    assert gan.run_seed(0, 3, 2) not in {gan.run_seed(seed, digit) for seed in range(10_000) for digit in range(10)}
+
+
 def test_changed_settings_refuse_to_resume(tmp_path):
     from mnistgan.errors import UserError
 

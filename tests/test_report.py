@@ -82,6 +82,31 @@ def test_report_holds_every_section_with_its_pictures(trained_digit, tmp_path, c
     assert printed.rstrip().endswith(f"report: {outputs.report_path(output)} (and report.json)")
 
 
+def test_the_report_measures_the_mixture_the_classifier_draws_from(trained_digit, tmp_path):
+    output = str(tmp_path / "output")
+    shutil.copytree(trained_digit, output)
+    config = config_lib.Config(
+        action="evaluate",
+        output_dir=output,
+        eval_samples=20,
+        gan=config_lib.GanConfig(runs_per_digit=2),
+        classifier=config_lib.ClassifierConfig(snapshot_mixture=True, noise_scale=1.2),
+    )
+    assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
+    assert "## What the classifier draws from" not in open(outputs.report_path(output), encoding="utf-8").read()
+    for run, step in ((1, 2), (1, 4), (2, 4)):
+        path = outputs.snapshot_path(output, 5, step, run)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copyfile(outputs.generator_path(output, 5), path)
+    # The generator, the real reference, then the mixture.
+    assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0, 1.0])) == 0
+    text = open(outputs.report_path(output), encoding="utf-8").read()
+    assert "## What the classifier draws from" in text and "noise N(0, 1.2²)" in text
+    assert re.search(r"^\| 5 \| 3 \| \d+\.\d{3} \(\d+\.\d{3}\) \|", text, re.MULTILINE)
+    stream = json.load(open(outputs.report_path(output, "json")))["digits"][0]["stream"]
+    assert stream["generators"] == 3 and stream["noise_scale"] == 1.2 and 0 <= stream["recall"] <= 1
+
+
 def test_missing_classifiers_are_named_not_fatal(trained_digit, tmp_path):
     _, text = write_report(trained_digit, tmp_path)
     assert "No classifier trained yet: `./main.py --train-mnist --compare`" in text

@@ -23,10 +23,10 @@ def two_digit_mnist():
     return data.split(images, labels, images, labels, validation_size=32)
 
 
-def generator_weights(output_dir, digit):
+def generator_weights(output_dir, digit, run=1):
     import keras
 
-    return keras.models.load_model(outputs.generator_path(output_dir, digit)).get_weights()
+    return keras.models.load_model(outputs.generator_path(output_dir, digit, run)).get_weights()
 
 
 def trained_generator(output_dir, digit):
@@ -62,6 +62,25 @@ def test_two_workers_write_every_file_and_train_as_one_process_does(tmp_path, ca
         assert np.abs(images_a - images_b).mean() < 2e-3
     three, five = generator_weights(parallel.output_dir, 3), generator_weights(parallel.output_dir, 5)
     assert any(not np.allclose(a, b) for a, b in zip(three, five))  # Each digit trained on its own data and seed.
+
+
+def test_two_workers_train_the_runs_of_a_digit_side_by_side_each_in_its_own_folder(tmp_path, capsys):
+    from mnistgan import classifier
+
+    config = dataclasses.replace(tiny_config(tmp_path, eval_every=0, snapshots=1, runs_per_digit=2), workers=2)
+    assert workers.train_digits(config, two_digit_mnist()) == 0
+    summary = capsys.readouterr().out
+    assert "      3 | done   |      4" in summary and "3 run 2 | done   |      4" in summary
+    first, second = outputs.digit_dir(config.output_dir, 3), outputs.digit_dir(config.output_dir, 3, run=2)
+    assert second == os.path.join(first, "run-2")
+    for folder in (first, second):
+        for name in ("generator.keras", "evolution.png", "metrics.csv", "run.json", "samples", "checkpoints", "snapshots"):
+            assert os.path.exists(os.path.join(folder, name)), (folder, name)
+    assert json.load(open(os.path.join(second, "run.json")))["run"] == 2
+    # Each run has its own seed: two different generators of the same digit.
+    assert any(not np.allclose(a, b) for a, b in zip(*(generator_weights(config.output_dir, 3, run) for run in (1, 2))))
+    assert [len(models) for models in classifier.load_snapshots(config.output_dir, digits=(3,), runs=2)] == [2]
+    assert set(classifier.generator_run_ids(config.output_dir, digits=(3,), runs=2)) == {"3", "3/run-2"}
 
 
 def child_pids(pid):
