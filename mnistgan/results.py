@@ -14,13 +14,17 @@ def run_label(digit, run=1):
 
 
 def jobs_of(config, per_digit):
-    """The (digit, run, train_images, validation_images) jobs of `config`: each digit's runs in turn.
+    """The (digit, run, train_images, validation_images) jobs of `config`: every digit's run 1, then every run 2, ...
+
+    So every digit has a generator as early as one run per digit allows.
 
     Args:
       config: the whole `Config`.
       per_digit: (digit, train_images, validation_images) tuples, as `data.per_digit` makes them.
     """
-    return [(digit, run, train, validation) for digit, train, validation in per_digit for run in range(1, config.gan.runs_per_digit + 1)]
+    per_digit = list(per_digit)
+    runs = range(1, config.gan.runs_per_digit + 1)
+    return [(digit, run, train, validation) for run in runs for digit, train, validation in per_digit]
 
 
 @dataclasses.dataclass

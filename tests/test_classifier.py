@@ -301,13 +301,14 @@ def test_train_mnist_refuses_missing_generators_from_the_command_line(tmp_path, 
 
 
 def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, real_mnist_dir):
-    """The default preset's stream: each digit from the mixture of its snapshots."""
+    """The default preset's stream: each digit from the mixture of both its runs' snapshots."""
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
     for digit in range(10):
-        for step in (10, 20):
-            os.makedirs(os.path.dirname(outputs.snapshot_path(output, digit, step)), exist_ok=True)
-            shutil.copyfile(outputs.generator_path(output, digit), outputs.snapshot_path(output, digit, step))
+        for run, step in ((1, 10), (1, 20), (2, 10), (2, 20)):
+            path = outputs.snapshot_path(output, digit, step, run)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copyfile(outputs.generator_path(output, digit), path)
     result = run_main(
         "--train-mnist", "--compare", "--classifier-steps", "20", "--classifier-batch-size", "10",
         "--mnist-dir", real_mnist_dir, "--output-dir", output,

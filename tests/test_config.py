@@ -13,7 +13,7 @@ DEFAULT_GAN = {
     "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "loss": "non_saturating",
     "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "sample_every": 250, "checkpoint_every": 500,
     "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
-    "snapshots": 0,
+    "snapshots": 0, "runs_per_digit": 1,
 }  # fmt: skip
 DEFAULT_CLASSIFIER = {
     "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "mixed_bfloat16", "feature_size": 1024,
@@ -21,7 +21,7 @@ DEFAULT_CLASSIFIER = {
 }  # fmt: skip
 PRESETS = {
     "default": (
-        {**DEFAULT_GAN, "steps": 6000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "snapshots": 4},
+        {**DEFAULT_GAN, "steps": 4000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "snapshots": 4, "runs_per_digit": 2},
         {**DEFAULT_CLASSIFIER, "noise_scale": 1.2, "snapshot_mixture": True},
     ),
     # The seed project (gtoubassi/mnist-gan): 20,000 steps at batch 32, Adam 2e-4 / 0.5 for both networks,
