@@ -40,12 +40,14 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random choice.", lower_bo
 _PRESET = flags.DEFINE_enum("preset", "default", list(config_lib.PRESETS), "Bundle of defaults for the flags below.")
 _RESTART = flags.DEFINE_boolean("restart", False, "Start over instead of resuming from the last checkpoint.")
 
-_STEPS = flags.DEFINE_integer("steps", None, "GAN training steps per digit (preset default: 6000; fast: 2000; original: 20000).", lower_bound=1)
-_BATCH_SIZE = flags.DEFINE_integer("batch-size", None, "GAN batch size (preset default: 32).", lower_bound=1)
+_STEPS = flags.DEFINE_integer(
+    "steps", None, f"GAN training steps per run of a digit (presets: {config_lib.preset_values('steps')}).", lower_bound=1
+)
+_BATCH_SIZE = flags.DEFINE_integer("batch-size", None, f"GAN batch size (presets: {config_lib.preset_values('batch_size')}).", lower_bound=1)
 _D_LEARNING_RATE = flags.DEFINE_float(
     "d-learning-rate",
     None,
-    "The discriminator's Adam learning rate (presets default and fast: 5e-5; original: the generator's, 2e-4).",
+    f"The discriminator's Adam learning rate; none: the generator's, 2e-4 (presets: {config_lib.preset_values('d_learning_rate')}).",
 )
 _LOSS = flags.DEFINE_enum("loss", None, ["non_saturating", "hinge"], "GAN loss (default: non_saturating).")
 _AUGMENT = flags.DEFINE_string(
@@ -53,20 +55,21 @@ _AUGMENT = flags.DEFINE_string(
 )
 _R1_GAMMA = flags.DEFINE_float("r1-gamma", None, "Weight of the R1 gradient penalty on real images (default: 0, none).", lower_bound=0)
 _MINIBATCH_STD_GROUP = flags.DEFINE_integer(
-    "minibatch-std-group", None, "Group size of D's minibatch standard deviation feature; 0: none (preset default: 4; fast, original: 0).", lower_bound=0
+    "minibatch-std-group", None, f"Group size of D's minibatch standard deviation feature; 0: none (presets: {config_lib.preset_values('minibatch_std_group')}).",
+    lower_bound=0,
 )
 _EMA_MOMENTUM = flags.DEFINE_float(
     "ema-momentum", None, "Momentum of the generator weight average that is sampled and saved, in [0, 1); 0: none (default: 0).",
 )
 _SNAPSHOTS = flags.DEFINE_integer(
-    "snapshots", None, "Also keep the generators of this many last checkpoints, for --snapshot-mixture (preset default: 4; fast, original: 0).",
+    "snapshots", None, f"Also keep the generators of this many last checkpoints, for --snapshot-mixture (presets: {config_lib.preset_values('snapshots')}).",
     lower_bound=0,
 )
 _RUNS_PER_DIGIT = flags.DEFINE_integer(
     "runs-per-digit",
     None,
     "Independent GAN runs per digit, each with its own seed (run r in digit-d/run-r/); --snapshot-mixture draws from "
-    "all of them (default: 1).",
+    f"all of them (presets: {config_lib.preset_values('runs_per_digit')}).",
     lower_bound=1,
 )
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
@@ -96,16 +99,16 @@ _EXPORT_FORMAT = flags.DEFINE_enum(
 )
 
 _NOISE_SCALE = flags.DEFINE_float(
-    "noise-scale", None, "Standard deviation of the generators' input noise in the classifier's stream (preset default: 1.2; fast, original: 1).",
+    "noise-scale", None, f"Standard deviation of the generators' input noise in the classifier's stream (presets: {config_lib.preset_values('noise_scale', 'classifier')}).",
     lower_bound=0.01,
 )
 _SNAPSHOT_MIXTURE = flags.DEFINE_boolean(
-    "snapshot-mixture", None, "Draw each digit from its kept snapshots (--snapshots) instead of generator.keras (preset default: on)."
+    "snapshot-mixture", None, f"Draw each digit from its kept snapshots (--snapshots) instead of generator.keras (presets: {config_lib.preset_values('snapshot_mixture', 'classifier')})."
 )
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
 _CLASSIFIER_STEPS = flags.DEFINE_integer(
-    "classifier-steps", None, "Classifier training steps (preset default: 20000).", lower_bound=1
+    "classifier-steps", None, f"Classifier training steps (presets: {config_lib.preset_values('steps', 'classifier')}).", lower_bound=1
 )
 _CLASSIFIER_BATCH_SIZE = flags.DEFINE_integer(
     "classifier-batch-size", None, "Classifier batch size (default: 50).", lower_bound=1

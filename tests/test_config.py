@@ -36,8 +36,8 @@ PRESETS = {
         {**DEFAULT_CLASSIFIER, "precision": "float32"},
     ),  # fmt: skip
     "fast": (
-        {**DEFAULT_GAN, "steps": 2000, "d_learning_rate": 5e-5, "sample_every": 200},
-        {**DEFAULT_CLASSIFIER, "steps": 5000},
+        {**DEFAULT_GAN, "steps": 4000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "snapshots": 4, "sample_every": 200},
+        {**DEFAULT_CLASSIFIER, "steps": 10000, "noise_scale": 1.2, "snapshot_mixture": True},
     ),
 }
 
@@ -50,9 +50,17 @@ def test_every_value_of_every_preset_is_pinned(name):
     assert set(config_lib.PRESETS) == set(PRESETS)
 
 
+@pytest.mark.parametrize("field, stage, shown", [("minibatch_std_group", 0, str), ("snapshot_mixture", 1, {True: "on", False: "off"}.get)])
+def test_flag_help_gives_every_presets_value(field, stage, shown):
+    text = config_lib.preset_values(field, ("gan", "classifier")[stage])
+    by_preset = {name: value for entry in text.split("; ") for names, value in [entry.rsplit(" ", 1)] for name in names.split(", ")}
+    assert by_preset == {name: shown(PRESETS[name][stage][field]) for name in PRESETS}
+    assert len(text.split("; ")) == len({PRESETS[name][stage][field] for name in PRESETS})  # Agreeing presets share an entry.
+
+
 def test_fast_preset_slows_only_the_discriminator_and_a_flag_overrides_it():
     fast, _ = config_lib.PRESETS["fast"]
-    assert (fast.learning_rate, fast.d_learning_rate, fast.steps) == (2e-4, 5e-5, 2000)
+    assert (fast.learning_rate, fast.d_learning_rate, fast.steps) == (2e-4, 5e-5, 4000)
     assert config_lib.PRESETS["default"][0].d_learning_rate == 5e-5
     assert config_lib.PRESETS["original"][0].d_learning_rate is None
     assert config_lib.with_overrides(fast, d_learning_rate=None).d_learning_rate == 5e-5
