@@ -1,11 +1,14 @@
 # make run:  set up (venv, requirements, MNIST), train the ten generators, then the classifiers,
 #            then write the report (output/report.md).
+# make run PRESET=fast OUTPUT=output-fast: the same with another preset, into another folder.
 # make test: set up the same way and run the test suite.
 # make setup TF=gpu: TensorFlow with CUDA for an NVIDIA GPU instead of the CPU-only build.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MNIST_DIR ?= data/mnist
+PRESET ?= default
+OUTPUT ?= output
 # The TensorFlow build, cpu or gpu; an environment set up with TF=gpu stays gpu.
 TF ?= $(if $(wildcard $(VENV)/.requirements-gpu),gpu,cpu)
 $(if $(filter-out cpu gpu,$(TF)),$(error TF=$(TF): use TF=cpu (the default) or TF=gpu))
@@ -26,10 +29,12 @@ $(STAMP): requirements.txt requirements-common.txt requirements-gpu.txt
 setup: $(STAMP)
 	$(PY) main.py --fetch-mnist --mnist-dir $(MNIST_DIR)
 
+RUN_FLAGS = --preset $(PRESET) --output-dir $(OUTPUT) --mnist-dir $(MNIST_DIR)
+
 run: setup
-	$(PY) main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --mnist-dir $(MNIST_DIR)
-	$(PY) main.py --train-mnist --compare --mnist-dir $(MNIST_DIR)
-	$(PY) main.py --evaluate --mnist-dir $(MNIST_DIR)
+	$(PY) main.py --train-digits 0,1,2,3,4,5,6,7,8,9 $(RUN_FLAGS)
+	$(PY) main.py --train-mnist --compare $(RUN_FLAGS)
+	$(PY) main.py --evaluate $(RUN_FLAGS)
 
 test: setup
 	$(PY) -m pytest -q tests

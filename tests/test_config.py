@@ -39,6 +39,10 @@ PRESETS = {
         {**DEFAULT_GAN, "steps": 4000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "snapshots": 4, "sample_every": 200},
         {**DEFAULT_CLASSIFIER, "steps": 10000, "noise_scale": 1.2, "snapshot_mixture": True},
     ),
+    "best": (
+        {**DEFAULT_GAN, "steps": 4000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "snapshots": 4, "runs_per_digit": 4},
+        {**DEFAULT_CLASSIFIER, "noise_scale": 1.2, "snapshot_mixture": True},
+    ),
 }
 
 
