@@ -160,10 +160,19 @@ PRESETS = {
 }
 
 
-def preset_values(field, stage="gan"):
-    """How the presets set one field, for a flag's help: "default 4000; fast 2000; original 20000".
+def _shown(value):
+    """A setting as a flag's help writes it: on/off for booleans, "none" for unset."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
-    Presets that agree share an entry ("default, fast 5e-05"), so the help never goes stale.
+
+def preset_values(field, stage="gan"):
+    """How the presets set one field, for a flag's help, e.g. "default, best 4; original, fast 0".
+
+    Read from PRESETS, so the help never goes stale; presets that agree share an entry.
 
     Args:
       field: a `GanConfig` (stage "gan") or `ClassifierConfig` (stage "classifier") field name.
@@ -172,8 +181,7 @@ def preset_values(field, stage="gan"):
     for name, configs in PRESETS.items():
         value = getattr(configs[0 if stage == "gan" else 1], field)
         by_value.setdefault(value, []).append(name)
-    shown = {True: "on", False: "off", None: "none"}
-    return "; ".join(f"{', '.join(names)} {shown.get(value, value) if isinstance(value, (bool, type(None))) else value}" for value, names in by_value.items())
+    return "; ".join(f"{', '.join(names)} {_shown(value)}" for value, names in by_value.items())
 
 
 @dataclasses.dataclass(frozen=True)

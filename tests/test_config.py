@@ -62,7 +62,7 @@ def test_flag_help_gives_every_presets_value(field, stage, shown):
     assert len(text.split("; ")) == len({PRESETS[name][stage][field] for name in PRESETS})  # Agreeing presets share an entry.
 
 
-def test_fast_preset_slows_only_the_discriminator_and_a_flag_overrides_it():
+def test_presets_but_original_slow_only_the_discriminator_and_a_flag_overrides_it():
     fast, _ = config_lib.PRESETS["fast"]
     assert (fast.learning_rate, fast.d_learning_rate, fast.steps) == (2e-4, 5e-5, 4000)
     assert config_lib.PRESETS["default"][0].d_learning_rate == 5e-5
