@@ -58,6 +58,13 @@ _MINIBATCH_STD_GROUP = flags.DEFINE_integer(
     "minibatch-std-group", None, f"Group size of D's minibatch standard deviation feature; 0: none (presets: {config_lib.preset_values('minibatch_std_group')}).",
     lower_bound=0,
 )
+_MODE_SEEKING_WEIGHT = flags.DEFINE_float(
+    "mode-seeking-weight",
+    None,
+    "Weight of the mode-seeking term in the generator's loss, which rewards different images for different noise; "
+    f"0: none (presets: {config_lib.preset_values('mode_seeking_weight')}).",
+    lower_bound=0,
+)
 _EMA_MOMENTUM = flags.DEFINE_float(
     "ema-momentum", None, "Momentum of the generator weight average that is sampled and saved, in [0, 1); 0: none (default: 0).",
 )
@@ -196,6 +203,7 @@ def make_config(argv):
             augment=None if _AUGMENT.value is None else config_lib.parse_augment(_AUGMENT.value),
             r1_gamma=_R1_GAMMA.value,
             minibatch_std_group=_MINIBATCH_STD_GROUP.value,
+            mode_seeking_weight=_MODE_SEEKING_WEIGHT.value,
             ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,

@@ -83,6 +83,8 @@ class GanConfig:
     r1_gamma: float = resumable(0.0, before_recorded=0.0)
     # Group size of D's minibatch standard deviation feature (0: no such feature).
     minibatch_std_group: int = resumable(0, before_recorded=0)
+    # Weight of the mode-seeking term in G's loss (losses.mode_seeking_penalty; 0: none).
+    mode_seeking_weight: float = resumable(0.0, before_recorded=0.0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.

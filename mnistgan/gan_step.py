@@ -11,8 +11,8 @@ class GanStep:
 
     Args:
       state: the `gan_state.GanState` it trains; its `config` chooses the loss
-        (`losses.LOSSES`), the augmentation (`augment`), the R1 penalty, mixed
-        batches and the generator step's dropout.
+        (`losses.LOSSES`), the augmentation (`augment`), the R1 penalty, the
+        mode-seeking term, mixed batches and the generator step's dropout.
     """
 
     def __init__(self, state):
@@ -47,10 +47,11 @@ class GanStep:
         g_vars = state.generator.trainable_variables
         z = self._noise()
         with tf.GradientTape() as tape:
-            _, fake_logits = self._judge_pair(
-                real, state.generator(z, training=True), need_real=False, dropout=self.config.generator_step_dropout
-            )
+            fake = state.generator(z, training=True)
+            _, fake_logits = self._judge_pair(real, fake, need_real=False, dropout=self.config.generator_step_dropout)
             g_loss = self.g_loss_fn(fake_logits)
+            if self.config.mode_seeking_weight > 0:
+                g_loss += self.config.mode_seeking_weight * losses.mode_seeking_penalty(fake, z)
         state.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         state.step.assign_add(1)
         return d_loss, g_loss

@@ -49,3 +49,25 @@ def r1_penalty(real_gradients):
     """
     gradients = tf.cast(real_gradients, tf.float32)
     return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+
+
+def mode_seeking_penalty(images, noise):
+    """Mao et al.'s (2019) mode-seeking term: small when different noise gives different images.
+
+    The batch is split into two halves whose images are paired up; the term is the
+    inverse of how far apart the paired images lie per unit of distance
+    between their noise vectors, 1 / (mean |x_a - x_b| / mean |z_a - z_b| + 1e-5).
+    A generator that maps distinct noise to one image (mode collapse) makes it large.
+
+    Args:
+      images: the generator's images of `noise`, (batch, 28, 28, 1) in [-1, 1]; batch >= 2.
+      noise: its input, (batch, latent_dim).
+
+    Returns:
+      A float32 scalar > 0 for the generator to minimise, weighed by `mode_seeking_weight`.
+    """
+    images, noise = tf.cast(images, tf.float32), tf.cast(noise, tf.float32)
+    half = tf.shape(images)[0] // 2  # An odd batch leaves its last image unpaired.
+    image_distance = tf.reduce_mean(tf.abs(images[:half] - images[half : 2 * half]))
+    ratio = image_distance / tf.reduce_mean(tf.abs(noise[:half] - noise[half : 2 * half]))
+    return 1.0 / (ratio + 1e-5)

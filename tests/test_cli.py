@@ -88,6 +88,7 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
     [
         ("--ema-momentum=0.999", "ema_momentum", 0.999),
         ("--minibatch-std-group=4", "minibatch_std_group", 4),
+        ("--mode-seeking-weight=0.5", "mode_seeking_weight", 0.5),
         ("--runs-per-digit=3", "runs_per_digit", 3),
     ],
 )

@@ -292,7 +292,10 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
 
 @pytest.mark.parametrize(
     "technique",
-    [dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4)],
+    [
+        dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4),
+        dict(mode_seeking_weight=1.0),
+    ],
     ids=lambda t: next(iter(t)),
 )
 def test_each_technique_trains_a_step_and_changes_it(tmp_path, technique):
