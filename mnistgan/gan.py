@@ -244,7 +244,7 @@ class DigitTask(harness.Task):
         if self.selection is None:
             run.files.save_generator(self.sampler)
         if step > cfg.steps - cfg.snapshots * cfg.checkpoint_every:
-            run.files.save_snapshot(self.sampler, step)
+            run.files.save_snapshot(self.sampler, step, keep=cfg.snapshots)
         elapsed = run.clock.elapsed()
         self.record["heldout_d_accuracy"] = self.heldout
         run.write_record(self.record, step, elapsed, "running")

@@ -1,5 +1,7 @@
 """What a digit's GAN run shows and keeps: sample grids, the evolution strip, the generator and its snapshots."""
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -58,8 +60,16 @@ class DigitFiles:
     def save_generator(self, generator):
         self._save(generator, outputs.generator_path(self.output_dir, self.digit, self.run))
 
-    def save_snapshot(self, generator, step):
+    def save_snapshot(self, generator, step, keep):
+        """Saves the snapshot of `step`, then deletes all but the `keep` newest.
+
+        So a run that is resumed with more steps (or fewer snapshots) keeps the
+        last checkpoints' generators only, and the classifier's mixture, which
+        draws from every file there, never mixes in the earlier run's.
+        """
         self._save(generator, outputs.snapshot_path(self.output_dir, self.digit, step, self.run))
+        for stale in outputs.snapshot_paths(self.output_dir, self.digit, self.run)[:-keep]:
+            os.remove(stale)
 
     @staticmethod
     def _save(model, path):

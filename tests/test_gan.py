@@ -331,4 +331,12 @@ def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path):
     train(config)
     paths = outputs.snapshot_paths(config.output_dir, 3)
     assert [os.path.basename(p) for p in paths] == ["step-000006.keras", "step-000008.keras"]
+
+
+def test_a_run_resumed_with_more_steps_keeps_only_the_last_checkpoints_snapshots(tmp_path):
+    config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
+    train(config)
+    train(with_steps(config, 12))
+    paths = outputs.snapshot_paths(config.output_dir, 3)
+    assert [os.path.basename(p) for p in paths] == ["step-000010.keras", "step-000012.keras"]
     assert not outputs.snapshot_paths(tiny_config(tmp_path / "none").output_dir, 3)
