@@ -162,7 +162,8 @@ def _quality_section(report):
     lines = [
         "## Generator quality per digit",
         "",
-        f"Each digit: {report['eval_samples']} generated images vs that digit's validation images (precision and "
+        f"Each digit's kept generator (`digit-N/generator.keras`; with several runs per digit, run 1's): "
+        f"{report['eval_samples']} generated images vs that digit's validation images (precision and "
         f"recall: the first {evaluation.KNN_SAMPLES}). In brackets, the reference: {report['eval_samples']} of the "
         f"digit's real training images, or all of them where it has fewer (column 'reference images'), vs the same "
         f"validation images: what a perfect generator would score with that many images. Evaluator test accuracy: "
