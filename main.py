@@ -180,7 +180,7 @@ def make_config(argv):
     if _WORKERS.present and action != "train-digits":
         raise UserError("--workers goes with --train-digits")
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
-    return config_lib.Config(
+    config = config_lib.Config(
         action=action,
         digits=digits,
         data_sources=config_lib.DATA_SOURCES if _COMPARE.value else (_DATA.value,),
@@ -220,6 +220,9 @@ def make_config(argv):
             snapshot_mixture=_SNAPSHOT_MIXTURE.value,
         ),
     )
+    if config.gan.mode_seeking_weight > 0 and config.gan.batch_size < 2:
+        raise UserError("--mode-seeking-weight pairs images within a batch: give --batch-size 2 or more")
+    return config
 
 
 def main(argv):

@@ -60,7 +60,7 @@ def mode_seeking_penalty(images, noise):
     A generator that maps distinct noise to one image (mode collapse) makes it large.
 
     Args:
-      images: the generator's images of `noise`, (batch, 28, 28, 1) in [-1, 1]; batch >= 2.
+      images: the generator's images of `noise`, (batch, 28, 28, 1) in [0, 1]; batch >= 2.
       noise: its input, (batch, latent_dim).
 
     Returns:

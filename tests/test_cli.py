@@ -38,6 +38,8 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--d-learning-rate", "0"], ["--d-learning-rate: 0.0 is outside (0, 1)"]),
         (["--train-digits", "1", "--d-learning-rate", "fast"], ["--d-learning-rate"]),
         (["--train-digits", "1", "--ema-momentum", "1"], ["--ema-momentum: 1.0 is outside [0, 1)"]),
+        (["--train-digits", "1", "--mode-seeking-weight", "1", "--batch-size", "1"], ["give --batch-size 2 or more"]),
+        (["--train-digits", "1", "--mode-seeking-weight", "-1"], ["--mode-seeking-weight"]),
         (["--train-digits", "1", "--runs-per-digit", "0"], ["--runs-per-digit=0: 0 is not a positive integer"]),
         (["--train-digits", "1", "--compare"], ["--compare goes with --train-mnist"]),
         (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
