@@ -61,14 +61,15 @@ class DigitFiles:
         self._save(generator, outputs.generator_path(self.output_dir, self.digit, self.run))
 
     def save_snapshot(self, generator, step, keep):
-        """Saves the snapshot of `step`, then deletes all but the `keep` newest.
+        """Saves the snapshot of `step`, then deletes all but the `keep` (>= 1) newest.
 
-        So a run that is resumed with more steps (or fewer snapshots) keeps the
-        last checkpoints' generators only, and the classifier's mixture, which
-        draws from every file there, never mixes in the earlier run's.
+        So a run that is resumed with more steps keeps the last checkpoints'
+        generators only, and the classifier's mixture, which draws from every
+        file there, never mixes in those of the shorter run.
         """
         self._save(generator, outputs.snapshot_path(self.output_dir, self.digit, step, self.run))
-        for stale in outputs.snapshot_paths(self.output_dir, self.digit, self.run)[:-keep]:
+        paths = outputs.snapshot_paths(self.output_dir, self.digit, self.run)
+        for stale in paths[: max(len(paths) - keep, 0)]:
             os.remove(stale)
 
     @staticmethod

@@ -2,7 +2,8 @@
 
 Logits are float32 (batch, 1); > 0 means "real". Each entry of `LOSSES` is a
 pair (discriminator loss of real and fake logits, generator loss of fake
-logits), as TF-GAN's losses module pairs them.
+logits), as TF-GAN's losses module pairs them. The regularisers below it
+(R1, mode seeking) are added to those losses by the training step.
 """
 
 import tensorflow as tf
@@ -64,7 +65,7 @@ def mode_seeking_penalty(images, noise):
       noise: its input, (batch, latent_dim).
 
     Returns:
-      A float32 scalar > 0 for the generator to minimise, weighed by `mode_seeking_weight`.
+      A float32 scalar > 0 for the generator to minimise, weighted by `mode_seeking_weight`.
     """
     images, noise = tf.cast(images, tf.float32), tf.cast(noise, tf.float32)
     half = tf.shape(images)[0] // 2  # An odd batch leaves its last image unpaired.

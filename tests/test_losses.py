@@ -35,7 +35,7 @@ def test_r1_penalty_is_the_mean_squared_gradient_norm():
 
 def test_mode_seeking_penalty_is_the_inverse_image_distance_per_noise_distance():
     noise = tf.constant([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # Pairs (0, 2) and (1, 3): |dz| = 2.
-    images = tf.reshape(tf.constant([-1.0, -1.0, -0.5, 0.0]), (4, 1, 1, 1)) * tf.ones((4, 28, 28, 1))  # |dx| = 0.5, 1.
+    images = tf.reshape(tf.constant([0.0, 0.0, 0.5, 1.0]), (4, 1, 1, 1)) * tf.ones((4, 28, 28, 1))  # |dx| = 0.5, 1.
     assert float(losses.mode_seeking_penalty(images, noise)) == pytest.approx(1 / (0.75 / 2 + 1e-5), rel=1e-5)
     collapsed = tf.zeros((4, 28, 28, 1))  # One image for every noise vector.
     assert float(losses.mode_seeking_penalty(collapsed, noise)) == pytest.approx(1e5)
