@@ -65,6 +65,9 @@ _MODE_SEEKING_WEIGHT = flags.DEFINE_float(
     f"0: none (presets: {config_lib.preset_values('mode_seeking_weight')}).",
     lower_bound=0,
 )
+_SPECTRAL_NORM = flags.DEFINE_boolean(
+    "spectral-norm", None, f"Spectral normalisation of D's layers in place of its batch norm (presets: {config_lib.preset_values('spectral_norm')})."
+)
 _EMA_MOMENTUM = flags.DEFINE_float(
     "ema-momentum", None, "Momentum of the generator weight average that is sampled and saved, in [0, 1); 0: none (default: 0).",
 )
@@ -204,6 +207,7 @@ def make_config(argv):
             r1_gamma=_R1_GAMMA.value,
             minibatch_std_group=_MINIBATCH_STD_GROUP.value,
             mode_seeking_weight=_MODE_SEEKING_WEIGHT.value,
+            spectral_norm=_SPECTRAL_NORM.value,
             ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,

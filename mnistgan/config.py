@@ -85,6 +85,8 @@ class GanConfig:
     minibatch_std_group: int = resumable(0, before_recorded=0)
     # Weight of the mode-seeking term in G's loss (losses.mode_seeking_penalty; 0: none).
     mode_seeking_weight: float = resumable(0.0, before_recorded=0.0)
+    # Spectral normalisation of every D layer with a kernel, in place of D's batch norm.
+    spectral_norm: bool = resumable(False, before_recorded=False)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.

@@ -78,7 +78,9 @@ class GanState:
         with networks.dtype_policy(cfg.precision):
             return (
                 networks.build_generator(cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum),
-                networks.build_discriminator(cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group),
+                networks.build_discriminator(
+                    cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group, spectral_norm=cfg.spectral_norm
+                ),
             )
 
     def _d_learning_rate(self):

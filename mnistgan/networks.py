@@ -127,7 +127,9 @@ class MinibatchStdDev(layers.Layer):
         return {**super().get_config(), "group_size": self.group_size}
 
 
-def build_discriminator(leaky_slope=0.01, name="discriminator", minibatch_std_group=0, batch_norm=FusedBatchNormalization):
+def build_discriminator(
+    leaky_slope=0.01, name="discriminator", minibatch_std_group=0, batch_norm=FusedBatchNormalization, spectral_norm=False
+):
     """The original mnist-gan discriminator.
 
     Args:
@@ -136,28 +138,35 @@ def build_discriminator(leaky_slope=0.01, name="discriminator", minibatch_std_gr
         before the dense layers (not in the original).
       batch_norm: the batch-normalisation layer class (Keras' own computes the
         same, more slowly).
+      spectral_norm: wrap every convolution and dense layer in Keras'
+        `SpectralNormalization` and drop the batch norm, as Miyato et al.'s
+        (2018) discriminator has none (not in the original).
 
     Returns:
       A model mapping float32 (batch, 28, 28, 1) in [0, 1] to (batch, 1)
       float32 logits: > 0 means "real".
     """
+
+    def weighted(layer):  # The spectral norm wraps the layers that hold a kernel, in their dtype policy.
+        return layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
+
+    def normalised(x):
+        return x if spectral_norm else batch_norm()(x)
+
     images = keras.Input(IMAGE_SHAPE, name="images")
-    x = layers.Conv2D(32, 5, padding="same", use_bias=False)(images)
-    x = batch_norm()(x)
-    x = layers.LeakyReLU(leaky_slope)(x)
+    x = weighted(layers.Conv2D(32, 5, padding="same", use_bias=spectral_norm))(images)
+    x = layers.LeakyReLU(leaky_slope)(normalised(x))
     x = layers.MaxPooling2D(2)(x)  # state size: 14 x 14 x 32
-    x = layers.Conv2D(64, 5, padding="same", use_bias=False)(x)
-    x = batch_norm()(x)
-    x = layers.LeakyReLU(leaky_slope)(x)
+    x = weighted(layers.Conv2D(64, 5, padding="same", use_bias=spectral_norm))(x)
+    x = layers.LeakyReLU(leaky_slope)(normalised(x))
     x = layers.MaxPooling2D(2)(x)  # state size: 7 x 7 x 64
     if minibatch_std_group:
         x = MinibatchStdDev(minibatch_std_group)(x)  # state size: 7 x 7 x 65
     x = layers.Flatten()(x)
-    x = layers.Dense(1024, use_bias=False)(x)
-    x = batch_norm()(x)
-    x = layers.LeakyReLU(leaky_slope)(x)
+    x = weighted(layers.Dense(1024, use_bias=spectral_norm))(x)
+    x = layers.LeakyReLU(leaky_slope)(normalised(x))
     x = layers.Dropout(0.5)(x)
-    logits = layers.Dense(1, dtype="float32", name="logit")(x)
+    logits = weighted(layers.Dense(1, dtype="float32", name="logit"))(x)
     return keras.Model(images, logits, name=name)
 
 

@@ -92,6 +92,7 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
         ("--minibatch-std-group=4", "minibatch_std_group", 4),
         ("--mode-seeking-weight=0.5", "mode_seeking_weight", 0.5),
         ("--runs-per-digit=3", "runs_per_digit", 3),
+        ("--spectral-norm", "spectral_norm", True),
     ],
 )
 def test_technique_flags_reach_the_gan_config(flag, field, value):

@@ -294,7 +294,7 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     "technique",
     [
         dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4),
-        dict(mode_seeking_weight=1.0),
+        dict(mode_seeking_weight=1.0), dict(spectral_norm=True),
     ],
     ids=lambda t: next(iter(t)),
 )

@@ -62,3 +62,24 @@ def test_fused_batch_norm_matches_keras_batch_norm():
         np.testing.assert_allclose(fused(inputs, training=True), plain(inputs, training=True), atol=1e-4)
         np.testing.assert_allclose(fused.moving_mean.numpy(), plain.moving_mean.numpy(), atol=1e-5)
         np.testing.assert_allclose(fused(inputs, training=False), plain(inputs, training=False), atol=1e-3)
+
+
+def test_spectrally_normalised_discriminator_has_no_batch_norm_and_unit_spectral_norms():
+    import keras
+
+    discriminator = networks.build_discriminator(spectral_norm=True)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
+    # The same convolutions and dense layers, with biases in place of the batch norm's scale and shift,
+    # and each wrapper's power-iteration vector u (one value per output unit).
+    trainable = (25 * 32 + 32) + (25 * 32 * 64 + 64) + (3136 * 1024 + 1024) + 1025
+    assert discriminator.count_params() == trainable + (32 + 64 + 1024 + 1)
+    images = np.random.default_rng(0).random((8, 28, 28, 1)).astype(np.float32)
+    for _ in range(30):  # Each training call is one power iteration; it converges to the top singular value.
+        logits = discriminator(images, training=True)
+    assert logits.shape == (8, 1) and logits.dtype == "float32"
+    wrapped = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 4
+    for layer in wrapped:
+        kernel = layer.layer.kernel.numpy()
+        sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert abs(sigma - 1.0) < 0.05, layer.name
