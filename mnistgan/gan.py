@@ -228,8 +228,14 @@ class DigitTask(harness.Task):
             self.row.update(metrics)
 
     def before_checkpoint(self, step):
-        """The held-out check (it moves D's batch-norm statistics, which the checkpoint holds)."""
-        run = self.run
+        """The held-out check (it moves D's batch-norm statistics, which the checkpoint holds), and the snapshot.
+
+        The snapshot is saved (and the older ones pruned) before the checkpoint, so a kill
+        between the two redoes both on resume: a finished run never has one too few or too many.
+        """
+        run, cfg = self.run, self.run.gan_config
+        if step > cfg.steps - cfg.snapshots * cfg.checkpoint_every:
+            run.files.save_snapshot(self.sampler, step, keep=cfg.snapshots)
         seed = gan_monitor.noise_seed(run.seed, step, "heldout")
         self.heldout = gan_monitor.heldout_accuracy(
             self.state, self.sampler, run.validation_images, run.gan_config.heldout_samples, seed
@@ -239,12 +245,10 @@ class DigitTask(harness.Task):
             tf.summary.scalar("heldout_d_accuracy", self.heldout)
 
     def after_checkpoint(self, step):
-        """The generator when nothing selects it, the last checkpoints' snapshots, run.json."""
-        run, cfg = self.run, self.run.gan_config
+        """The generator when nothing selects it, run.json."""
+        run = self.run
         if self.selection is None:
             run.files.save_generator(self.sampler)
-        if step > cfg.steps - cfg.snapshots * cfg.checkpoint_every:
-            run.files.save_snapshot(self.sampler, step, keep=cfg.snapshots)
         elapsed = run.clock.elapsed()
         self.record["heldout_d_accuracy"] = self.heldout
         run.write_record(self.record, step, elapsed, "running")

@@ -335,6 +335,31 @@ def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path):
     assert not outputs.snapshot_paths(tiny_config(tmp_path / "none").output_dir, 3)
 
 
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs."""
+
+
+def test_a_kill_right_after_the_last_checkpoint_leaves_every_snapshot(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
+    save = tf.train.CheckpointManager.save
+
+    def save_then_die(manager, checkpoint_number=None, **kwargs):
+        path = save(manager, checkpoint_number=checkpoint_number, **kwargs)
+        if checkpoint_number == 8:
+            raise Killed()
+        return path
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+    with pytest.raises(Killed):
+        train(config)
+    monkeypatch.undo()
+    assert train(config).steps == 8  # Finished: nothing is trained again.
+    paths = outputs.snapshot_paths(config.output_dir, 3)
+    assert [os.path.basename(p) for p in paths] == ["step-000006.keras", "step-000008.keras"]
+
+
 def test_a_run_resumed_with_more_steps_keeps_only_the_last_checkpoints_snapshots(tmp_path):
     config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
     train(config)
