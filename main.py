@@ -79,7 +79,7 @@ _RUNS_PER_DIGIT = flags.DEFINE_integer(
     "runs-per-digit",
     None,
     "Independent GAN runs per digit, each with its own seed (run r in digit-d/run-r/); --snapshot-mixture draws from "
-    f"all of them (presets: {config_lib.preset_values('runs_per_digit')}).",
+    f"all of them, as generators.json lists them (presets: {config_lib.preset_values('runs_per_digit')}).",
     lower_bound=1,
 )
 _SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
@@ -107,6 +107,13 @@ _PER_DIGIT = flags.DEFINE_integer(
 _EXPORT_FORMAT = flags.DEFINE_enum(
     "export-format", "idx", list(config_lib.EXPORT_FORMATS), "--export-mnist file format: MNIST's IDX files, gzipped, or .npz."
 )
+_EXPORT_SOURCE = flags.DEFINE_enum(
+    "export-source",
+    "classifier",
+    list(config_lib.EXPORT_SOURCES),
+    "What --export-mnist draws from: classifier, exactly what the synthetic classifier draws (its generators, "
+    "snapshot mixture and noise scale); generator, each digit's generator.keras at noise N(0, 1).",
+)
 
 _NOISE_SCALE = flags.DEFINE_float(
     "noise-scale", None, f"Standard deviation of the generators' input noise in the classifier's stream (presets: {config_lib.preset_values('noise_scale', 'classifier')}).",
@@ -131,11 +138,14 @@ def _fail(message):
 
 
 def _parse_flags(argv):
-    """absl's parser, but a bad flag is one line and exit status 2."""
+    """absl's parser, but a bad flag is one line and exit status 2, and help asked for is a success."""
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
         _fail(" ".join(str(e).split()))
+    except SystemExit as e:
+        # absl's help flags (--help, --helpfull, ...) print the help, then exit with status 1.
+        sys.exit(0 if e.code == 1 else e.code)
 
 
 def _action():
@@ -165,7 +175,7 @@ def make_config(argv):
         raise UserError("--compare goes with --train-mnist")
     if _DIGITS.present and action != "evaluate":
         raise UserError("--digits goes with --evaluate (to train digits, use --train-digits)")
-    for holder in (_PER_DIGIT, _EXPORT_FORMAT):
+    for holder in (_PER_DIGIT, _EXPORT_FORMAT, _EXPORT_SOURCE):
         if holder.present and action != "export-mnist":
             raise UserError(f"--{holder.name} goes with --export-mnist")
     if action == "export-mnist" and not (_EXPORT_MNIST.value or "").strip():
@@ -182,6 +192,10 @@ def make_config(argv):
         raise UserError(f"--ema-momentum: {_EMA_MOMENTUM.value} is outside [0, 1)")
     if _WORKERS.present and action != "train-digits":
         raise UserError("--workers goes with --train-digits")
+    if _RUNS_PER_DIGIT.present and action != "train-digits":
+        raise UserError(
+            "--runs-per-digit goes with --train-digits; the other commands use every run that training listed in generators.json"
+        )
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
     config = config_lib.Config(
         action=action,
@@ -193,7 +207,10 @@ def make_config(argv):
         restart=_RESTART.value,
         eval_samples=_EVAL_SAMPLES.value,
         export=config_lib.ExportConfig(
-            folder=_EXPORT_MNIST.value or "", per_digit=_PER_DIGIT.value, file_format=_EXPORT_FORMAT.value
+            folder=_EXPORT_MNIST.value or "",
+            per_digit=_PER_DIGIT.value,
+            file_format=_EXPORT_FORMAT.value,
+            source=_EXPORT_SOURCE.value,
         ),
         workers=_WORKERS.value or config_lib.default_workers(),
         preset=_PRESET.value,
@@ -234,7 +251,7 @@ def main(argv):
         config = make_config(argv)
         from mnistgan import commands  # Deferred: it imports TensorFlow (seconds).
 
-        return commands.run(config)
+        return commands.execute(config)
     except UserError as e:
         _fail(str(e))
     except KeyboardInterrupt:
@@ -242,7 +259,7 @@ def main(argv):
         sys.exit(130)
 
 
-def run():
+def launch():
     """app.run, but a reader that stops early (`./main.py --help | head`) is no error of ours."""
     try:
         try:
@@ -256,4 +273,4 @@ def run():
 
 
 if __name__ == "__main__":
-    run()
+    launch()

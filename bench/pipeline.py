@@ -35,6 +35,10 @@ _GAN_FLAGS = flags.DEFINE_list("gan-flags", [], "Extra main.py flags of the GAN 
 _CLASSIFIER_FLAGS = flags.DEFINE_list("classifier-flags", [], "Extra main.py flags of the classifier stage.")
 _EVALUATE = flags.DEFINE_boolean("evaluate", False, "Also run `main.py --evaluate` (the report), as `make run` does.")
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
+_RESUME = flags.DEFINE_boolean(
+    "resume", False, "Keep the run's folder in bench/out/ and resume it from its checkpoints (a run cut short); "
+    "the block then gives this invocation's wall times and the GAN runs' own recorded time.",
+)
 
 
 def run_stage(args):
@@ -94,13 +98,25 @@ def recall_lines(output):
     return lines
 
 
+def gan_time_line(output):
+    """The GAN runs' own recorded wall time (run.json, summed over every session they trained in)."""
+    seconds = []
+    for digit in range(10):
+        for root, _, names in os.walk(os.path.join(output, f"digit-{digit}")):
+            if "run.json" in names and os.path.basename(root) != "checkpoints":
+                with open(os.path.join(root, "run.json")) as f:
+                    seconds.append(json.load(f).get("wall_time_s", 0.0))
+    return f"the {len(seconds)} GAN runs recorded {sum(seconds) / 60:.1f} min of training between them (divide by the workers for wall time)"
+
+
 def main(argv):
     del argv
     extra = [*_GAN_FLAGS.value, *_CLASSIFIER_FLAGS.value]
     label = " ".join([_PRESET.value, *(["with"] if extra else []), *extra])
     folder = re.sub(r"[^A-Za-z0-9.]+", "-", label.replace(" with ", " ")).strip("-")
     output = os.path.join(ROOT, "bench", "out", f"{folder}-seed{_SEED.value}")
-    shutil.rmtree(output, ignore_errors=True)
+    if not _RESUME.value:
+        shutil.rmtree(output, ignore_errors=True)
     common = ["--preset", _PRESET.value, "--seed", str(_SEED.value), "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]
     stages = {
         "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common, *_GAN_FLAGS.value],
@@ -121,6 +137,7 @@ def main(argv):
         *(f"| {name} | {s / 60:.1f} min | {mib:.0f} MiB |" for name, (s, mib) in measured.items()),
         f"| **total** | **{total / 60:.1f} min** | |",
         "",
+        *([f"- resumed (`--resume`): the times above are this invocation's; {gan_time_line(output)}"] if _RESUME.value else []),
         *(
             f"- trained on {source} data: validation accuracy {r['validation_accuracy']:.2%}, "
             f"test accuracy {r['test_accuracy']:.2%}"

@@ -47,12 +47,12 @@ def main_py(*args):
 
 def measure(output_dir, digits, mnist, evaluator, seed):
     """{digit: Quality} of each digit's generator.keras on that digit's validation images."""
-    from mnistgan import classifier, data, evaluation
+    from mnistgan import data, evaluation, generators
 
-    generators = classifier.load_generators(output_dir, digits)
+    samplers = generators.kept_samplers(output_dir, digits)
     qualities = {}
-    for digit, generator in zip(digits, generators):
-        generated = evaluation.generate(generator, _SAMPLES.value, seed=seed * 10 + digit + 1000)
+    for digit, sampler in zip(digits, samplers):
+        generated = sampler.draw(_SAMPLES.value, seed=seed * 10 + digit + 1000)
         validation = data.to_float(data.digit_images(mnist, "validation", digit))
         qualities[digit] = evaluation.measure(evaluator, validation, generated, digit)
     return qualities

@@ -144,7 +144,7 @@ def stacked_job(mnist, steps, k=2):
             digit_gan.state.reset(images[digit], seed=digit)
         done = 0
         while done < steps:
-            count = min(gan.CHUNK, steps - done)
+            count = min(gan.STEPS_PER_CALL, steps - done)
             train_together(tf.constant(count, tf.int32))
             done += count
         float(gans[0].state.step.numpy())

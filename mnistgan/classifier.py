@@ -1,6 +1,7 @@
 """The classifier experiment: Deep MNIST trained on generated or real digits.
 
-`synthetic` streams fresh batches from the ten saved generators (every batch
+`synthetic` streams fresh batches from the generators that training listed in
+output/generators.json (asked of `generators.classifier_samplers`; every batch
 is new noise, labels balanced), `real` reads the 55,000 training images.
 Validation images drive the progress display; the test images are used once,
 at the end, for the reported numbers. Each run writes
@@ -20,110 +21,21 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import config as config_lib, data, harness, images, networks, optimizers, outputs
+from mnistgan import config as config_lib, data, environment, generators, harness, images, locks, networks, optimizers, outputs
 from mnistgan.errors import UserError
 from mnistgan.progress import Progress
 
-CHUNK = 50
+# Steps run inside one compiled call between looks from Python.
+STEPS_PER_CALL = 50
 CSV_FIELDS = ("step", "loss", "validation_accuracy", "elapsed_s")
 RESUME_KEYS = config_lib.resume_keys(config_lib.ClassifierConfig)
-# What results.jsonl lines must hold for the comparison table and the report.
-RESULT_FIELDS = {
-    "data_source": str, "test_accuracy": outputs.NUMBER, "per_digit_accuracy": list, "min_digit": int,
-    "impressions": int, "wall_time_s": outputs.NUMBER,
-}  # fmt: skip
 
 
-def retrain_digit(digit):
-    """What to do about a damaged file of digit `digit`'s GAN."""
-    return f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
-
-
-# ---- generators and the synthetic stream ----
-
-
-def load_generators(output_dir, digits=range(10)):
-    """Loads output/digit-N/generator.keras for every digit (Keras safe mode).
-
-    Returns:
-      A list of models mapping (batch, latent) float32 to (batch, 28, 28, 1) in [0, 1].
-
-    Raises:
-      UserError: naming every missing digit and the command that trains it,
-        or the first unreadable file.
-    """
-    missing = [d for d in digits if not os.path.exists(outputs.generator_path(output_dir, d))]
-    if missing:
-        listed = ",".join(map(str, missing))
-        raise UserError(
-            f"no generator for digit(s) {listed} in {output_dir}; train them first: ./main.py --train-digits {listed}"
-        )
-    return [_load_generator(outputs.generator_path(output_dir, digit), digit) for digit in digits]
-
-
-def load_snapshots(output_dir, digits=range(10), runs=1):
-    """Loads the kept snapshot generators of each digit's runs (see GanConfig.snapshots, runs_per_digit).
-
-    Args:
-      output_dir: the output folder.
-      digits: the digits to load.
-      runs: the digit's runs to draw from (digit-N/snapshots/, digit-N/run-2/snapshots/, ...).
-
-    Returns:
-      A list with, for each digit, the list of its snapshot models (run 1's first).
-
-    Raises:
-      UserError: naming the digits with a run that kept none, or the first unreadable file.
-    """
-    paths = {d: [outputs.snapshot_paths(output_dir, d, run) for run in range(1, runs + 1)] for d in digits}
-    missing = [d for d in digits if not all(paths[d])]
-    if missing:
-        listed = ",".join(map(str, missing))
-        kept = f"--snapshots 4 --runs-per-digit {runs}" if runs > 1 else "--snapshots 4"
-        raise UserError(
-            f"no snapshots for digit(s) {listed} in {output_dir} (of {runs} run(s) each); train them with snapshots "
-            f"kept (./main.py --train-digits {listed} {kept}; add --restart if they were trained without), "
-            "or draw from generator.keras (--snapshot-mixture=false)"
-        )
-    return [[_load_generator(path, digit) for run_paths in paths[digit] for path in run_paths] for digit in digits]
-
-
-def stream_runs(config):
-    """How many runs per digit the synthetic stream draws from: all of them for a snapshot mixture."""
-    return config.gan.runs_per_digit if config.classifier.snapshot_mixture else 1
-
-
-def stream_generators(config):
-    """What the synthetic stream of `config` draws from: generator.keras, or the digit's runs' snapshots."""
-    if config.classifier.snapshot_mixture:
-        return load_snapshots(config.output_dir, runs=stream_runs(config))
-    return load_generators(config.output_dir)
-
-
-def _load_generator(path, digit):
-    generator = outputs.load_keras_model(path, retrain_digit(digit))
-    if len(generator.input_shape) != 2 or tuple(generator.output_shape[1:]) != networks.IMAGE_SHAPE:
-        raise UserError(f"{path} is not a digit generator (input {generator.input_shape}, output {generator.output_shape})")
-    return generator
-
-
-def generator_run_ids(output_dir, digits=range(10), runs=1):
-    """The run id of each digit's GAN runs, from their run.json (None when absent).
-
-    Returns:
-      {"d": id of run 1, "d/run-r": id of run r > 1} for each digit d.
-    """
-    ids = {}
-    for digit in digits:
-        for run in range(1, runs + 1):
-            path = os.path.join(outputs.digit_dir(output_dir, digit, run), "run.json")
-            key = str(digit) if run == 1 else f"{digit}/{outputs.RUN_DIR.format(run=run)}"
-            ids[key] = (outputs.read_json(path, retrain_digit(digit)) or {}).get("run_id")
-    return ids
+# ---- the synthetic stream ----
 
 
 class SyntheticStream:
-    """Fresh labelled batches from one generator per digit, built inside the graph.
+    """Fresh labelled batches from the samplers of each digit, built inside the graph.
 
     Generating five images at a time from each of ten generators is bound by
     per-operation overhead, so the stream draws `batches_per_draw` batches at
@@ -133,20 +45,19 @@ class SyntheticStream:
     between digits (exactly balanced when batch_size is a multiple of 10).
 
     Args:
-      generators: ten entries, digit d at index d: a model, or a list of
-        models (snapshots) that share the digit's images equally.
+      samplers: ten lists, digit d's at index d, of `generators.Sampler`s that
+        share the digit's images equally (as `generators.classifier_samplers`
+        gives them; each feeds its model its own noise scale and label).
       batch_size: images per batch.
       seed: seeds the noise; the state is a `tf.random.Generator` so a
         checkpoint can hold it (`checkpoint_state`).
       batches_per_draw: batches generated per call of each generator.
-      noise_scale: standard deviation of the generators' input noise.
     """
 
-    def __init__(self, generators, batch_size, seed, batches_per_draw=50, noise_scale=1.0):
-        self.generators = [entry if isinstance(entry, (list, tuple)) else [entry] for entry in generators]
-        self.noise_scale = noise_scale
+    def __init__(self, samplers, batch_size, seed, batches_per_draw=50):
+        self.samplers = [list(digit_samplers) for digit_samplers in samplers]
         self.batch_size = batch_size
-        self.per_digit = math.ceil(batch_size / len(generators))
+        self.per_digit = math.ceil(batch_size / len(self.samplers))
         self.batches_per_draw = batches_per_draw
         self.rng = tf.random.Generator.from_seed(seed)
         self.images = tf.Variable(tf.zeros([batches_per_draw * batch_size, *networks.IMAGE_SHAPE]), trainable=False)
@@ -166,22 +77,19 @@ class SyntheticStream:
             self.cursor.assign_add(1)
         return batch
 
-    def _digit_images(self, models, count):
-        """float32 (count, 28, 28, 1): equal shares from each model, in random order."""
-        share = math.ceil(count / len(models))
-        images = [
-            tf.cast(g(self.noise_scale * self.rng.normal([share, g.input_shape[-1]]), training=False), tf.float32)
-            for g in models
-        ]
-        if len(models) == 1:
+    def _digit_images(self, samplers, count):
+        """float32 (count, 28, 28, 1): equal shares from each sampler, in random order."""
+        share = math.ceil(count / len(samplers))
+        images = [sampler(self.rng.normal([share, sampler.latent_dim])) for sampler in samplers]
+        if len(samplers) == 1:
             return images[0]
-        order = tf.argsort(self.rng.uniform([share * len(models)]))[:count]
+        order = tf.argsort(self.rng.uniform([share * len(samplers)]))[:count]
         return tf.gather(tf.concat(images, axis=0), order)
 
     def draw(self):
         """Generates the next `batches_per_draw` batches into the stream's buffer."""
-        draws, per_digit, digits = self.batches_per_draw, self.per_digit, len(self.generators)
-        generated = tf.stack([self._digit_images(models, draws * per_digit) for models in self.generators])
+        draws, per_digit, digits = self.batches_per_draw, self.per_digit, len(self.samplers)
+        generated = tf.stack([self._digit_images(samplers, draws * per_digit) for samplers in self.samplers])
         # generated: (digits, draws * per_digit, 28, 28, 1)
         generated = tf.transpose(tf.reshape(generated, [digits, draws, per_digit, *networks.IMAGE_SHAPE]), [1, 0, 2, 3, 4, 5])
         # Deal each batch round-robin over its own random digit order: the digits
@@ -273,9 +181,7 @@ def seconds_per_batch(stream, repeats=5):
 
     The copy has its own seed, so training's random state is untouched.
     """
-    copy = SyntheticStream(
-        stream.generators, stream.batch_size, seed=12345, batches_per_draw=stream.batches_per_draw, noise_scale=stream.noise_scale
-    )
+    copy = SyntheticStream(stream.samplers, stream.batch_size, seed=12345, batches_per_draw=stream.batches_per_draw)
     draw = tf.function(copy.draw)
     draw()
     start = time.perf_counter()
@@ -320,9 +226,9 @@ class ClassifierTraining:
     def __init__(self, cfg, seed, data_source, folder, label, remedy):
         self.cfg, self.seed, self.data_source = cfg, seed, data_source
         self.folder, self.label, self.remedy = folder, label, remedy
-        self.run_json = os.path.join(folder, "run.json")
-        self.checkpoint_dir = os.path.join(folder, "checkpoints")
-        self.csv = outputs.MetricsCsv(os.path.join(folder, "metrics.csv"), CSV_FIELDS, f"delete it (its rows are lost) or {remedy}")
+        self.paths = outputs.training_files(folder)
+        self.run_json, self.checkpoint_dir = self.paths.record, self.paths.checkpoints
+        self.csv = outputs.MetricsCsv(self.paths.metrics, CSV_FIELDS, f"delete it (its rows are lost) or {remedy}")
 
     def read_back(self, run_ids):
         """Reads back run.json, the latest checkpoint and (unless finished) metrics.csv.
@@ -370,23 +276,23 @@ class ClassifierTraining:
         next_batch = batch_source(start)
         stream = next_batch if isinstance(next_batch, SyntheticStream) else None
         trainer = ClassifierTrainer(self.cfg, next_batch, seed=self.seed)
-        run = harness.Harness(trainer.checkpoint, self.checkpoint_dir, self.remedy)
+        loop = harness.Harness(trainer.checkpoint, self.checkpoint_dir, self.remedy)
         if checkpoint:
-            run.restore(checkpoint)
+            loop.restore(checkpoint)
             logging.info("%s: resuming from step %d", self.label, start)
         if start < self.cfg.steps:
-            self._train(run, trainer, mnist, stream, record, start)
+            self._train(loop, trainer, mnist, stream, record, start)
         return trainer
 
-    def _train(self, run, trainer, mnist, stream, record, start):
+    def _train(self, loop, trainer, mnist, stream, record, start):
         cfg = self.cfg
         self.csv.trim(start)
-        writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
+        writer = tf.summary.create_file_writer(self.paths.logs)
         progress = Progress(self.label, start, cfg.steps)
         task = ClassifierTask(self, trainer, mnist, record, progress, writer)
-        schedule = harness.Schedule(cfg.steps, {"eval": cfg.eval_every, "checkpoint": cfg.checkpoint_every}, CHUNK)
+        schedule = harness.Schedule(cfg.steps, {"eval": cfg.eval_every, "checkpoint": cfg.checkpoint_every}, STEPS_PER_CALL)
         try:
-            step = run.run(task, schedule, start, progress, writer)
+            step = loop.train(task, schedule, start, progress, writer)
         except harness.NonFiniteLoss as e:
             raise UserError(
                 f"{self.label}: loss became NaN/inf near step {e.last}; the last checkpoint in "
@@ -429,43 +335,48 @@ class ClassifierTask(harness.Task):
         self.training.write_record(self.record)
 
 
-class ClassifierRun:
-    """One classifier run on one data source, with its files and resume.
+class DataSourceClassifier:
+    """The classifier of one data source, with its files and resume.
 
     Args:
       config: the whole `Config`.
       data_source: "synthetic" or "real".
       mnist: a `data.Mnist`.
-      generators: ten generator models (synthetic only; loaded when None).
+      samplers: what the synthetic stream draws from, as `generators.classifier_samplers`
+        gives it (synthetic only; asked of the output folder's manifest when None).
     """
 
-    def __init__(self, config, data_source, mnist, generators=None):
+    def __init__(self, config, data_source, mnist, samplers=None):
         self.config = config
         self.cfg = config.classifier
         self.data_source = data_source
         self.mnist = mnist
-        self.generators = generators
+        self.samplers = samplers
         self.folder = outputs.classifier_dir(config.output_dir, data_source)
-        self.model_path = os.path.join(self.folder, "model.keras")
+        self.model_path = outputs.training_files(self.folder).model
         self.training = ClassifierTraining(
             self.cfg, config.seed, data_source, self.folder, f"classifier ({data_source})",
             f"train it again: ./main.py --train-mnist --data {data_source} --restart",
         )  # fmt: skip
+
+    def _samplers(self):
+        if self.samplers is None:
+            self.samplers = generators.classifier_samplers(self.config.output_dir, self.cfg)
+        return self.samplers
 
     def check(self):
         """Reads back every file of this run that training or measuring will read, before anything is written.
 
         Returns:
           (record, checkpoint, run_ids): the run.json to resume from and the
-          latest checkpoint's prefix (each None for a fresh run), and the
-          generators' run ids (synthetic data only).
+          latest checkpoint's prefix (each None for a fresh run), and the run
+          ids of the generators it draws from (synthetic data only).
 
         Raises:
           UserError: naming a damaged file and what to do, or a change of
             settings or generators since the run began.
         """
-        synthetic = self.data_source == "synthetic"
-        run_ids = generator_run_ids(self.config.output_dir, runs=stream_runs(self.config)) if synthetic else None
+        run_ids = generators.run_ids(self._samplers()) if self.data_source == "synthetic" else None
         if self.config.restart:
             return None, None, run_ids  # The folder is deleted.
         record, checkpoint = self.training.read_back(run_ids)
@@ -477,7 +388,7 @@ class ClassifierRun:
 
     def _batch_source(self, start_step):
         if self.data_source == "synthetic":
-            return SyntheticStream(self.generators, self.cfg.batch_size, seed=self.config.seed, noise_scale=self.cfg.noise_scale)
+            return SyntheticStream(self._samplers(), self.cfg.batch_size, seed=self.config.seed)
         return real_batches(self.mnist, self.cfg.batch_size, self.config.seed, start_step)
 
     def train(self):
@@ -486,8 +397,6 @@ class ClassifierRun:
 
     def fit(self):
         """Trains (or resumes) to `config.classifier.steps`; returns (trainer, record, run_ids)."""
-        if self.data_source == "synthetic" and self.generators is None:
-            self.generators = stream_generators(self.config)
         record, checkpoint, run_ids = self.check()
         if self.config.restart and os.path.isdir(self.folder):
             shutil.rmtree(self.folder)
@@ -506,7 +415,8 @@ class ClassifierRun:
             with outputs.atomic_path(self.model_path) as tmp:
                 trainer.model.save(tmp)
             title = f"trained on {self.data_source} data: test accuracy {report['test_accuracy']:.2%}"
-            images.save_png(os.path.join(self.folder, "confusion.png"), images.confusion_heatmap(report["confusion"], title))
+            confusion = outputs.confusion_path(self.config.output_dir, self.data_source)
+            images.save_png(confusion, images.confusion_heatmap(report["confusion"], title))
         record.update(report)
         record.update(
             status="done",
@@ -514,6 +424,7 @@ class ClassifierRun:
             batch_size=self.cfg.batch_size,
             impressions=int(trainer.step.numpy()) * self.cfg.batch_size,
             generator_run_ids=run_ids,
+            **({"stream": [[s.describe() for s in digit] for digit in self.samplers]} if run_ids is not None else {}),
             preset=self.config.preset,
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
@@ -528,34 +439,29 @@ class ClassifierRun:
         """Whether results.jsonl still lacks this run (a kill can fall between run.json and it)."""
         if "run_id" not in record:  # Recorded before runs had ids.
             return newly_trained
-        return all(r.get("run_id") != record["run_id"] for r in read_results(self.config.output_dir))
+        return all(r.get("run_id") != record["run_id"] for r in outputs.read_results(self.config.output_dir))
 
 
-def train_and_report(config, mnist, generators=None):
+def train_and_report(config, mnist, samplers=None):
     """Trains a classifier per data source in `config.data_sources`; prints the table.
+
+    Args:
+      samplers: what the synthetic stream draws from (`generators.classifier_samplers`
+        of the output folder when None).
 
     Returns:
       The process exit status (0).
     """
-    if "synthetic" in config.data_sources and generators is None:
-        generators = stream_generators(config)  # Refuse before any training.
-    runs = [ClassifierRun(config, source, mnist, generators) for source in config.data_sources]
-    for run in runs:  # Refuse a damaged file before any training.
-        run.check()
-    read_results(config.output_dir)
-    results = [run.train() for run in runs]
+    classifiers = [DataSourceClassifier(config, source, mnist, samplers) for source in config.data_sources]
+    held = [locks.Lock(config.output_dir, f"classifier-{source}", f"the classifier on {source} data") for source in config.data_sources]
+    with locks.holding(held):
+        for source_classifier in classifiers:  # Refuse a missing generator or damaged file before any training.
+            source_classifier.check()
+        outputs.read_results(config.output_dir)
+        logging.info("training on %s", environment.training_device())
+        results = [source_classifier.train() for source_classifier in classifiers]
     print_table(results)
     return 0
-
-
-def read_results(output_dir):
-    """The records of output/results.jsonl, oldest first ([] when there is none).
-
-    Raises:
-      UserError: naming the file and line that is not a classifier record.
-    """
-    remedy = "remove {line} (or the file, which only lists finished classifier runs)"
-    return outputs.read_jsonl(outputs.results_path(output_dir), remedy, RESULT_FIELDS)
 
 
 def print_table(results):

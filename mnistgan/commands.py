@@ -31,9 +31,7 @@ def train_mnist(config):
     environment.import_tensorflow_quietly()
     from mnistgan import classifier  # Deferred: imports TensorFlow.
 
-    mnist = data.load(config.mnist_dir)
-    logging.info("training on %s", environment.training_device())
-    return classifier.train_and_report(config, mnist)
+    return classifier.train_and_report(config, data.load(config.mnist_dir))
 
 
 def evaluate(config):
@@ -59,11 +57,20 @@ ACTIONS = {
 }
 
 
-def run(config):
-    """Runs `config.action`; returns the process exit status."""
+def execute(config):
+    """Carries out `config.action`; returns the process exit status.
+
+    Raises:
+      UserError: among others, for a disk that fills up while it writes (files stay whole).
+    """
     environment.quiet_library_logs()  # "Sharding callback duration" at every checkpoint, and the like.
-    if config.action == "export-mnist":
-        outputs.check_writable_dir(config.export.folder)  # It only reads output_dir.
-    elif config.action != "fetch-mnist":
-        outputs.check_writable_dir(config.output_dir)
-    return ACTIONS[config.action](config)
+    written = config.export.folder if config.action == "export-mnist" else config.output_dir  # Export only reads output_dir.
+    if config.action != "fetch-mnist":
+        outputs.check_writable_dir(written)
+    try:
+        return ACTIONS[config.action](config)
+    except Exception as e:  # Only a full disk is turned into a refusal; anything else goes on up.
+        refusal = outputs.out_of_space(e, written)
+        if refusal is None:
+            raise
+        raise refusal from None

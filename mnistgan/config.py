@@ -1,7 +1,7 @@
 """The frozen configuration every part of mnistgan reads, made once from the flags.
 
 Presets bundle defaults: `default` is the recommended setting, `original`
-is the seed project's configuration (README, Presets), `fast` trades some
+is the seed project's configuration (docs/design.md), `fast` trades some
 quality for minutes of wall time. An explicit flag overrides its preset value.
 """
 
@@ -13,6 +13,9 @@ from mnistgan.errors import UserError
 DATA_SOURCES = ("synthetic", "real")
 # --export-mnist: MNIST's own IDX files, the same gzipped, or one .npz as Keras' mnist.npz holds it.
 EXPORT_FORMATS = ("idx", "idx.gz", "npz")
+# What an export draws from: what the synthetic classifier draws (its samplers, mixture and noise
+# scale), or each digit's kept generator.keras at noise N(0, 1).
+EXPORT_SOURCES = ("classifier", "generator")
 # Images per digit an export may draw: 100,000 is 784 MB of uint8 images for the ten digits.
 MAX_PER_DIGIT = 100_000
 # The transforms of augment.POLICIES, named here so that flags are checked without TensorFlow.
@@ -66,10 +69,10 @@ class GanConfig:
     # generator step; the original switched it off there (keep_prob 1.0).
     generator_step_dropout: bool = resumable(True, before_recorded=True)
     # Momentum of the generator weight average that is sampled and saved (0:
-    # none). Off by default: 0.995 measured no better and 8% slower (README).
+    # none). Off by default: 0.995 measured no better and 8% slower (docs/techniques.md).
     ema_momentum: float = resumable(0.0)
     # Re-estimate the generator's batch-norm statistics from fresh samples
-    # before each sample grid, check and save (see gan_monitor.sampler);
+    # before each sample grid, check and save (see gan_monitor.calibrated_generator);
     # False samples with the moving averages, as the original did.
     recalibrate_batch_norm: bool = True
     # Momentum of the generator's batch-norm moving averages, which sampling
@@ -127,7 +130,7 @@ class ClassifierConfig:
 
 
 PRESETS = {
-    # Each choice decided on validation (README, Generator quality): D's minibatch standard deviation,
+    # Each choice decided on validation (docs/techniques.md): D's minibatch standard deviation,
     # D at a quarter of G's rate, two independent runs of 4,000 steps per digit, and a classifier
     # stream that draws each digit from both runs' last four checkpoints' generators with the noise
     # widened to 1.2.
@@ -150,13 +153,13 @@ PRESETS = {
         ClassifierConfig(steps=20000, precision="float32"),
     ),
     # The default's recipe with one run per digit and half the classifier's steps, to fit 30 minutes
-    # (README, Results): 10,000 classifier steps scored as high on validation as 20,000 here.
+    # (docs/results.md): 10,000 classifier steps scored as high on validation as 20,000 here.
     "fast": (
         GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, sample_every=200),
         ClassifierConfig(steps=10000, noise_scale=1.2, snapshot_mixture=True),
     ),
     # The default's recipe with four runs per digit: the most variety within about two hours
-    # (README, Results).
+    # (docs/results.md).
     "best": (
         GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, runs_per_digit=4),
         ClassifierConfig(noise_scale=1.2, snapshot_mixture=True),
@@ -196,11 +199,13 @@ class ExportConfig:
       folder: where the files go.
       per_digit: images drawn per digit, in [1, MAX_PER_DIGIT].
       file_format: one of EXPORT_FORMATS.
+      source: one of EXPORT_SOURCES.
     """
 
     folder: str = ""
     per_digit: int = 6000
     file_format: str = "idx"
+    source: str = "classifier"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +247,7 @@ def default_workers(cores=None):
     """The number of worker processes that measured fastest here: one per core, at most two.
 
     Two one-thread workers trained the ten digits fastest on the 2-core machine this
-    project is measured on (README, Performance); more than two was not measured.
+    project is measured on (docs/performance.md); more than two was not measured.
     """
     cores = cores or os.cpu_count() or 1
     return max(1, min(2, cores))

@@ -139,6 +139,19 @@ class _OwnInfoOnly(std_logging.Filter):
         return record.levelno >= std_logging.WARNING
 
 
+def use_absl_log_format(verbosity):
+    """In a process that app.run did not start (a worker): absl's own line format ("I1202 ...") and `verbosity`.
+
+    Without it, Python's default handler would print "INFO:absl:..." beside the parent's lines.
+    """
+    from absl import flags, logging  # pylint: disable=import-outside-toplevel
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()  # Else absl warns that logging comes before flag parsing.
+    logging.use_absl_handler()
+    logging.set_verbosity(verbosity)
+
+
 # The loggers libraries write through: absl's (TensorFlow's checkpoint writer uses it) and TensorFlow's own.
 LIBRARY_LOGGERS = ("absl", "tensorflow")
 

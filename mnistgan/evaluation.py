@@ -52,8 +52,11 @@ class Evaluator:
         return features.astype(np.float64), probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=MIN_VALIDATION_ACCURACY):
+def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=MIN_VALIDATION_ACCURACY, announce=True):
     """The cached evaluator in output/evaluator/, trained on real training images if absent.
+
+    Args:
+      announce: log its accuracy (worker processes but the first load it quietly, so the line shows once).
 
     Raises:
       UserError: if it does not reach MIN_VALIDATION_ACCURACY on the
@@ -86,9 +89,10 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
         }
         outputs.write_json(record_path, record)
     model = outputs.load_keras_model(path, remedy)
-    logging.info(
-        "evaluator accuracy: validation %.4f, test %.4f", record.get("validation_accuracy", float("nan")), record["test_accuracy"]
-    )
+    if announce:
+        logging.info(
+            "evaluator accuracy: validation %.4f, test %.4f", record.get("validation_accuracy", float("nan")), record["test_accuracy"]
+        )
     return Evaluator(model)
 
 
@@ -182,23 +186,3 @@ def measure(evaluator, real_images, candidate_images, digit, knn_samples=KNN_SAM
         precision=precision,
         recall=recall,
     )
-
-
-def generate(generator, count, seed, latent_dim=None, noise_scale=1.0):
-    """`count` images from a generator in inference mode: float32 (count, 28, 28, 1) in [0, 1].
-
-    The noise is N(0, noise_scale²), as the classifier's synthetic stream draws it.
-    """
-    latent_dim = latent_dim or generator.input_shape[-1]
-    z = noise_scale * np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
-    return np.asarray(generator.predict(z, batch_size=500, verbose=0), np.float32)
-
-
-def generate_mixture(generators, count, seed, noise_scale=1.0):
-    """`count` images from several generators in equal shares, shuffled: float32 (count, 28, 28, 1) in [0, 1].
-
-    Shuffled, so that the first `KNN_SAMPLES` (precision and recall) are a fair draw of the mixture too.
-    """
-    shares = [len(share) for share in np.array_split(np.arange(count), len(generators))]
-    parts = [generate(g, n, seed=[seed, 0, i], noise_scale=noise_scale) for i, (g, n) in enumerate(zip(generators, shares))]
-    return np.concatenate(parts)[np.random.default_rng([seed, 1]).permutation(count)]

@@ -1,13 +1,14 @@
 """The per-digit DCGAN run: one GAN per digit, trained on that digit alone.
 
 The pieces: gan_state.py (what a checkpoint holds), gan_step.py (the compiled
-step), gan_monitor.py (sampler, held-out check, selection), gan_files.py
+step), gan_monitor.py (calibrated generator, held-out check, selection), gan_files.py
 (samples, evolution strip, saved generators) and harness.py (the loop). A run
 of digit d writes into `output/digit-d/` (see outputs.py for names):
 generator.keras, samples/step-NNNNNN.png, evolution.png and evolution.npz,
 metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json. With
 `runs_per_digit` > 1, run r of the digit (its own seed) writes the same files
-into `output/digit-d/run-r/`.
+into `output/digit-d/run-r/`. When the runs end, the process that started them
+puts what they kept into output/generators.json (`generators.record_training`).
 """
 
 import dataclasses
@@ -17,12 +18,13 @@ import uuid
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import config as config_lib, data, gan_files, gan_monitor, gan_state, gan_step, harness, outputs
+from mnistgan import config as config_lib, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
+from mnistgan.jobs import job_locks, jobs_of, run_label
 from mnistgan.progress import Progress
-from mnistgan.results import DigitResult, exit_status, jobs_of, print_summary, run_label
+from mnistgan.results import DigitResult, exit_status, print_summary
 
 # Steps run inside one compiled call between looks from Python.
-CHUNK = 25
+STEPS_PER_CALL = 25
 CSV_FIELDS = (
     "step", "d_loss", "g_loss", "heldout_d_accuracy", "frechet_distance", "class_precision", "precision", "recall",
     "elapsed_s",
@@ -39,7 +41,7 @@ def run_seed(seed, digit, run=1):
     return seed * 10 + digit + RUN_SEED_STRIDE * (run - 1)
 
 
-class DigitRun:
+class DigitTraining:
     """Training of one digit with its files: resume, samples, logs, checkpoints.
 
     Args:
@@ -62,9 +64,9 @@ class DigitRun:
         self.digit, self.run = digit, run
         self.label = run_label(digit, run)
         self.folder = outputs.digit_dir(config.output_dir, digit, run)
-        self.run_json = os.path.join(self.folder, "run.json")
-        self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
-        self.remedy = f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
+        self.paths = outputs.training_files(self.folder)
+        self.run_json, self.checkpoint_dir = self.paths.record, self.paths.checkpoints
+        self.remedy = generators.retrain_digit(digit)
         self.csv = outputs.MetricsCsv(
             outputs.digit_metrics_path(config.output_dir, digit, run), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
         )
@@ -136,8 +138,8 @@ class DigitRun:
             step_fn = gan_step.GanStep(gan_state.GanState(cfg, self.train_images, self.seed))
         else:
             step_fn.state.reset(self.train_images, self.seed)
-        run = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy)
-        run.restore(checkpoint)
+        loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy)
+        loop.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
         if self._finished(record, start):
             logging.info("%s: already trained (%d steps); skipping", self.label, start)
@@ -146,17 +148,17 @@ class DigitRun:
         if start:
             logging.info("%s: resuming from step %d", self.label, start)
         self.csv.trim(start)
-        writer = tf.summary.create_file_writer(os.path.join(self.folder, "logs"))
+        writer = tf.summary.create_file_writer(self.paths.logs)
         self.progress = self.make_progress(self.label, start, cfg.steps)
         self.clock = harness.Clock(record["wall_time_s"])
         if start == 0:
             calibration = gan_monitor.noise_seed(self.seed, 0, "calibration")
-            self.files.save_samples(gan_monitor.sampler(step_fn.state, seed=calibration), 0, writer)
+            self.files.save_samples(gan_monitor.calibrated_generator(step_fn.state, seed=calibration), 0, writer)
         try:
-            step = run.run(DigitTask(self, step_fn, record, writer), self._schedule(), start, self.progress, writer)
+            step = loop.train(DigitTask(self, step_fn, record, writer), self._schedule(), start, self.progress, writer)
             status = "done"
         except harness.NonFiniteLoss as e:
-            status, step = "failed", run.latest_step()
+            status, step = "failed", loop.latest_step()
             self.progress.message(
                 f"{self.label}: loss became NaN/inf at {e}; stopped. The last good checkpoint "
                 f"(step {step}) and every file written so far are kept."
@@ -172,9 +174,10 @@ class DigitRun:
     def _schedule(self):
         cfg = self.gan_config
         every = {"sample": cfg.sample_every, "eval": cfg.eval_every if self.evaluator else 0, "checkpoint": cfg.checkpoint_every}
-        return harness.Schedule(cfg.steps, every, CHUNK)
+        return harness.Schedule(cfg.steps, every, STEPS_PER_CALL)
 
     def _result(self, record, status, step):
+        generator = outputs.generator_path(self.config.output_dir, self.digit, self.run)
         return DigitResult(
             digit=self.digit,
             run=self.run,
@@ -189,23 +192,28 @@ class DigitRun:
             declined=bool(record.get("declined")),
             folder=self.folder,
             stopped_on_decline=bool(record.get("stopped_on_decline")),
+            run_id=record.get("run_id"),
+            generator=generator if os.path.exists(generator) else None,
+            snapshots=tuple(outputs.snapshot_paths(self.config.output_dir, self.digit, self.run)),
         )
 
 
 class DigitTask(harness.Task):
     """A digit's hooks in the harness: samples, quality selection, held-out checks and records.
 
-    At each event the generator is sampled once (`gan_monitor.sampler`); the
+    At each event the generator is made ready once (`gan_monitor.calibrated_generator`); the
     grid, the quality measurement, the held-out check and the saved models all
-    use that sampler. Each event adds one row to metrics.csv.
+    use that one. Each event adds one row to metrics.csv.
     """
 
-    def __init__(self, run, step_fn, record, writer):
-        self.run, self.step_fn, self.state = run, step_fn, step_fn.state
+    def __init__(self, training, step_fn, record, writer):
+        self.training, self.step_fn, self.state = training, step_fn, step_fn.state
         self.record, self.writer = record, writer
         self.selection = None
-        if run.evaluator is not None:
-            self.selection = gan_monitor.Selection(run.gan_config, run.evaluator, run.validation_images, run.digit, run.seed)
+        if training.evaluator is not None:
+            self.selection = gan_monitor.Selection(
+                training.gan_config, training.evaluator, training.validation_images, training.digit, training.seed
+            )
 
     def train_steps(self, count):
         d_loss, g_loss, finite = self.step_fn.train_steps(count)
@@ -215,52 +223,60 @@ class DigitTask(harness.Task):
         self.record["last_d_loss"], self.record["last_g_loss"] = losses["d_loss"], losses["g_loss"]
 
     def on_events(self, step, due):
-        run = self.run
-        self.sampler = gan_monitor.sampler(self.state, seed=gan_monitor.noise_seed(run.seed, step, "calibration"))
+        training = self.training
+        seed = gan_monitor.noise_seed(training.seed, step, "calibration")
+        self.generator = gan_monitor.calibrated_generator(self.state, seed=seed)
         self.row = {"step": step, "d_loss": self.record["last_d_loss"], "g_loss": self.record["last_g_loss"]}
         if "sample" in due:
-            run.files.save_samples(self.sampler, step, self.writer)
+            training.files.save_samples(self.generator, step, self.writer)
         if "eval" in due:
-            metrics, message, best = self.selection.measure(self.sampler, step, self.record, self.writer)
+            metrics, message, best = self.selection.measure(self.generator, step, self.record, self.writer)
             if best:
-                run.files.save_generator(self.sampler)
-            run.progress.message(f"{run.label}: {message}")
+                training.files.save_generator(self.generator)
+            training.progress.message(f"{training.label}: {message}")
             self.row.update(metrics)
 
     def before_checkpoint(self, step):
-        """The held-out check (it moves D's batch-norm statistics, which the checkpoint holds), and the snapshot.
+        """The held-out check (it moves D's batch-norm statistics, which the checkpoint holds), the saved models and the row.
 
-        The snapshot is saved (and the older ones pruned) before the checkpoint, so a kill
-        between the two redoes both on resume: a finished run never has one too few or too many.
+        Everything made from the state at `step` is written before its checkpoint, so a
+        kill or a full disk between the two redoes it all on resume: a finished run never
+        has a snapshot too few or too many, nor a metrics row missing.
         """
-        run, cfg = self.run, self.run.gan_config
+        training, cfg = self.training, self.training.gan_config
         if step > cfg.steps - cfg.snapshots * cfg.checkpoint_every:
-            run.files.save_snapshot(self.sampler, step, keep=cfg.snapshots)
-        seed = gan_monitor.noise_seed(run.seed, step, "heldout")
+            training.files.save_snapshot(self.generator, step, keep=cfg.snapshots)
+        if self.selection is None:
+            training.files.save_generator(self.generator)
+        seed = gan_monitor.noise_seed(training.seed, step, "heldout")
         self.heldout = gan_monitor.heldout_accuracy(
-            self.state, self.sampler, run.validation_images, run.gan_config.heldout_samples, seed
+            self.state, self.generator, training.validation_images, training.gan_config.heldout_samples, seed
         )
-        run.progress.message(f"{run.label}: step {step}: held-out discriminator accuracy {self.heldout:.3f}")
+        training.progress.message(f"{training.label}: step {step}: held-out discriminator accuracy {self.heldout:.3f}")
         with self.writer.as_default(step=step):
             tf.summary.scalar("heldout_d_accuracy", self.heldout)
+        self.elapsed = training.clock.elapsed()
+        if self.row is not None:
+            self.row.update(heldout_d_accuracy=self.heldout, elapsed_s=self.elapsed)
+            self._append_row()
 
     def after_checkpoint(self, step):
-        """The generator when nothing selects it, run.json."""
-        run = self.run
-        if self.selection is None:
-            run.files.save_generator(self.sampler)
-        elapsed = run.clock.elapsed()
+        """run.json, which says how far the checkpoints go."""
         self.record["heldout_d_accuracy"] = self.heldout
-        run.write_record(self.record, step, elapsed, "running")
-        self.row.update(heldout_d_accuracy=self.heldout, elapsed_s=elapsed)
+        self.training.write_record(self.record, step, self.elapsed, "running")
 
     def after_events(self, step, due):
-        self.run.csv.append(self.row)
-        if "eval" in due and self.record.get("declined") and self.run.gan_config.stop_on_decline:
-            self.run.progress.message(f"{self.run.label}: stopping early (--stop-on-decline)")
+        if self.row is not None:
+            self._append_row()
+        if "eval" in due and self.record.get("declined") and self.training.gan_config.stop_on_decline:
+            self.training.progress.message(f"{self.training.label}: stopping early (--stop-on-decline)")
             self.record["stopped_on_decline"] = True
             return True
         return False
+
+    def _append_row(self):
+        self.training.csv.append(self.row)
+        self.row = None
 
 
 def check_digits(config):
@@ -272,7 +288,7 @@ def check_digits(config):
     """
     for digit in config.digits:
         for run in range(1, config.gan.runs_per_digit + 1):
-            DigitRun(config, digit, run=run).check()
+            DigitTraining(config, digit, run=run).check()
 
 
 def train_jobs(config, jobs, evaluator=None, progress=Progress):
@@ -282,15 +298,15 @@ def train_jobs(config, jobs, evaluator=None, progress=Progress):
       config: the whole `Config`.
       jobs: iterable of (digit, run, train_images, validation_images), uint8
         (n, 28, 28), as `jobs_of` makes them.
-      evaluator: as `DigitRun` takes it.
-      progress: makes each digit's progress reporter, as `DigitRun` takes it.
+      evaluator: as `DigitTraining` takes it.
+      progress: makes each digit's progress reporter, as `DigitTraining` takes it.
     """
     shared = None  # One state and compiled step for all digits: see GanState.reset.
-    for digit, run_number, train_images, validation_images in jobs:
-        run = DigitRun(config, digit, train_images, validation_images, evaluator, progress, run_number)
+    for digit, run, train_images, validation_images in jobs:
+        training = DigitTraining(config, digit, train_images, validation_images, evaluator, progress, run)
         if shared is None:
-            shared = gan_step.GanStep(gan_state.GanState(config.gan, run.train_images, run.seed))
-        yield run.train(shared)
+            shared = gan_step.GanStep(gan_state.GanState(config.gan, training.train_images, training.seed))
+        yield training.train(shared)
 
 
 def train_digits(config, mnist, evaluator=None):
@@ -304,12 +320,17 @@ def train_digits(config, mnist, evaluator=None):
 
     Returns:
       0 when every digit finished, 1 when any stopped on a non-finite loss.
-    """
-    check_digits(config)
-    if evaluator is None and config.gan.eval_every > 0:
-        from mnistgan import evaluation  # Deferred: only runs that select need it.
 
-        evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    results = list(train_jobs(config, jobs_of(config, data.per_digit(mnist, config.digits)), evaluator))
+    Raises:
+      UserError: another command trains one of these runs in the same folder (see locks.py), or a damaged file.
+    """
+    with locks.holding(job_locks(config)):
+        check_digits(config)
+        if evaluator is None and config.gan.eval_every > 0:
+            from mnistgan import evaluation  # Deferred: only runs that select need it.
+
+            evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
+        results = list(train_jobs(config, jobs_of(config, data.per_digit(mnist, config.digits)), evaluator))
+        generators.record_training(config.output_dir, results)
     print_summary(results)
     return exit_status(results)

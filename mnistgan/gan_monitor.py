@@ -1,10 +1,10 @@
-"""Watching a digit's GAN train: the sampler, the held-out check and the selection of the best generator."""
+"""Watching a digit's GAN train: the calibrated generator, the held-out check and the selection of the best generator."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mnistgan import gan_step
+from mnistgan import gan_step, generators
 
 # What the noise of a step's samples is for: each purpose draws its own (see noise_seed).
 NOISE_PURPOSES = ("calibration", "heldout", "quality")
@@ -24,7 +24,7 @@ def fixed_noise(config, seed, digit, count):
     return np.random.default_rng([seed, digit, 7]).standard_normal((count, config.latent_dim)).astype(np.float32)
 
 
-def sampler(state, seed, samples=1024):
+def calibrated_generator(state, seed, samples=1024):
     """The generator of a `GanState` to sample and save now, in inference mode, ready to use.
 
     It is the average of the generator's recent weights (`ema_momentum`),
@@ -66,7 +66,7 @@ def heldout_accuracy(state, generator, real_images, count, seed):
 
     Args:
       state: the `GanState` whose discriminator judges.
-      generator: draws the fakes, from `sampler()`.
+      generator: draws the fakes, from `calibrated_generator()`.
       real_images: float32 (n, 28, 28, 1) validation images of the digit.
       count: how many generated images to judge.
 
@@ -112,7 +112,8 @@ class Selection:
         """
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
-        candidates = evaluation.generate(generator, self.config.eval_samples, seed=noise_seed(self.run_seed, step, "quality"))
+        sampler = generators.Sampler(generator)
+        candidates = sampler.draw(self.config.eval_samples, seed=noise_seed(self.run_seed, step, "quality"))
         quality = evaluation.measure(self.evaluator, self.validation_images, candidates, self.digit)
         with writer.as_default(step=step):
             for name, value in quality.as_dict().items():

@@ -9,6 +9,9 @@ follows tensorflow/models' orbit: a Controller runs a StandardTrainer.)
 """
 
 import dataclasses
+import glob
+import os
+import shutil
 import time
 
 import tensorflow as tf
@@ -95,7 +98,7 @@ class Harness:
         """The step of the newest checkpoint saved (0 when none is)."""
         return outputs.checkpoint_step(self.manager.latest_checkpoint)
 
-    def run(self, task, schedule, start, progress, writer):
+    def train(self, task, schedule, start, progress, writer):
         """Trains from step `start` to `schedule.total`, or until `task` stops it.
 
         Args:
@@ -135,7 +138,14 @@ class Harness:
 
     def _save(self, task, step):
         task.before_checkpoint(step)
-        self.manager.save(checkpoint_number=step)
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError):
+            # A save that fails (a full disk) leaves its ckpt-N_temp/ behind; the state file still
+            # names the last good checkpoint, which a resume restores.
+            for leftover in glob.glob(os.path.join(self.manager.directory, f"ckpt-{step}_temp*")):
+                shutil.rmtree(leftover, ignore_errors=True)
+            raise
         task.after_checkpoint(step)
 
 

@@ -6,6 +6,7 @@ is defined in one place.
 
 import contextlib
 import dataclasses
+import errno
 import importlib.metadata
 import json
 import logging as std_logging
@@ -16,6 +17,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import typing
 import zipfile
 
 import numpy as np
@@ -48,6 +50,36 @@ def clear_digit_dir(output_dir, digit, run=1):
             shutil.rmtree(path)
         else:
             os.remove(path)
+
+
+def run_numbers(output_dir, digit):
+    """The runs of `digit` that have a folder: 1 (digit-d/) and every r of a digit-d/run-r/, in order."""
+    folder = digit_dir(output_dir, digit)
+    if not os.path.isdir(folder):
+        return []
+    pattern = re.compile(RUN_DIR.format(run=r"(\d+)") + "$")
+    extra = sorted(int(m.group(1)) for m in map(pattern.match, os.listdir(folder)) if m)
+    return [1, *(r for r in extra if r > 1)]
+
+
+class TrainingFiles(typing.NamedTuple):
+    """The files every training folder (a GAN run, a classifier, the evaluator) holds."""
+
+    record: str  # run.json, the run record
+    checkpoints: str  # the tf.train.CheckpointManager folder
+    logs: str  # TensorBoard's event files
+    metrics: str  # metrics.csv
+    model: str  # a trained classifier's (or the evaluator's) model.keras
+
+
+def training_files(folder):
+    """The `TrainingFiles` of a training folder."""
+    return TrainingFiles(*(os.path.join(folder, name) for name in ("run.json", "checkpoints", "logs", "metrics.csv", "model.keras")))
+
+
+def manifest_path(output_dir):
+    """output/generators.json: what training produced, which every consumer of generators reads."""
+    return os.path.join(output_dir, "generators.json")
 
 
 def generator_path(output_dir, digit, run=1):
@@ -87,7 +119,7 @@ def curves_path(output_dir, digit):
 
 
 def digit_metrics_path(output_dir, digit, run=1):
-    return os.path.join(digit_dir(output_dir, digit, run), "metrics.csv")
+    return training_files(digit_dir(output_dir, digit, run)).metrics
 
 
 def latest_sample_path(output_dir, digit):
@@ -126,7 +158,7 @@ def evaluator_dir(output_dir):
 def evaluator_files(output_dir):
     """(model.keras, evaluator.json) of the cached evaluator network."""
     folder = evaluator_dir(output_dir)
-    return os.path.join(folder, "model.keras"), os.path.join(folder, "evaluator.json")
+    return training_files(folder).model, os.path.join(folder, "evaluator.json")
 
 
 def check_writable_dir(path):
@@ -141,6 +173,27 @@ def check_writable_dir(path):
             pass
     except OSError as e:
         raise UserError(f"output directory {path!r} is not writable: {e.strerror or e}") from e
+
+
+def out_of_space(error, folder):
+    """The one-line refusal for a write that failed because the disk is full; None for any other error.
+
+    Args:
+      error: what the write raised: an OSError (ENOSPC, EDQUOT), or TensorFlow's
+        ResourceExhaustedError from a checkpoint, which says so in its message.
+      folder: the folder that was being written, named in the message with the space left there.
+    """
+    full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full and not any(words in str(error) for words in ("No space left on device", "Disk quota exceeded")):
+        return None
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
+    except OSError:
+        free = "its free space unknown"
+    return UserError(
+        f"the disk of {folder} is full ({free}); free some space, then run the same command again "
+        "to resume from the last checkpoint"
+    )
 
 
 @contextlib.contextmanager
@@ -391,6 +444,23 @@ def read_resumable_record(path, config, seed, resume_keys, values_before_recorde
         what = what or f"seed {record.get('seed')} -> {seed}"
         raise UserError(f"{os.path.dirname(path)} was trained with other settings ({what}); add --restart to start over")
     return record
+
+
+# What results.jsonl lines must hold for the comparison table and the report.
+RESULT_FIELDS = {
+    "data_source": str, "test_accuracy": NUMBER, "per_digit_accuracy": list, "min_digit": int,
+    "impressions": int, "wall_time_s": NUMBER,
+}  # fmt: skip
+
+
+def read_results(output_dir):
+    """The classifier records of output/results.jsonl, oldest first ([] when there is none).
+
+    Raises:
+      UserError: naming the file and line that is not a classifier record.
+    """
+    remedy = "remove {line} (or the file, which only lists finished classifier runs)"
+    return read_jsonl(results_path(output_dir), remedy, RESULT_FIELDS)
 
 
 def append_jsonl(path, record):

@@ -4,37 +4,27 @@ Drawn with matplotlib's object API on the Agg canvas (off-screen, no pyplot
 state), from the metrics.csv each GAN run writes.
 """
 
-import csv
-import os
-
 import numpy as np
 from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mnistgan import outputs
-from mnistgan.errors import UserError
 
 
-def read_metrics(path):
-    """The columns of a metrics.csv as float64 arrays (an empty cell is NaN).
+def read_metrics(path, remedy="rerun the digit with --restart"):
+    """The columns of a metrics.csv as float64 arrays (an empty cell is NaN), read by `outputs.MetricsCsv`.
 
     Returns:
       {column: (rows,)}, or None when the file is absent or has no rows.
 
     Raises:
-      UserError: if a cell is not a number.
+      UserError: if the file is damaged, by MetricsCsv's one rule.
     """
-    if not os.path.exists(path):
-        return None
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = outputs.MetricsCsv(path, (), remedy).rows()
     if not rows:
         return None
-    try:
-        return {name: np.array([float(r[name]) if r[name] else np.nan for r in rows]) for name in rows[0]}
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{path} is damaged ({e}); rerun the digit with --restart") from e
+    return {name: np.array([float(r[name]) if r[name] else np.nan for r in rows]) for name in rows[0]}
 
 
 def _plot(axes, steps, values, **style):

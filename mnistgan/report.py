@@ -16,40 +16,36 @@ import time
 import numpy as np
 from absl import logging
 
-from mnistgan import classifier, config as config_lib, data, evaluation, outputs, plots, sampling
+from mnistgan import config as config_lib, data, evaluation, generators, locks, outputs, plots, sampling
 from mnistgan.errors import UserError
 
 METRICS = ("frechet_distance", "class_precision", "mean_confidence", "precision", "recall")
 ALL_DIGITS = tuple(range(10))
 
 
-def trained_digits(output_dir):
-    return [d for d in ALL_DIGITS if os.path.exists(outputs.generator_path(output_dir, d))]
-
-
 def latest_classifier_results(output_dir):
     """The newest results.jsonl record of each data source, in file order."""
-    return {record["data_source"]: record for record in classifier.read_results(output_dir)}
+    return {record["data_source"]: record for record in outputs.read_results(output_dir)}
 
 
 def _relative(output_dir, path):
     return os.path.relpath(path, output_dir) if path and os.path.exists(path) else None
 
 
-def digit_record(output_dir, digit):
-    """The digit's run.json ({} when there is none)."""
-    path = os.path.join(outputs.digit_dir(output_dir, digit), "run.json")
-    return outputs.read_json(path, classifier.retrain_digit(digit)) or {}
+def digit_record(output_dir, digit, run=1):
+    """The run.json of the digit's run `run` ({} when there is none)."""
+    path = outputs.training_files(outputs.digit_dir(output_dir, digit, run)).record
+    return outputs.read_json(path, generators.retrain_digit(digit)) or {}
 
 
-def measure_digit(config, mnist, evaluator, digit, generator, record):
-    """One report row: the generator's quality and the real-vs-real reference.
+def measure_digit(config, mnist, evaluator, digit, sampler, record):
+    """One report row: the quality of the digit's kept generator (a `generators.Sampler`) and the real-vs-real reference.
 
     The reference is min(eval_samples, n) of the digit's n real training images
     (disjoint from validation), measured as the generated ones are.
     """
     validation = data.to_float(data.digit_images(mnist, "validation", digit))
-    generated = evaluation.generate(generator, config.eval_samples, seed=config.seed * 10 + digit)
+    generated = sampler.draw(config.eval_samples, seed=config.seed * 10 + digit)
     quality = evaluation.measure(evaluator, validation, generated, digit)
     train = data.digit_images(mnist, "train", digit)
     picked = np.random.default_rng([config.seed, digit]).choice(len(train), min(config.eval_samples, len(train)), replace=False)
@@ -67,27 +63,30 @@ def measure_digit(config, mnist, evaluator, digit, generator, record):
     }
 
 
-def stream_mixtures(config, digits):
-    """{digit: [models]} the synthetic classifier draws from, when it draws a snapshot mixture.
+def stream_samplers(config, digits):
+    """{digit: [Sampler]} the synthetic classifier draws from, when that is more than the kept generator at N(0, 1).
 
-    None when it draws from generator.keras, or when a digit's run kept no
-    snapshots (the report then says so); a damaged snapshot is refused.
+    None when it draws from the kept generator alone at noise 1 (the table above
+    measures that), or when a digit kept no snapshots for a mixture (the report
+    then says so); a damaged or missing generator file is refused.
     """
-    if not config.classifier.snapshot_mixture:
+    cfg = config.classifier
+    if not cfg.snapshot_mixture and cfg.noise_scale == 1.0:
         return None
-    runs = classifier.stream_runs(config)
-    if not all(outputs.snapshot_paths(config.output_dir, d, run) for d in digits for run in range(1, runs + 1)):
-        logging.warning("not every digit kept snapshots (of %d run(s) each): the classifier's stream is not measured", runs)
+    try:
+        samplers = generators.classifier_samplers(config.output_dir, cfg, digits)
+    except generators.MissingGenerators as e:
+        logging.warning("the classifier's stream is not measured: %s", e)
         return None
-    return dict(zip(digits, classifier.load_snapshots(config.output_dir, digits, runs)))
+    return dict(zip(digits, samplers))
 
 
-def measure_stream(config, mnist, evaluator, digit, generators):
-    """The quality of what the synthetic classifier draws for `digit`: its mixture, at the stream's noise scale."""
+def measure_stream(config, mnist, evaluator, digit, samplers):
+    """The quality of what the synthetic classifier draws for `digit`: its samplers in equal shares."""
     validation = data.to_float(data.digit_images(mnist, "validation", digit))
-    generated = evaluation.generate_mixture(generators, config.eval_samples, config.seed * 10 + digit, config.classifier.noise_scale)
+    generated = generators.draw_mixture(samplers, config.eval_samples, config.seed * 10 + digit)
     quality = evaluation.measure(evaluator, validation, generated, digit)
-    return {"generators": len(generators), "noise_scale": config.classifier.noise_scale, **quality.as_dict()}
+    return {"generators": len(samplers), "noise_scale": samplers[0].noise_scale, **quality.as_dict()}
 
 
 def digit_pictures(output_dir, digit):
@@ -98,6 +97,14 @@ def digit_pictures(output_dir, digit):
         "latent_walk": _relative(output_dir, outputs.latent_walk_path(output_dir, digit)),
         "curves": _relative(output_dir, outputs.curves_path(output_dir, digit)),
     }
+
+
+def training_digits(output_dir):
+    """The digits another command is training now (it holds the lock of one of their runs)."""
+    return [
+        d for d in ALL_DIGITS
+        if any(locks.is_held(output_dir, locks.digit_lock_name(d, run)) for run in outputs.run_numbers(output_dir, d))
+    ]  # fmt: skip
 
 
 def build(output_dir, rows, evaluator_record, eval_samples):
@@ -113,7 +120,8 @@ def build(output_dir, rows, evaluator_record, eval_samples):
         "evaluator_test_accuracy": evaluator_record.get("test_accuracy", float("nan")),
         "evaluator_validation_accuracy": evaluator_record.get("validation_accuracy"),
         "digits": rows,
-        "untrained_digits": [d for d in ALL_DIGITS if d not in trained_digits(output_dir)],
+        "untrained_digits": [d for d in ALL_DIGITS if d not in generators.trained_digits(output_dir)],
+        "training_digits": training_digits(output_dir),
         "classifiers": classifiers,
         "missing_classifiers": [s for s in config_lib.DATA_SOURCES if s not in classifiers],
         "quality_curves": _relative(output_dir, outputs.quality_curves_path(output_dir)),
@@ -184,6 +192,9 @@ def _quality_section(report):
     if report["untrained_digits"]:
         listed = ",".join(map(str, report["untrained_digits"]))
         lines += ["", f"Not trained yet: digit(s) {listed} (`./main.py --train-digits {listed}`)."]
+    if report.get("training_digits"):
+        listed = ",".join(map(str, report["training_digits"]))
+        lines += ["", f"Still training: digit(s) {listed}; their rows measure the generators kept so far."]
     return lines + [""] + _stream_section(report)
 
 
@@ -194,8 +205,9 @@ def _stream_section(report):
     lines = [
         "## What the classifier draws from",
         "",
-        f"The synthetic classifier draws each digit from the mixture of its kept snapshot generators (of every run), "
-        f"in equal shares, with noise N(0, {streamed[0]['stream']['noise_scale']}²). Measured as above on "
+        f"The synthetic classifier draws each digit from the generators in column 'generators' (with a snapshot "
+        f"mixture, the kept snapshots of every run) in equal shares, with noise N(0, {streamed[0]['stream']['noise_scale']}²). "
+        f"Measured as above on "
         f"{report['eval_samples']} images of that mixture; the reference in brackets is the same.",
         "",
         "| digit | generators | Fréchet distance | class precision | confidence | precision | recall |",
@@ -262,22 +274,22 @@ def evaluate(config, mnist, evaluator=None):
     Raises:
       UserError: when no generator is trained, or one asked for is missing or unreadable.
     """
-    digits = list(config.digits) or trained_digits(config.output_dir)
+    digits = list(config.digits) or generators.trained_digits(config.output_dir)
     if not digits:
         raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
     # Every file it reads is checked before anything is trained or written.
-    generators = classifier.load_generators(config.output_dir, digits)
-    mixtures = stream_mixtures(config, digits)
+    kept = generators.kept_samplers(config.output_dir, digits)
+    streams = stream_samplers(config, digits)
     records = [digit_record(config.output_dir, d) for d in digits]
     latest_classifier_results(config.output_dir)  # Refuses a damaged results.jsonl now, not after the work.
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     evaluator_record = evaluation.read_evaluator_record(config.output_dir) or {}
     rows = []
-    for digit, generator, record in zip(digits, generators, records):
-        rows.append(measure_digit(config, mnist, evaluator, digit, generator, record))
-        if mixtures:
-            rows[-1]["stream"] = measure_stream(config, mnist, evaluator, digit, mixtures[digit])
-        sampling.save_latent_walk(config.output_dir, digit, generator, config.seed)
+    for digit, sampler, record in zip(digits, kept, records):
+        rows.append(measure_digit(config, mnist, evaluator, digit, sampler, record))
+        if streams:
+            rows[-1]["stream"] = measure_stream(config, mnist, evaluator, digit, streams[digit])
+        sampling.save_latent_walk(config.output_dir, digit, sampler, config.seed)
     plots.save_training_curves(config.output_dir, digits)
     report = build(config.output_dir, rows, evaluator_record, config.eval_samples)
     outputs.write_json(outputs.report_path(config.output_dir, "json"), report)

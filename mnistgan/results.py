@@ -1,4 +1,4 @@
-"""The jobs of a `--train-digits` run, what training one returns, and the summary table.
+"""What training one run of a digit returns, and the summary table of a `--train-digits` command.
 
 Kept apart from the trainer (which imports TensorFlow) so that the parent of
 worker processes can receive and print results without loading TensorFlow.
@@ -6,25 +6,6 @@ worker processes can receive and print results without loading TensorFlow.
 
 import dataclasses
 import math
-
-
-def run_label(digit, run=1):
-    """How messages and the progress board name one run of a digit."""
-    return f"digit {digit}" if run == 1 else f"digit {digit} (run {run})"
-
-
-def jobs_of(config, per_digit):
-    """The (digit, run, train_images, validation_images) jobs of `config`: every digit's run 1, then every run 2, ...
-
-    So every digit has a generator as early as one run per digit allows.
-
-    Args:
-      config: the whole `Config`.
-      per_digit: (digit, train_images, validation_images) tuples, as `data.per_digit` makes them.
-    """
-    per_digit = list(per_digit)
-    runs = range(1, config.gan.runs_per_digit + 1)
-    return [(digit, run, train, validation) for run in runs for digit, train, validation in per_digit]
 
 
 @dataclasses.dataclass
@@ -44,6 +25,10 @@ class DigitResult:
     folder: str
     stopped_on_decline: bool = False  # Stopped by --stop-on-decline (now or on an earlier run).
     run: int = 1  # Which of the digit's independent runs (GanConfig.runs_per_digit).
+    # What the run keeps for the classifier, the report and the export (generators.record_training):
+    run_id: str | None = None
+    generator: str | None = None  # The kept generator.keras, None when none was saved.
+    snapshots: tuple = ()  # The kept snapshot generators, oldest first.
 
     @property
     def key(self):

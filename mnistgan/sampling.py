@@ -1,8 +1,8 @@
 """Drawing from the trained generators: a synthetic MNIST to take away, and latent walks.
 
-A generator maps float32 noise (n, latent) ~ N(0, 1) to float32 images
-(n, 28, 28, 1) in [0, 1]; what leaves this module is uint8 (n, 28, 28) in
-[0, 255] with ink = 255, as MNIST stores it.
+Generators come as `generators.Sampler`s, which map float32 noise
+(n, latent) ~ N(0, 1) to float32 images (n, 28, 28, 1) in [0, 1]; what leaves
+this module is uint8 (n, 28, 28) in [0, 255] with ink = 255, as MNIST stores it.
 """
 
 import gzip
@@ -12,20 +12,15 @@ import time
 import numpy as np
 from absl import logging
 
-from mnistgan import classifier, data, images, outputs
+from mnistgan import data, generators, images, outputs
 from mnistgan.errors import UserError
 
 WALK_ANCHORS = 5
 WALK_STEPS = 8
-# Noise vectors per generator call: bounds memory (10,000 images are 31 MB as float32).
-CHUNK = 10_000
+# Images per digit drawn at once: bounds memory (10,000 images are 31 MB as float32).
+IMAGES_PER_DRAW = 10_000
 NPZ_NAME = "synthetic-mnist.npz"
 RECORD_NAME = "synthetic-mnist.json"
-
-
-def draw(generator, noise):
-    """uint8 images (n, 28, 28) in [0, 255] for float32 noise (n, latent), in inference mode."""
-    return data.to_uint8(generator.predict(noise, batch_size=500, verbose=0))
 
 
 # ---- latent walks ----
@@ -58,11 +53,11 @@ def walk_noise(latent_dim, seed, anchors=WALK_ANCHORS, steps=WALK_STEPS):
     return np.array([[slerp(points[i], points[i + 1], t) for t in fractions] for i in range(anchors - 1)], np.float32)
 
 
-def save_latent_walk(output_dir, digit, generator, seed):
-    """Draws the digit's walk and saves it as output/digit-N/latent-walk.png; returns the path."""
-    noise = walk_noise(generator.input_shape[-1], seed=[seed, digit, 13])
+def save_latent_walk(output_dir, digit, sampler, seed):
+    """Draws the walk of the digit's `generators.Sampler` and saves it as output/digit-N/latent-walk.png; returns the path."""
+    noise = walk_noise(sampler.latent_dim, seed=[seed, digit, 13])
     legs, steps, latent_dim = noise.shape
-    frames = draw(generator, noise.reshape(legs * steps, latent_dim)).reshape(legs, steps, 28, 28)
+    frames = data.to_uint8(sampler.images_for(noise.reshape(legs * steps, latent_dim))).reshape(legs, steps, 28, 28)
     path = outputs.latent_walk_path(output_dir, digit)
     images.save_png(path, images.latent_walk_strip(frames))
     return path
@@ -71,27 +66,27 @@ def save_latent_walk(output_dir, digit, generator, seed):
 # ---- a synthetic MNIST ----
 
 
-def draw_dataset(generators, per_digit, seed):
-    """`per_digit` fresh images from each generator, shuffled together.
+def draw_dataset(samplers, per_digit, seed):
+    """`per_digit` fresh images of each digit, shuffled together.
 
     Args:
-      generators: one per digit, digit d at index d.
+      samplers: ten lists, digit d's at index d, of `generators.Sampler`s that
+        share the digit's images equally (as the classifier's stream draws them).
       per_digit: images per digit.
       seed: the same seed draws the same data set.
 
     Returns:
-      (images uint8 (n, 28, 28) in [0, 255], labels uint8 (n,) in [0, 9]), n = len(generators) * per_digit.
+      (images uint8 (n, 28, 28) in [0, 255], labels uint8 (n,) in [0, 9]), n = len(samplers) * per_digit.
     """
-    count = len(generators) * per_digit
+    count = len(samplers) * per_digit
     order = np.random.default_rng([seed, 12]).permutation(count)
     x = np.empty((count, 28, 28), np.uint8)
     y = np.empty((count,), np.uint8)
-    for digit, generator in enumerate(generators):
-        rng = np.random.default_rng([seed, digit, 11])
-        for start in range(0, per_digit, CHUNK):
-            n = min(CHUNK, per_digit - start)
+    for digit, digit_samplers in enumerate(samplers):
+        for part, start in enumerate(range(0, per_digit, IMAGES_PER_DRAW)):
+            n = min(IMAGES_PER_DRAW, per_digit - start)
             places = order[digit * per_digit + start : digit * per_digit + start + n]
-            x[places] = draw(generator, rng.standard_normal((n, generator.input_shape[-1])).astype(np.float32))
+            x[places] = data.to_uint8(generators.draw_mixture(digit_samplers, n, seed=[seed, digit, 11, part]))
             y[places] = digit
         logging.info("digit %d: %d images drawn", digit, per_digit)
     return x, y
@@ -119,12 +114,19 @@ def write_dataset(folder, x, y, file_format):
     return names
 
 
-def export_mnist(config, generators=None):
+def export_samplers(config):
+    """What `--export-mnist` draws from: the synthetic classifier's samplers, or each digit's kept generator at N(0, 1)."""
+    if config.export.source == "classifier":
+        return generators.classifier_samplers(config.output_dir, config.classifier)
+    return [[sampler] for sampler in generators.kept_samplers(config.output_dir)]
+
+
+def export_mnist(config, samplers=None):
     """`--export-mnist`: draws `config.export.per_digit` images per digit and writes them.
 
     Args:
-      config: the whole `Config`; `export` says where and how, `seed` seeds the noise.
-      generators: ten generators (loaded from config.output_dir when None).
+      config: the whole `Config`; `export` says where, how and from what, `seed` seeds the noise.
+      samplers: ten lists of `generators.Sampler`s (`export_samplers(config)` when None).
 
     Returns:
       The process exit status (0).
@@ -133,8 +135,8 @@ def export_mnist(config, generators=None):
       UserError: a missing or unreadable generator, or a folder that cannot be written.
     """
     cfg = config.export
-    generators = generators or classifier.load_generators(config.output_dir)
-    x, y = draw_dataset(generators, cfg.per_digit, config.seed)
+    samplers = samplers or export_samplers(config)
+    x, y = draw_dataset(samplers, cfg.per_digit, config.seed)
     try:
         names = write_dataset(cfg.folder, x, y, cfg.file_format)
         outputs.write_json(
@@ -144,14 +146,18 @@ def export_mnist(config, generators=None):
                 "images": len(y),
                 "per_digit": cfg.per_digit,
                 "seed": config.seed,
-                "generator_run_ids": classifier.generator_run_ids(config.output_dir),
+                "source": cfg.source,
+                "output_dir": os.path.abspath(config.output_dir),
+                "generators": {str(digit): [s.describe() for s in digit_samplers] for digit, digit_samplers in enumerate(samplers)},
+                "generator_run_ids": generators.run_ids(samplers),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             },
         )
     except OSError as e:
         raise UserError(f"cannot write the export into {cfg.folder!r}: {e.strerror or e}") from e
+    what = "the synthetic classifier's generators" if cfg.source == "classifier" else "each digit's generator.keras"
     print(
-        f"wrote {len(y):,} generated images ({cfg.per_digit:,} per digit, seed {config.seed}) "
+        f"wrote {len(y):,} generated images ({cfg.per_digit:,} per digit from {what}, seed {config.seed}) "
         f"to {cfg.folder}: {', '.join(names)}"
     )
     return 0

@@ -24,10 +24,11 @@ import traceback
 
 from absl import logging
 
-from mnistgan import data, environment, outputs
+from mnistgan import data, environment, generators, locks, outputs
 from mnistgan.errors import UserError
+from mnistgan.jobs import job_locks, jobs_of, run_label
 from mnistgan.progress import Progress, ProgressBoard
-from mnistgan.results import exit_status, jobs_of, print_summary, run_label
+from mnistgan.results import exit_status, print_summary
 
 # Seconds between the parent's looks at whether its workers are still alive.
 _POLL_S = 1.0
@@ -51,21 +52,23 @@ def train_digits(config, mnist):
       0 when every digit finished, 1 when any stopped on a non-finite loss.
 
     Raises:
-      UserError: a damaged file or changed setting of any digit, before any
-        training; or the first refusal of a worker, after which the other
+      UserError: another command training one of these runs in the same folder, a damaged
+        file or changed setting of any digit, before any training; or the first refusal of a worker, after which the other
         workers are stopped and every digit resumes from its last checkpoint
         on the next run.
     """
-    _check_digits_apart(config)
-    if config.gan.eval_every > 0 and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
-        environment.import_tensorflow_quietly()
-        from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
+    with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
+        _check_digits_apart(config)
+        if config.gan.eval_every > 0 and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
+            environment.import_tensorflow_quietly()
+            from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
 
-        evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    jobs = jobs_of(config, data.per_digit(mnist, config.digits))
-    workers = min(config.workers, len(jobs))
-    results = _run_pool(config, jobs, workers, threads_per_worker(workers))
-    ordered = [results[digit, run] for digit, run, *_ in jobs]
+            evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
+        jobs = jobs_of(config, data.per_digit(mnist, config.digits))
+        workers = min(config.workers, len(jobs))
+        results = _train_in_pool(config, jobs, workers, threads_per_worker(workers))
+        ordered = [results[digit, run] for digit, run, *_ in jobs]
+        generators.record_training(config.output_dir, ordered)
     print_summary(ordered)
     return exit_status(ordered)
 
@@ -77,13 +80,14 @@ def _check_digits_apart(config):
     """
     # Ctrl-C is the parent's to handle, as for the workers.
     with multiprocessing.get_context("spawn").Pool(1, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
-        refusal = pool.apply(_refusal, (config,))
+        refusal = pool.apply(_refusal, (config, logging.get_verbosity()))
     if refusal:
         raise UserError(refusal)
 
 
-def _refusal(config):
+def _refusal(config, verbosity):
     """The message of gan.check_digits' refusal, or None."""
+    environment.use_absl_log_format(verbosity)
     environment.quiet_library_logs()
     environment.import_tensorflow_quietly()
     from mnistgan import gan
@@ -95,7 +99,7 @@ def _refusal(config):
     return None
 
 
-def _run_pool(config, jobs, workers, threads):
+def _train_in_pool(config, jobs, workers, threads):
     """Runs the jobs in `workers` processes; returns {(digit, run): DigitResult}."""
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe.
     tasks, events = context.Queue(), context.Queue()
@@ -106,13 +110,15 @@ def _run_pool(config, jobs, workers, threads):
     processes = [
         context.Process(
             target=_worker_main,
-            args=(config, threads, logging.get_verbosity(), os.getpid(), tasks, events),
+            args=(config, threads, logging.get_verbosity(), os.getpid(), tasks, events, i),
             name=f"mnistgan-worker-{i}",
             daemon=True,
         )
         for i in range(workers)
     ]
-    logging.info("training %d digits in %d worker processes (%d thread(s) each)", len(jobs), workers, threads)
+    runs = config.gan.runs_per_digit
+    what = f"{len(jobs) // runs} digit(s)" + (f", {runs} runs each" if runs > 1 else "")
+    logging.info("training %s in %d worker processes (%d thread(s) each)", what, workers, threads)
     for process in processes:
         process.start()
     board = ProgressBoard(len(jobs), config.gan.steps)
@@ -194,11 +200,11 @@ def _die_with_parent(parent_pid):
         os._exit(1)
 
 
-def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
-    """A worker: pins its threads, then trains (digit, run) jobs from `tasks` until a stop sign."""
+def _worker_main(config, threads, verbosity, parent_pid, tasks, events, index):
+    """Worker `index`: pins its threads, then trains (digit, run) jobs from `tasks` until a stop sign."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle.
-    logging.set_verbosity(verbosity)
+    environment.use_absl_log_format(verbosity)
     environment.quiet_library_logs()
     environment.import_tensorflow_quietly()  # Only now: the thread pools are fixed when TensorFlow starts.
     import tensorflow as tf
@@ -211,7 +217,7 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
     if config.gan.eval_every > 0:
         from mnistgan import evaluation
 
-        evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist=None)
+        evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist=None, announce=index == 0)
     current = [None]
 
     def jobs():
@@ -227,5 +233,6 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events):
             events.put(("result", result.key, result))
     except UserError as e:
         events.put(("refused", current[0], str(e)))
-    except Exception:  # Reported to the parent, which stops the run with the traceback.
-        events.put(("crashed", current[0], traceback.format_exc()))
+    except Exception as e:  # Reported to the parent: a full disk as a refusal, anything else with the traceback.
+        refusal = outputs.out_of_space(e, config.output_dir)
+        events.put(("refused", current[0], str(refusal)) if refusal else ("crashed", current[0], traceback.format_exc()))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnistgan import classifier, config as config_lib, data, networks, outputs
+from mnistgan import classifier, config as config_lib, data, generators, networks, outputs
 from mnistgan.errors import UserError
 from tests.conftest import ROOT, blob_images, run_main
 
@@ -33,16 +33,21 @@ def tiny_mnist(n_per_digit=20):
     return data.split(*toy_digits(n_per_digit, seed=0), *toy_digits(n_per_digit, seed=1), validation_size=50)
 
 
-def constant_generators(latent_dim=4):
-    """Ten tiny generators; digit d's draws every pixel at (d + 1) / 11, whatever the noise."""
-    generators = []
-    for digit in range(10):
-        z = keras.Input((latent_dim,))
-        pixels = keras.layers.Dense(
-            28 * 28, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant((digit + 1) / 11)
-        )(z)
-        generators.append(keras.Model(z, keras.layers.Reshape(networks.IMAGE_SHAPE)(pixels)))
-    return generators
+def constant_generator(value, latent_dim=32):
+    """A generator that draws the same image, every pixel `value`, whatever the noise."""
+    z = keras.Input((latent_dim,))
+    flat = keras.layers.Dense(28 * 28, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(value))(z)
+    return keras.Model(z, keras.layers.Reshape((28, 28, 1))(flat))
+
+
+def constant_samplers(latent_dim=4):
+    """Ten one-sampler lists of tiny generators; digit d's draws every pixel at (d + 1) / 11, whatever the noise."""
+    return [[generators.Sampler(constant_generator((digit + 1) / 11, latent_dim))] for digit in range(10)]
+
+
+def kept_samplers(output_dir, noise_scale=1.0):
+    """What a classifier without a snapshot mixture draws: each digit's generator.keras."""
+    return [[sampler] for sampler in generators.kept_samplers(output_dir, noise_scale=noise_scale)]
 
 
 def digit_of(images):
@@ -74,7 +79,7 @@ def tiny_config(output_dir, sources=("synthetic",), steps=6):
 
 
 def test_stream_yields_balanced_fresh_batches_in_range(generators_dir):
-    stream = classifier.SyntheticStream(classifier.load_generators(generators_dir), batch_size=50, seed=0)
+    stream = classifier.SyntheticStream(kept_samplers(generators_dir), batch_size=50, seed=0)
     images_1, labels_1 = stream()
     images_2, _ = stream()
     assert images_1.shape == (50, 28, 28, 1) and images_1.dtype == tf.float32 and labels_1.shape == (50,)
@@ -84,7 +89,7 @@ def test_stream_yields_balanced_fresh_batches_in_range(generators_dir):
 
 
 def test_every_streamed_image_carries_its_own_generators_label():
-    stream = classifier.SyntheticStream(constant_generators(), batch_size=23, seed=2)
+    stream = classifier.SyntheticStream(constant_samplers(), batch_size=23, seed=2)
     for _ in range(5):
         images, labels = (t.numpy() for t in stream())
         flat = images.reshape(len(images), -1)
@@ -100,7 +105,7 @@ def test_the_split_tests_on_images_it_never_trains_on():
 
 
 def test_stream_with_uneven_batch_is_balanced_within_one(generators_dir):
-    stream = classifier.SyntheticStream(classifier.load_generators(generators_dir), batch_size=23, seed=1)
+    stream = classifier.SyntheticStream(kept_samplers(generators_dir), batch_size=23, seed=1)
     totals = np.zeros(10, np.int64)
     for _ in range(20):
         counts = np.bincount(stream()[1].numpy(), minlength=10)
@@ -110,8 +115,8 @@ def test_stream_with_uneven_batch_is_balanced_within_one(generators_dir):
 
 
 def test_stream_draws_several_batches_at_once_and_a_checkpoint_resumes_mid_draw(tmp_path, generators_dir):
-    generators = classifier.load_generators(generators_dir)
-    stream = classifier.SyntheticStream(generators, batch_size=20, seed=2, batches_per_draw=3)
+    samplers = kept_samplers(generators_dir)
+    stream = classifier.SyntheticStream(samplers, batch_size=20, seed=2, batches_per_draw=3)
     next_batch = tf.function(stream)
     first = [next_batch() for _ in range(4)]  # One whole draw and the first batch of the next.
     for images, labels in first:
@@ -120,25 +125,16 @@ def test_stream_draws_several_batches_at_once_and_a_checkpoint_resumes_mid_draw(
     checkpoint = tf.train.Checkpoint(**stream.checkpoint_state())
     path = checkpoint.save(str(tmp_path / "stream"))
     expected = [next_batch() for _ in range(3)]
-    resumed = classifier.SyntheticStream(generators, batch_size=20, seed=99, batches_per_draw=3)
+    resumed = classifier.SyntheticStream(samplers, batch_size=20, seed=99, batches_per_draw=3)
     tf.train.Checkpoint(**resumed.checkpoint_state()).restore(path).assert_consumed()
     for (images, labels), (want_images, want_labels) in zip([resumed() for _ in range(3)], expected):
         np.testing.assert_array_equal(images.numpy(), want_images.numpy())
         np.testing.assert_array_equal(labels.numpy(), want_labels.numpy())
 
 
-def constant_generator(value, latent_dim=32):
-    """A generator that draws the same image, every pixel `value`, whatever the noise."""
-    import keras
-
-    z = keras.Input((latent_dim,))
-    flat = keras.layers.Dense(28 * 28, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(value))(z)
-    return keras.Model(z, keras.layers.Reshape((28, 28, 1))(flat))
-
-
 def test_a_mixture_stream_draws_each_digit_from_all_its_snapshots_in_equal_shares():
-    generators = [[constant_generator(d / 10), constant_generator(d / 10 + 0.05)] for d in range(10)]
-    stream = classifier.SyntheticStream(generators, batch_size=40, seed=0, batches_per_draw=5)
+    samplers = [[generators.Sampler(constant_generator(d / 10 + shift)) for shift in (0, 0.05)] for d in range(10)]
+    stream = classifier.SyntheticStream(samplers, batch_size=40, seed=0, batches_per_draw=5)
     values = {d: [] for d in range(10)}
     for _ in range(5):
         images, labels = stream()
@@ -150,10 +146,9 @@ def test_a_mixture_stream_draws_each_digit_from_all_its_snapshots_in_equal_share
 
 
 def test_noise_scale_scales_the_generators_input(generators_dir):
-    generators = classifier.load_generators(generators_dir)
     drawn = {}
     for scale in (1.0, 2.0):
-        stream = classifier.SyntheticStream(generators, batch_size=10, seed=3, batches_per_draw=1, noise_scale=scale)
+        stream = classifier.SyntheticStream(kept_samplers(generators_dir, scale), batch_size=10, seed=3, batches_per_draw=1)
         drawn[scale] = stream()[0].numpy()
     assert not np.allclose(drawn[1.0], drawn[2.0])
 
@@ -161,7 +156,7 @@ def test_noise_scale_scales_the_generators_input(generators_dir):
 def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
     save_generators(str(tmp_path))
     with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4.*--snapshot-mixture=false"):
-        classifier.load_snapshots(str(tmp_path))
+        generators.snapshot_samplers(str(tmp_path))
 
 
 def test_the_mixture_draws_every_run_of_a_digit_and_names_a_run_without_snapshots(tmp_path):
@@ -172,11 +167,12 @@ def test_the_mixture_draws_every_run_of_a_digit_and_names_a_run_without_snapshot
             path = outputs.snapshot_path(output, digit, 10 * run, run)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copyfile(outputs.generator_path(output, digit), path)
-    assert [len(models) for models in classifier.load_snapshots(output, runs=2)] == [2] * 10
-    assert [len(models) for models in classifier.load_snapshots(output, runs=1)] == [1] * 10
+    assert [len(samplers) for samplers in generators.snapshot_samplers(output)] == [2] * 10
+    assert [s.entry.run for s in generators.snapshot_samplers(output, digits=(6,))[0]] == [1, 2]
+    shutil.rmtree(outputs.snapshot_paths(output, 6, run=1)[0].rsplit(os.sep, 1)[0])
     shutil.rmtree(outputs.digit_dir(output, 6, run=2))
-    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 6 .*of 2 run\(s\).*--runs-per-digit 2"):
-        classifier.load_snapshots(output, runs=2)
+    with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 6 "):
+        generators.snapshot_samplers(output)
 
 
 def test_missing_generators_are_named_with_the_command(tmp_path, generators_dir):
@@ -184,7 +180,7 @@ def test_missing_generators_are_named_with_the_command(tmp_path, generators_dir)
     os.remove(outputs.generator_path(str(tmp_path), 4))
     os.remove(outputs.generator_path(str(tmp_path), 7))
     with pytest.raises(UserError, match=r"digit\(s\) 4,7 .*--train-digits 4,7"):
-        classifier.load_generators(str(tmp_path))
+        generators.kept_samplers(str(tmp_path))
 
 
 def test_corrupt_generator_is_refused(tmp_path):
@@ -192,7 +188,7 @@ def test_corrupt_generator_is_refused(tmp_path):
     with open(outputs.generator_path(str(tmp_path), 2), "wb") as f:
         f.write(b"not a keras file")
     with pytest.raises(UserError, match=r"digit-2/generator.keras is damaged \(not a .keras archive\); .*--train-digits 2 --restart"):
-        classifier.load_generators(str(tmp_path))
+        generators.kept_samplers(str(tmp_path))
 
 
 def test_accuracy_report():
@@ -208,7 +204,7 @@ def test_synthetic_run_writes_model_record_and_heatmap(tmp_path, generators_dir)
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
     mnist = tiny_mnist()
-    result = classifier.ClassifierRun(tiny_config(output), "synthetic", mnist).train()
+    result = classifier.DataSourceClassifier(tiny_config(output), "synthetic", mnist).train()
     folder = outputs.classifier_dir(output, "synthetic")
     for name in ("model.keras", "confusion.png", "metrics.csv", "run.json"):
         assert os.path.getsize(os.path.join(folder, name)) > 0
@@ -227,13 +223,13 @@ def test_synthetic_run_writes_model_record_and_heatmap(tmp_path, generators_dir)
     assert set(record["generator_run_ids"]) == {str(d) for d in range(10)}
     assert result.record["test_accuracy"] == record["test_accuracy"]
     # A second run finds it finished: measured again, no duplicate record.
-    classifier.ClassifierRun(tiny_config(output), "synthetic", tiny_mnist()).train()
+    classifier.DataSourceClassifier(tiny_config(output), "synthetic", tiny_mnist()).train()
     with open(outputs.results_path(output)) as f:
         assert len(f.readlines()) == 1
 
 
 def test_seconds_per_batch_leaves_the_training_stream_alone():
-    stream = classifier.SyntheticStream(constant_generators(), batch_size=10, seed=0)
+    stream = classifier.SyntheticStream(constant_samplers(), batch_size=10, seed=0)
     state = stream.rng.state.numpy()
     assert classifier.seconds_per_batch(stream, repeats=2) > 0
     np.testing.assert_array_equal(stream.rng.state.numpy(), state)
@@ -243,7 +239,7 @@ def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir,
     output = str(tmp_path / "out")
     shutil.copytree(generators_dir, output)
     mnist = tiny_mnist()
-    classifier.ClassifierRun(tiny_config(output, ("real",), steps=3), "real", mnist).train()
+    classifier.DataSourceClassifier(tiny_config(output, ("real",), steps=3), "real", mnist).train()
     first = os.stat(os.path.join(outputs.classifier_dir(output, "real"), "checkpoints", "ckpt-3.index"))
     config = tiny_config(output, ("real", "synthetic"), steps=6)
     assert classifier.train_and_report(config, mnist) == 0
@@ -276,13 +272,13 @@ def final_weights(config):
 
 
 def test_a_resumed_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
-    mnist, generators = tiny_mnist(), constant_generators()
+    mnist, samplers = tiny_mnist(), constant_samplers()
     straight = constant_config(tmp_path / "straight", steps=6)
-    classifier.ClassifierRun(straight, "synthetic", mnist, generators).train()
+    classifier.DataSourceClassifier(straight, "synthetic", mnist, samplers).train()
     resumed = constant_config(tmp_path / "resumed", steps=3)
-    classifier.ClassifierRun(resumed, "synthetic", mnist, generators).train()
+    classifier.DataSourceClassifier(resumed, "synthetic", mnist, samplers).train()
     resumed = dataclasses.replace(resumed, classifier=dataclasses.replace(resumed.classifier, steps=6))
-    classifier.ClassifierRun(resumed, "synthetic", mnist, generators).train()
+    classifier.DataSourceClassifier(resumed, "synthetic", mnist, samplers).train()
     for a, b in zip(final_weights(straight), final_weights(resumed)):
         np.testing.assert_array_equal(a, b)  # A restart from step 0, or a new stream, would differ.
 
@@ -290,7 +286,7 @@ def test_a_resumed_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
 def test_real_data_learns_the_toy_task(tmp_path):
     """The real-data path actually trains: a toy task it must learn in a few hundred steps."""
     config = tiny_config(str(tmp_path), ("real",), steps=150)
-    record = classifier.ClassifierRun(config, "real", tiny_mnist(60)).train().record
+    record = classifier.DataSourceClassifier(config, "real", tiny_mnist(60)).train().record
     assert record["test_accuracy"] > 0.9 and record["validation_accuracy"] > 0.9
 
 
@@ -321,7 +317,7 @@ def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, rea
 def test_checkpoints_do_not_wait_for_validation_steps(tmp_path):
     config = tiny_config(str(tmp_path), ("real",), steps=6)
     config = dataclasses.replace(config, classifier=dataclasses.replace(config.classifier, eval_every=4, checkpoint_every=3))
-    classifier.ClassifierRun(config, "real", tiny_mnist()).train()
+    classifier.DataSourceClassifier(config, "real", tiny_mnist()).train()
     folder = os.path.join(outputs.classifier_dir(str(tmp_path), "real"), "checkpoints")
     assert sorted(name for name in os.listdir(folder) if name.endswith(".index")) == ["ckpt-3.index", "ckpt-6.index"]
 
@@ -329,10 +325,10 @@ def test_checkpoints_do_not_wait_for_validation_steps(tmp_path):
 KILL_SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})
-from tests.test_classifier import constant_config, constant_generators, tiny_mnist
+from tests.test_classifier import constant_config, constant_samplers, tiny_mnist
 from mnistgan import classifier
 config = constant_config(sys.argv[1], steps=int(sys.argv[2]), checkpoint_every=20)
-print(classifier.ClassifierRun(config, "synthetic", tiny_mnist(), constant_generators()).train().record["steps_done"])
+print(classifier.DataSourceClassifier(config, "synthetic", tiny_mnist(), constant_samplers()).train().record["steps_done"])
 """
 
 
@@ -353,9 +349,9 @@ def test_a_classifier_killed_at_a_random_moment_resumes_to_the_straight_runs_wei
     assert result.returncode == 0, f"killed {delay:.2f} s after the first checkpoint: {result.stderr}"
     assert result.stdout.strip().splitlines()[-1] == str(steps)
     straight = constant_config(tmp_path / "straight", steps=steps, checkpoint_every=20)
-    classifier.ClassifierRun(straight, "synthetic", tiny_mnist(), constant_generators()).train()
+    classifier.DataSourceClassifier(straight, "synthetic", tiny_mnist(), constant_samplers()).train()
     for a, b in zip(final_weights(straight), final_weights(constant_config(tmp_path / "killed", steps))):
         np.testing.assert_array_equal(a, b, err_msg=f"killed {delay:.2f} s after the first checkpoint")
     steps_logged = outputs.MetricsCsv(str(folder / "metrics.csv"), classifier.CSV_FIELDS).steps()
     assert steps_logged == [steps // 2, steps]
-    assert len(classifier.read_results(str(tmp_path / "killed"))) == 1
+    assert len(outputs.read_results(str(tmp_path / "killed"))) == 1

@@ -42,6 +42,8 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--mode-seeking-weight", "-1"], ["--mode-seeking-weight"]),
         (["--train-digits", "1", "--runs-per-digit", "0"], ["--runs-per-digit=0: 0 is not a positive integer"]),
         (["--train-digits", "1", "--compare"], ["--compare goes with --train-mnist"]),
+        (["--train-mnist", "--runs-per-digit", "2"], ["--runs-per-digit goes with --train-digits", "generators.json"]),
+        (["--train-digits", "1", "--export-source", "generator"], ["--export-source goes with --export-mnist"]),
         (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
     ],
 )

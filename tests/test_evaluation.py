@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnistgan import config as config_lib, data, evaluation, gan, gan_monitor, gan_state, outputs, report
+from mnistgan import config as config_lib, data, evaluation, gan, gan_monitor, gan_state, generators, outputs, report
 from tests.conftest import blob_images, run_main, tiny_config
 from tests.test_classifier import save_generators, tiny_mnist
 
@@ -61,26 +61,6 @@ def toy_evaluator(tmp_path_factory):
     return folder, evaluator
 
 
-class ConstantGenerator:
-    """Draws images of one grey level: enough to see which generator made an image."""
-
-    input_shape = (None, 4)
-
-    def __init__(self, level):
-        self.level = level
-
-    def predict(self, z, batch_size, verbose):
-        return np.full((len(z), 28, 28, 1), self.level, np.float32)
-
-
-def test_a_mixture_draws_equal_shares_shuffled():
-    images = evaluation.generate_mixture([ConstantGenerator(0.0), ConstantGenerator(0.5), ConstantGenerator(1.0)], 30, seed=3)
-    levels = images[:, 0, 0, 0]
-    assert images.shape == (30, 28, 28, 1) and sorted(np.unique(levels, return_counts=True)[1]) == [10, 10, 10]
-    assert len(set(levels[:10])) > 1  # The first images (precision and recall) come from every generator.
-    np.testing.assert_array_equal(images, evaluation.generate_mixture([ConstantGenerator(0.0), ConstantGenerator(0.5), ConstantGenerator(1.0)], 30, seed=3))
-
-
 def test_evaluator_is_trained_once_then_loaded_from_its_cache(toy_evaluator):
     folder, evaluator = toy_evaluator
     record = json.load(open(os.path.join(outputs.evaluator_dir(folder), "evaluator.json")))
@@ -131,7 +111,7 @@ class ScriptedEvaluator:
 
 def train_scripted(tmp_path, shifts, **gan_settings):
     config = tiny_config(tmp_path, eval_every=2, eval_samples=20, **gan_settings)
-    run = gan.DigitRun(config, 3, blob_images(64), blob_images(16, seed=1), evaluator=ScriptedEvaluator(shifts))
+    run = gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1), evaluator=ScriptedEvaluator(shifts))
     return config, run.train()
 
 
@@ -143,7 +123,7 @@ def generator_weights_at(config, step):
     digit_gan.checkpoint.restore(os.path.join(folder, f"ckpt-{step}")).expect_partial()
     assert tf.train.latest_checkpoint(folder)
     # The run samples (and saves) with the calibration noise of digit 3 at that step.
-    return gan_monitor.sampler(digit_gan, seed=gan_monitor.noise_seed(config.seed * 10 + 3, step, "calibration")).get_weights()
+    return gan_monitor.calibrated_generator(digit_gan, seed=gan_monitor.noise_seed(config.seed * 10 + 3, step, "calibration")).get_weights()
 
 
 def test_selection_keeps_the_better_earlier_generator(tmp_path):
@@ -195,9 +175,9 @@ def test_checks_score_other_noise_than_the_calibration_drew(tmp_path, monkeypatc
 
         return wrapper
 
-    monkeypatch.setattr(gan_monitor, "sampler", spy("calibration", gan_monitor.sampler, 1))
+    monkeypatch.setattr(gan_monitor, "calibrated_generator", spy("calibration", gan_monitor.calibrated_generator, 1))
     monkeypatch.setattr(gan_monitor, "heldout_accuracy", spy("heldout", gan_monitor.heldout_accuracy, 4))
-    monkeypatch.setattr(evaluation, "generate", spy("quality", evaluation.generate, 2))
+    monkeypatch.setattr(generators.Sampler, "draw", spy("quality", generators.Sampler.draw, 2))
     train_scripted(tmp_path, shifts=[0.0], steps=2)
     step_2 = [drawn["calibration"][-1], drawn["heldout"][-1], drawn["quality"][-1]]
     assert len({tuple(noise) for noise in step_2}) == 3

@@ -14,7 +14,7 @@ from tests.conftest import ROOT, blob_images, run_main, tiny_config
 
 
 def train(config, train_images=None):
-    run = gan.DigitRun(config, 3, blob_images(64) if train_images is None else train_images, blob_images(16, seed=1))
+    run = gan.DigitTraining(config, 3, blob_images(64) if train_images is None else train_images, blob_images(16, seed=1))
     return run.train()
 
 
@@ -93,14 +93,14 @@ def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path):
     fresh = tiny_config(tmp_path / "fresh")
     train(fresh)
     reused = tiny_config(tmp_path / "reused")
-    other = gan.DigitRun(dataclasses.replace(reused, digits=(5,)), 5, blob_images(40, seed=7), blob_images(16, seed=1))
+    other = gan.DigitTraining(dataclasses.replace(reused, digits=(5,)), 5, blob_images(40, seed=7), blob_images(16, seed=1))
     shared = gan_step.GanStep(gan_state.GanState(reused.gan, other.train_images, other.seed))
     other.train(shared)  # Another digit first: different images, seed and weights.
     shared.state.reset(shared.state.real, seed=1)
     for optimizer in (shared.state.g_optimizer, shared.state.d_optimizer):
         assert int(optimizer.iterations) == 0
         assert float(optimizer.learning_rate) == pytest.approx(reused.gan.learning_rate)
-    gan.DigitRun(reused, 3, blob_images(64), blob_images(16, seed=1)).train(shared)
+    gan.DigitTraining(reused, 3, blob_images(64), blob_images(16, seed=1)).train(shared)
     a = keras.models.load_model(outputs.generator_path(fresh.output_dir, 3)).get_weights()
     b = keras.models.load_model(outputs.generator_path(reused.output_dir, 3)).get_weights()
     for wa, wb in zip(a, b):
@@ -129,14 +129,14 @@ def test_sampler_is_the_moving_average_of_the_generator_weights(tmp_path):
     for _ in range(2):
         step.train_steps(tf.constant(1, tf.int32))
         after.append([w.numpy() for w in digit_gan.generator.trainable_weights])
-    averaged = [w.numpy() for w in gan_monitor.sampler(digit_gan, seed=0).trainable_weights]
+    averaged = [w.numpy() for w in gan_monitor.calibrated_generator(digit_gan, seed=0).trainable_weights]
     for first, second, average in zip(*after, averaged):
         assert np.abs(second - first).max() > 1e-5  # The generator trains.
         # The first step starts the average at the weights themselves.
         np.testing.assert_allclose(average, momentum * first + (1 - momentum) * second, rtol=1e-5, atol=1e-7)
         assert not np.allclose(average, second, rtol=0, atol=1e-6)
     plain = gan_state.GanState(dataclasses.replace(config, ema_momentum=0.0), data.to_float(blob_images(64)), seed=0)
-    assert gan_monitor.sampler(plain, seed=0) is plain.generator
+    assert gan_monitor.calibrated_generator(plain, seed=0) is plain.generator
 
 
 def test_without_recalibration_the_sampler_is_the_generator_with_its_moving_statistics(tmp_path):
@@ -148,12 +148,12 @@ def test_without_recalibration_the_sampler_is_the_generator_with_its_moving_stat
     layers = [l for l in digit_gan.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert {layer.momentum for layer in layers} == {0.9}  # The original's decay.
     moving = [layer.moving_mean.numpy().copy() for layer in layers]
-    assert gan_monitor.sampler(digit_gan, seed=0) is digit_gan.generator
+    assert gan_monitor.calibrated_generator(digit_gan, seed=0) is digit_gan.generator
     for layer, before in zip(layers, moving):
         np.testing.assert_array_equal(layer.moving_mean.numpy(), before)
     recalibrating = gan_state.GanState(dataclasses.replace(config, recalibrate_batch_norm=True), digit_gan.real, seed=0)
     gan_step.GanStep(recalibrating).train_step()
-    gan_monitor.sampler(recalibrating, seed=0)
+    gan_monitor.calibrated_generator(recalibrating, seed=0)
     changed = [l.moving_mean.numpy() for l in recalibrating.generator.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert not np.allclose(changed[0], moving[0])
 
@@ -194,13 +194,13 @@ def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
 
 def test_restarting_the_first_run_of_a_digit_keeps_its_other_runs(tmp_path):
     config = tiny_config(tmp_path, steps=2, runs_per_digit=2)
-    runs = {run: gan.DigitRun(config, 3, blob_images(64), blob_images(16, seed=1), run=run) for run in (1, 2)}
+    runs = {run: gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1), run=run) for run in (1, 2)}
     for run in runs.values():
         assert run.train().status == "done"
     second = outputs.generator_path(config.output_dir, 3, run=2)
     mtime, run_id = os.path.getmtime(second), read_record(config)["run_id"]
     restarted = dataclasses.replace(config, restart=True)
-    gan.DigitRun(restarted, 3, blob_images(64), blob_images(16, seed=1)).train()
+    gan.DigitTraining(restarted, 3, blob_images(64), blob_images(16, seed=1)).train()
     assert read_record(config)["run_id"] != run_id
     assert os.path.getmtime(second) == mtime
     assert os.listdir(os.path.join(outputs.digit_dir(config.output_dir, 3, run=2), "checkpoints"))
@@ -238,7 +238,7 @@ def test_nan_loss_stops_the_digit_and_keeps_the_last_good_checkpoint(tmp_path):
     path = outputs.generator_path(config.output_dir, 3)
     with open(path, "rb") as f:
         good_generator = f.read()
-    poisoned = gan.DigitRun(with_steps(config, 8), 3, blob_images(64), blob_images(16, seed=1))
+    poisoned = gan.DigitTraining(with_steps(config, 8), 3, blob_images(64), blob_images(16, seed=1))
     poisoned.train_images[:] = np.nan
     result = poisoned.train()
     assert result.status == "failed" and result.steps == 4
@@ -255,7 +255,7 @@ sys.path.insert(0, {root!r})
 from tests.conftest import blob_images, tiny_config
 from mnistgan import gan
 config = tiny_config(pathlib.Path(sys.argv[1]), steps=int(sys.argv[2]), sample_every=10, checkpoint_every=10)
-print(gan.DigitRun(config, 3, blob_images(64), blob_images(16, seed=1)).train().steps)
+print(gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train().steps)
 """
 
 

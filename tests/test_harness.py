@@ -47,7 +47,7 @@ def run(tmp_path, task, total=10, **every):
     schedule = harness.Schedule(total, every or {"sample": 4, "checkpoint": 5}, chunk=3)
     progress = Progress("test", start, total, stream=io.StringIO())
     writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
-    return loop.run(task, schedule, start, progress, writer), loop
+    return loop.train(task, schedule, start, progress, writer), loop
 
 
 def test_schedule_runs_to_the_next_event_and_everything_is_due_at_the_end():

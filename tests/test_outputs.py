@@ -11,7 +11,7 @@ import pytest
 from mnistgan import classifier, config as config_lib, evaluation, gan, outputs, report
 from mnistgan.errors import UserError
 from tests.conftest import blob_images, run_main, tiny_config
-from tests.test_classifier import constant_generators, tiny_mnist
+from tests.test_classifier import constant_samplers, tiny_mnist
 
 # The template's runs stop part-way (or finish) at these steps; commands resume them.
 GAN_STEPS, CLASSIFIER_STEPS, EVALUATOR_STEPS = 4, 6, 30
@@ -42,12 +42,12 @@ def classifier_config(output_dir, steps, sources=("synthetic",)):
 def template(tmp_path_factory):
     """An output folder with a part-trained digit 3, ten generators, a classifier, results.jsonl and the evaluator."""
     output = tmp_path_factory.mktemp("template") / "output"
-    gan.DigitRun(gan_config(output, GAN_STEPS), 3, blob_images(64), blob_images(16, seed=1)).train()
-    for digit, generator in enumerate(constant_generators()):
+    gan.DigitTraining(gan_config(output, GAN_STEPS), 3, blob_images(64), blob_images(16, seed=1)).train()
+    for digit, (sampler,) in enumerate(constant_samplers()):
         if digit != 3:
             os.makedirs(outputs.digit_dir(str(output), digit))
-            generator.save(outputs.generator_path(str(output), digit))
-    classifier.ClassifierRun(classifier_config(output, CLASSIFIER_STEPS), "synthetic", tiny_mnist()).train()
+            sampler.model.save(outputs.generator_path(str(output), digit))
+    classifier.DataSourceClassifier(classifier_config(output, CLASSIFIER_STEPS), "synthetic", tiny_mnist()).train()
     evaluation.load_or_train_evaluator(str(output), tiny_mnist(), config=TOY_EVALUATOR, min_accuracy=0.0)
     return output
 

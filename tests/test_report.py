@@ -20,7 +20,7 @@ from tests.test_evaluation import ScriptedEvaluator
 def trained_digit(tmp_path_factory):
     """An output folder with one tiny GAN run (digit 5, quality measured at steps 2 and 4)."""
     config = tiny_config(tmp_path_factory.mktemp("run"), eval_every=2, eval_samples=20)
-    gan.DigitRun(config, 5, blob_images(64), blob_images(16, seed=1), evaluator=ScriptedEvaluator([2.0, 1.0])).train()
+    gan.DigitTraining(config, 5, blob_images(64), blob_images(16, seed=1), evaluator=ScriptedEvaluator([2.0, 1.0])).train()
     return config.output_dir
 
 
@@ -89,7 +89,6 @@ def test_the_report_measures_the_mixture_the_classifier_draws_from(trained_digit
         action="evaluate",
         output_dir=output,
         eval_samples=20,
-        gan=config_lib.GanConfig(runs_per_digit=2),
         classifier=config_lib.ClassifierConfig(snapshot_mixture=True, noise_scale=1.2),
     )
     assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0

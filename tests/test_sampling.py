@@ -4,12 +4,13 @@ import gzip
 import json
 import os
 import struct
+import types
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from mnistgan import config as config_lib, data, networks, sampling
+from mnistgan import config as config_lib, data, generators, networks, sampling
 from mnistgan.errors import UserError
 from tests.conftest import run_main
 from tests.test_classifier import save_generators
@@ -20,7 +21,7 @@ class FakeGenerator:
 
     def __init__(self, digit, latent_dim=4):
         self.digit = digit
-        self.input_shape = (None, latent_dim)
+        self.inputs = [types.SimpleNamespace(shape=(None, latent_dim))]
 
     def predict(self, noise, batch_size=None, verbose=0):
         images = np.zeros((len(noise), 28, 28, 1), np.float32)
@@ -29,7 +30,7 @@ class FakeGenerator:
         return images
 
 
-FAKES = [FakeGenerator(d) for d in range(10)]
+FAKES = [[generators.Sampler(FakeGenerator(d))] for d in range(10)]
 
 
 def read_idx(path):
@@ -69,7 +70,7 @@ def test_walk_legs_join_and_move_in_small_steps():
 
 
 def test_latent_walk_picture(tmp_path):
-    path = sampling.save_latent_walk(str(tmp_path), 5, networks.build_generator(32), seed=0)
+    path = sampling.save_latent_walk(str(tmp_path), 5, generators.Sampler(networks.build_generator(32)), seed=0)
     assert path.endswith(os.path.join("digit-5", "latent-walk.png"))
     picture = np.asarray(Image.open(path))
     cell = 28 + 2  # Image and padding, doubled by the scale.
@@ -98,7 +99,7 @@ def test_idx_files_read_back_by_a_plain_reader(tmp_path, file_format):
         action="export-mnist", output_dir=str(tmp_path), seed=4,
         export=config_lib.ExportConfig(folder=str(tmp_path / "export"), per_digit=6, file_format=file_format),
     )  # fmt: skip
-    assert sampling.export_mnist(config, generators=FAKES) == 0
+    assert sampling.export_mnist(config, samplers=FAKES) == 0
     suffix = ".gz" if file_format == "idx.gz" else ""
     images = read_idx(str(tmp_path / "export" / f"train-images-idx3-ubyte{suffix}"))
     labels = read_idx(str(tmp_path / "export" / f"train-labels-idx1-ubyte{suffix}"))
@@ -121,7 +122,7 @@ def test_npz_holds_keras_mnist_keys(tmp_path):
         action="export-mnist", output_dir=str(tmp_path),
         export=config_lib.ExportConfig(folder=str(tmp_path / "export"), per_digit=3, file_format="npz"),
     )  # fmt: skip
-    sampling.export_mnist(config, generators=FAKES)
+    sampling.export_mnist(config, samplers=FAKES)
     with np.load(tmp_path / "export" / sampling.NPZ_NAME, allow_pickle=False) as npz:
         assert sorted(npz.files) == ["x_train", "y_train"]
         assert npz["x_train"].shape == (30, 28, 28) and npz["x_train"].dtype == np.uint8
@@ -147,7 +148,7 @@ def assert_one_line_error(result, *fragments):
 def test_export_from_the_command_line(tmp_path):
     output, target = str(tmp_path / "output"), str(tmp_path / "synthetic")
     save_generators(output)
-    result = run_main("--export-mnist", target, "--per-digit", "3", "--seed", "2", "--output-dir", output)
+    result = run_main("--export-mnist", target, "--per-digit", "3", "--seed", "2", "--output-dir", output, "--export-source", "generator")
     assert result.returncode == 0, result.stderr
     assert "oneDNN" not in result.stderr
     assert "wrote 30 generated images" in result.stdout

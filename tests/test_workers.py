@@ -65,7 +65,7 @@ def test_two_workers_write_every_file_and_train_as_one_process_does(tmp_path, ca
 
 
 def test_two_workers_train_the_runs_of_a_digit_side_by_side_each_in_its_own_folder(tmp_path, capsys):
-    from mnistgan import classifier
+    from mnistgan import generators
 
     config = dataclasses.replace(tiny_config(tmp_path, eval_every=0, snapshots=1, runs_per_digit=2), workers=2)
     assert workers.train_digits(config, two_digit_mnist()) == 0
@@ -79,8 +79,17 @@ def test_two_workers_train_the_runs_of_a_digit_side_by_side_each_in_its_own_fold
     assert json.load(open(os.path.join(second, "run.json")))["run"] == 2
     # Each run has its own seed: two different generators of the same digit.
     assert any(not np.allclose(a, b) for a, b in zip(*(generator_weights(config.output_dir, 3, run) for run in (1, 2))))
-    assert [len(models) for models in classifier.load_snapshots(config.output_dir, digits=(3,), runs=2)] == [2]
-    assert set(classifier.generator_run_ids(config.output_dir, digits=(3,), runs=2)) == {"3", "3/run-2"}
+    # The parent lists both runs' snapshots in the manifest, which the classifier's stream reads.
+    manifest = generators.read_manifest(config.output_dir)
+    assert [(e.path, e.run) for e in manifest[3].snapshots] == [
+        (os.path.join("digit-3", "snapshots", "step-000004.keras"), 1),
+        (os.path.join("digit-3", "run-2", "snapshots", "step-000004.keras"), 2),
+    ]
+    assert manifest[3].generator.path == os.path.join("digit-3", "generator.keras")
+    samplers = generators.snapshot_samplers(config.output_dir, digits=(3,))
+    run_ids = {json.load(open(os.path.join(folder, "run.json")))["run_id"] for folder in (first, second)}
+    assert set(generators.run_ids(samplers, digits=(3,))) == {"3", "3/run-2"}
+    assert set(generators.run_ids(samplers, digits=(3,)).values()) == run_ids
 
 
 def child_pids(pid):

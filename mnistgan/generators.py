@@ -1,0 +1,350 @@
+"""The one contract between training and everything that uses its generators.
+
+Training writes `output/generators.json`, a manifest that lists for each digit
+the generator it kept (`generator`) and the snapshots of every run
+(`snapshots`), each with its path relative to the output folder, its run and
+run id, and, for a conditional model, the label to feed it. The classifier's
+stream, `--evaluate` and `--export-mnist` ask this module for `Sampler`s and
+never look for files themselves. A folder trained before the manifest existed
+gets one derived from its files (`derive_manifest`).
+
+A `Sampler` is a loaded generator plus what to feed it: noise of its latent
+size scaled by `noise_scale`, and for a conditional model the label. Every
+sampler returns float32 images (n, 28, 28, 1) in [0, 1].
+
+Only `Sampler` methods and `load_samplers` import Keras and TensorFlow, so the
+parent of worker processes can write the manifest without them.
+"""
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+
+from mnistgan import locks, outputs
+from mnistgan.errors import UserError
+
+MANIFEST_VERSION = 1
+IMAGE_SHAPE = (28, 28, 1)
+ALL_DIGITS = tuple(range(10))
+
+
+class MissingGenerators(UserError):
+    """Digits that training has not (yet) given what a consumer asks for."""
+
+
+def retrain_digit(digit):
+    """What to do about a damaged or missing generator file of `digit`."""
+    return f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One saved generator as the manifest lists it.
+
+    Attributes:
+      path: the .keras file, relative to the output folder.
+      run: which of the digit's independent runs made it (1-based).
+      run_id: that run's id from its run.json (None when unknown).
+      label: the class a conditional generator is fed (None: an unconditional one).
+    """
+
+    path: str
+    run: int = 1
+    run_id: str | None = None
+    label: int | None = None
+
+    def as_dict(self):
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None or k == "run_id"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitGenerators:
+    """What training produced for one digit: the generator it kept and the snapshots of every run."""
+
+    generator: Entry | None
+    snapshots: tuple = ()
+
+
+# ---- the manifest ----
+
+
+def _manifest_remedy(output_dir):
+    return f"delete it (it is rebuilt from the files in {output_dir}) or train the digits again"
+
+
+def _entry(value, where, remedy):
+    """An `Entry` from its JSON form; raises `outputs.damaged` unless every field is valid."""
+    record = outputs.check_fields(value, where, remedy, {"path": str, "run": int})
+    run_id, label = record.get("run_id"), record.get("label")
+    if record["run"] < 1 or not (run_id is None or isinstance(run_id, str)):
+        raise outputs.damaged(where, "run must be 1 or more and run_id a string or null", remedy)
+    if not (label is None or (isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= 9)):
+        raise outputs.damaged(where, f"label {label!r} is not a digit 0-9", remedy)
+    return Entry(record["path"], record["run"], run_id, label)
+
+
+def check_inside(output_dir, relative, where):
+    """The absolute path of `relative`, refused unless it is a relative path that stays inside `output_dir`.
+
+    A folder someone hands over must not make the tool load files from elsewhere.
+
+    Raises:
+      UserError: naming `where` and the path.
+    """
+    if os.path.isabs(relative) or not relative.strip():
+        raise UserError(f"{where}: path {relative!r} is not relative to the output folder; refusing to load it")
+    root = os.path.realpath(output_dir)
+    path = os.path.realpath(os.path.join(root, relative))
+    if os.path.commonpath([root, path]) != root:
+        raise UserError(f"{where}: path {relative!r} leaves the output folder {output_dir}; refusing to load it")
+    return os.path.join(output_dir, relative)
+
+
+def read_manifest(output_dir):
+    """{digit: DigitGenerators} from output/generators.json; None when there is no such file.
+
+    Raises:
+      UserError: one line naming the file (or entry) that is damaged, or a path
+        that is absolute or leaves the output folder.
+    """
+    path = outputs.manifest_path(output_dir)
+    remedy = _manifest_remedy(output_dir)
+    record = outputs.read_json(path, remedy, {"version": int, "digits": dict})
+    if record is None:
+        return None
+    if record["version"] != MANIFEST_VERSION:
+        raise outputs.damaged(path, f"version {record['version']} (this mnistgan reads {MANIFEST_VERSION})", remedy)
+    manifest = {}
+    for key, value in record["digits"].items():
+        where = f"{path} digit {key!r}"
+        if not re.fullmatch(r"[0-9]", key):
+            raise outputs.damaged(path, f"{key!r} is not a digit 0-9", remedy)
+        value = outputs.check_fields(value, where, remedy, {"snapshots": list})
+        generator = None if value.get("generator") is None else _entry(value["generator"], where, remedy)
+        snapshots = tuple(_entry(item, where, remedy) for item in value["snapshots"])
+        for entry in (generator, *snapshots):
+            if entry is not None:
+                check_inside(output_dir, entry.path, where)
+        manifest[int(key)] = DigitGenerators(generator, snapshots)
+    return manifest
+
+
+def write_manifest(output_dir, manifest):
+    """Writes {digit: DigitGenerators} as output/generators.json, atomically."""
+    digits = {
+        str(digit): {
+            "generator": None if entry.generator is None else entry.generator.as_dict(),
+            "snapshots": [s.as_dict() for s in entry.snapshots],
+        }
+        for digit, entry in sorted(manifest.items())
+    }
+    outputs.write_json(outputs.manifest_path(output_dir), {"version": MANIFEST_VERSION, "digits": digits})
+
+
+def _run_id(output_dir, digit, run):
+    path = outputs.training_files(outputs.digit_dir(output_dir, digit, run)).record
+    record = outputs.read_json(path, retrain_digit(digit)) or {}
+    return record.get("run_id")
+
+
+def derive_manifest(output_dir):
+    """{digit: DigitGenerators} read from the folder's files, for a folder trained before the manifest existed.
+
+    A digit counts when digit-N/generator.keras exists; its snapshots are those
+    of run 1 and of every digit-N/run-r/ folder, in run order.
+    """
+    manifest = {}
+    for digit in ALL_DIGITS:
+        kept = outputs.generator_path(output_dir, digit)
+        if not os.path.exists(kept):
+            continue
+        snapshots = []
+        for run in outputs.run_numbers(output_dir, digit):
+            run_id = _run_id(output_dir, digit, run)
+            snapshots += [Entry(os.path.relpath(p, output_dir), run, run_id) for p in outputs.snapshot_paths(output_dir, digit, run)]
+        generator = Entry(os.path.relpath(kept, output_dir), 1, _run_id(output_dir, digit, 1))
+        manifest[digit] = DigitGenerators(generator, tuple(snapshots))
+    return manifest
+
+
+def load_manifest(output_dir):
+    """The folder's manifest: output/generators.json, or derived from its files when there is none."""
+    manifest = read_manifest(output_dir)
+    return derive_manifest(output_dir) if manifest is None else manifest
+
+
+def record_training(output_dir, results):
+    """Puts what training returned into output/generators.json, one command at a time (see `_record_training`)."""
+    lock = locks.Lock(output_dir, "generators-json", "generators.json").acquire(wait=True)
+    try:
+        _record_training(output_dir, results)
+    finally:
+        lock.release()
+
+
+def _record_training(output_dir, results):
+    """Puts what training returned into output/generators.json (the process that started the runs calls it).
+
+    Each digit in `results` gets the entries of exactly these runs: its kept
+    generator is run 1's, its snapshots those of every run in run order. Other
+    digits keep what the manifest (or, before there was one, the folder) listed.
+
+    Args:
+      results: `results.DigitResult`s, each with its `generator` and `snapshots` paths.
+    """
+    manifest = load_manifest(output_dir)
+    by_digit = {}
+    for result in sorted(results, key=lambda r: (r.digit, r.run)):
+        by_digit.setdefault(result.digit, []).append(result)
+    def entry(path, result):
+        return Entry(os.path.relpath(path, output_dir), result.run, result.run_id)
+
+    for digit, runs in by_digit.items():
+        first = next((r for r in runs if r.run == 1 and r.generator), None)
+        generator = entry(first.generator, first) if first else None
+        snapshots = tuple(entry(path, r) for r in runs for path in r.snapshots)
+        manifest[digit] = DigitGenerators(generator, snapshots)
+    write_manifest(output_dir, manifest)
+
+
+def trained_digits(output_dir):
+    """The digits the manifest lists with a kept generator, in order."""
+    return [d for d, entry in sorted(load_manifest(output_dir).items()) if entry.generator is not None]
+
+
+# ---- samplers ----
+
+
+class Sampler:
+    """A generator and what to feed it.
+
+    Args:
+      model: a Keras model: noise float32 (n, latent) -> images (n, 28, 28, 1)
+        in [0, 1]; a conditional one takes [noise, int32 labels (n,)].
+      entry: where it came from (None for a model in memory); its `label`, if
+        any, is fed to a conditional model.
+      noise_scale: the standard deviation of the noise it is fed.
+    """
+
+    def __init__(self, model, entry=None, noise_scale=1.0):
+        # Plain attributes, no properties: the classifier's stream reads them inside a tf.function.
+        self.model, self.entry, self.noise_scale = model, entry, noise_scale
+        self.label = None if entry is None else entry.label
+        self.latent_dim = int(model.inputs[0].shape[-1])
+
+    def __call__(self, noise):
+        """Images for noise ~ N(0, 1), float32 tensor (n, latent_dim), inside a tf.function or eagerly.
+
+        Returns:
+          float32 tensor (n, 28, 28, 1) in [0, 1].
+        """
+        import tensorflow as tf  # Deferred: the manifest's writers must not import it.
+
+        z = self.noise_scale * noise
+        inputs = z if self.label is None else [z, tf.fill(tf.shape(z)[:1], tf.constant(self.label, tf.int32))]
+        return tf.cast(self.model(inputs, training=False), tf.float32)
+
+    def images_for(self, noise):
+        """float32 numpy (n, 28, 28, 1) in [0, 1] for float32 noise (n, latent_dim) ~ N(0, 1), in batches of 500."""
+        noise = (self.noise_scale * np.asarray(noise, np.float32)).astype(np.float32)
+        inputs = noise if self.label is None else [noise, np.full((len(noise),), self.label, np.int32)]
+        return np.asarray(self.model.predict(inputs, batch_size=500, verbose=0), np.float32)
+
+    def draw(self, count, seed):
+        """`count` images from fresh noise seeded by `seed`: float32 (count, 28, 28, 1) in [0, 1]."""
+        noise = np.random.default_rng(seed).standard_normal((count, self.latent_dim)).astype(np.float32)
+        return self.images_for(noise)
+
+    def describe(self):
+        """What a record notes about this sampler (path, run, run id, label, noise scale)."""
+        return {**(self.entry.as_dict() if self.entry else {}), "noise_scale": self.noise_scale}
+
+
+def draw_mixture(samplers, count, seed):
+    """`count` images from several samplers in equal shares, shuffled: float32 (count, 28, 28, 1) in [0, 1].
+
+    Shuffled, so that any prefix (precision and recall use the first 2,000) is a fair draw of the mixture too.
+    """
+    shares = [len(share) for share in np.array_split(np.arange(count), len(samplers))]
+    parts = [s.draw(n, seed=[seed, 0, i]) for i, (s, n) in enumerate(zip(samplers, shares))]
+    return np.concatenate(parts)[np.random.default_rng([seed, 1]).permutation(count)]
+
+
+def load_sampler(output_dir, entry, digit, noise_scale=1.0):
+    """The `Sampler` of one manifest entry, its model loaded in Keras' safe mode.
+
+    Raises:
+      UserError: a missing or unreadable file, or a model that is not a digit generator.
+    """
+    path = check_inside(output_dir, entry.path, outputs.manifest_path(output_dir))
+    if not os.path.exists(path):
+        raise UserError(f"{path} is missing (listed in {outputs.manifest_path(output_dir)}); {retrain_digit(digit)}")
+    model = outputs.load_keras_model(path, retrain_digit(digit))
+    inputs = len(model.inputs)
+    if inputs != (1 if entry.label is None else 2) or len(model.inputs[0].shape) != 2 or tuple(model.output_shape[1:]) != IMAGE_SHAPE:
+        kind = "an unconditional" if entry.label is None else "a conditional"
+        raise UserError(f"{path} is not {kind} digit generator (inputs {[tuple(i.shape) for i in model.inputs]}, output {model.output_shape})")
+    return Sampler(model, entry, noise_scale)
+
+
+def _missing(output_dir, digits, what, remedy):
+    listed = ",".join(map(str, digits))
+    return MissingGenerators(f"no {what} for digit(s) {listed} in {output_dir}; {remedy.format(listed=listed)}")
+
+
+def kept_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):
+    """One `Sampler` per digit: the generator training kept, in `digits` order.
+
+    Raises:
+      UserError: naming every digit without one and the command that trains it, or the first unreadable file.
+    """
+    manifest = load_manifest(output_dir) if manifest is None else manifest
+    missing = [d for d in digits if d not in manifest or manifest[d].generator is None]
+    if missing:
+        raise _missing(output_dir, missing, "generator", "train them first: ./main.py --train-digits {listed}")
+    return [load_sampler(output_dir, manifest[d].generator, d, noise_scale) for d in digits]
+
+
+def snapshot_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):
+    """For each digit in `digits`, the `Sampler`s of every snapshot of every run (run 1's first).
+
+    Raises:
+      UserError: naming the digits that kept no snapshots, or the first unreadable file.
+    """
+    manifest = load_manifest(output_dir) if manifest is None else manifest
+    missing = [d for d in digits if d not in manifest or not manifest[d].snapshots]
+    if missing:
+        remedy = (
+            "train them with snapshots kept (./main.py --train-digits {listed} --snapshots 4; add --restart if they "
+            "were trained without), or draw from generator.keras (--snapshot-mixture=false)"
+        )
+        raise _missing(output_dir, missing, "snapshots", remedy)
+    return [[load_sampler(output_dir, e, d, noise_scale) for e in manifest[d].snapshots] for d in digits]
+
+
+def classifier_samplers(output_dir, classifier_config, digits=ALL_DIGITS):
+    """What the synthetic classifier draws from: for each digit, a list of `Sampler`s in equal shares.
+
+    With `snapshot_mixture`, every snapshot of every run of the digit; else its
+    kept generator. Either way at the classifier's `noise_scale`. The export
+    draws from the same samplers, so it is the data the classifier learned from.
+    """
+    if classifier_config.snapshot_mixture:
+        return snapshot_samplers(output_dir, digits, classifier_config.noise_scale)
+    return [[s] for s in kept_samplers(output_dir, digits, classifier_config.noise_scale)]
+
+
+def run_ids(samplers_by_digit, digits=ALL_DIGITS):
+    """The run id of every run the samplers come from: {"d": id of run 1, "d/run-r": id of run r > 1}.
+
+    A classifier records them, so that it refuses to resume on other generators.
+    """
+    ids = {}
+    for digit, samplers in zip(digits, samplers_by_digit):
+        for sampler in samplers:
+            run = sampler.entry.run if sampler.entry else 1
+            key = str(digit) if run == 1 else f"{digit}/{outputs.RUN_DIR.format(run=run)}"
+            ids[key] = sampler.entry.run_id if sampler.entry else None
+    return ids
