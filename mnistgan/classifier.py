@@ -246,8 +246,12 @@ class ClassifierTraining:
         """
         record = outputs.read_resumable_record(self.run_json, self.cfg, self.seed, RESUME_KEYS, remedy=self.remedy)
         # A record from before runs noted their generators from the start lacks them until it finishes.
-        if record is not None and record.get("generator_run_ids", run_ids) != run_ids:
-            raise UserError(f"the generators changed since {self.folder} was trained; add --restart to start over")
+        recorded = run_ids if record is None else record.get("generator_run_ids", run_ids)
+        if recorded != run_ids:
+            raise UserError(
+                f"the generators changed since {self.folder} was trained ({_changed_runs(recorded or {}, run_ids or {})}); "
+                "add --restart to start over"
+            )
         checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
         if outputs.checkpoint_step(checkpoint) < self.cfg.steps:
             self.csv.rows()
@@ -304,6 +308,20 @@ class ClassifierTraining:
         if stream is not None:
             # Share of a training step spent generating its batch.
             record["generation_share"] = round(min(1.0, seconds_per_batch(stream) * steps_per_second), 3)
+
+
+def _changed_runs(recorded, now):
+    """What differs between two {"d" or "d/run-r": run id} maps, e.g. "runs added: 3/run-3; trained again: 5"."""
+    parts = [
+        f"{what}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
+        for what, keys in (
+            ("runs added", sorted(set(now) - set(recorded))),
+            ("runs gone", sorted(set(recorded) - set(now))),
+            ("trained again", sorted(k for k in set(now) & set(recorded) if now[k] != recorded[k])),
+        )
+        if keys
+    ]
+    return "; ".join(parts)
 
 
 class ClassifierTask(harness.Task):
@@ -429,10 +447,11 @@ class DataSourceClassifier:
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         self.training.write_record(record)
-        if self._needs_result_line(record, newly_trained):
-            outputs.append_jsonl(outputs.results_path(self.config.output_dir), record)
-        else:
-            logging.info("classifier on %s data: already trained; measured again, no new record", self.data_source)
+        with locks.waiting(self.config.output_dir, "results-jsonl"):  # Another data source's run may append too.
+            if self._needs_result_line(record, newly_trained):
+                outputs.append_jsonl(outputs.results_path(self.config.output_dir), record)
+            else:
+                logging.info("classifier on %s data: already trained; measured again, no new record", self.data_source)
         return ClassifierResult(self.data_source, record, self.folder)
 
     def _needs_result_line(self, record, newly_trained):
@@ -455,6 +474,10 @@ def train_and_report(config, mnist, samplers=None):
     classifiers = [DataSourceClassifier(config, source, mnist, samplers) for source in config.data_sources]
     held = [locks.Lock(config.output_dir, f"classifier-{source}", f"the classifier on {source} data") for source in config.data_sources]
     with locks.holding(held):
+        busy = locks.digits_in_training(config.output_dir) if "synthetic" in config.data_sources else []
+        if busy:
+            listed = ",".join(map(str, busy))
+            raise UserError(f"digit(s) {listed} in {config.output_dir} are still training; run this command once they have finished")
         for source_classifier in classifiers:  # Refuse a missing generator or damaged file before any training.
             source_classifier.check()
         outputs.read_results(config.output_dir)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from mnistgan import config as config_lib, data, outputs
+from mnistgan import config as config_lib, data, locks, outputs
 from mnistgan.errors import UserError
 
 FEATURE_SIZE = 128
@@ -62,38 +62,46 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
       UserError: if it does not reach MIN_VALIDATION_ACCURACY on the
         validation split, or one of its files is damaged.
     """
-    from mnistgan import classifier  # Deferred: the classifier module is only needed here.
-
-    folder = outputs.evaluator_dir(output_dir)
-    path, record_path = outputs.evaluator_files(output_dir)
-    remedy = f"delete {folder} to train the evaluator again"
-    record = read_evaluator_record(output_dir)
-    if record is None or not os.path.exists(path):
-        logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
-        cfg = dataclasses.replace(config, feature_size=FEATURE_SIZE)
-        training = classifier.ClassifierTraining(cfg, seed, "real", folder, "evaluator", remedy)
-        previous, checkpoint = training.read_back(run_ids=None)
-        batches = functools.partial(classifier.real_batches, mnist, cfg.batch_size, seed)
-        trainer = training.fit(mnist, previous or training.new_record(None), checkpoint, batches)
-        accuracy = classifier.validation_accuracy(trainer, mnist)
-        if accuracy < min_accuracy:
-            raise UserError(f"the evaluator reached only {accuracy:.2%} validation accuracy (needs {min_accuracy:.0%})")
-        with outputs.atomic_path(path) as tmp:
-            trainer.model.save(tmp)
-        test_accuracy = float(np.mean(trainer.predict(data.to_float(mnist.test_images)) == mnist.test_labels))
-        record = {
-            "validation_accuracy": accuracy,
-            "test_accuracy": test_accuracy,
-            "config": dataclasses.asdict(config),
-            "seed": seed,
-        }
-        outputs.write_json(record_path, record)
+    path = outputs.evaluator_files(output_dir)[0]
+    remedy = f"delete {outputs.evaluator_dir(output_dir)} to train the evaluator again"
+    with locks.waiting(output_dir, "evaluator"):  # Two commands on other digits may both need it: one trains it.
+        record = read_evaluator_record(output_dir)
+        if record is None or not os.path.exists(path):
+            record = _train_evaluator(output_dir, mnist, config, seed, min_accuracy, remedy)
     model = outputs.load_keras_model(path, remedy)
     if announce:
         logging.info(
             "evaluator accuracy: validation %.4f, test %.4f", record.get("validation_accuracy", float("nan")), record["test_accuracy"]
         )
     return Evaluator(model)
+
+
+def _train_evaluator(output_dir, mnist, config, seed, min_accuracy, remedy):
+    """Trains the evaluator on real training images into output/evaluator/; returns its record."""
+    from mnistgan import classifier  # Deferred: the classifier module is only needed here.
+
+    folder = outputs.evaluator_dir(output_dir)
+    path, record_path = outputs.evaluator_files(output_dir)
+    logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
+    cfg = dataclasses.replace(config, feature_size=FEATURE_SIZE)
+    training = classifier.ClassifierTraining(cfg, seed, "real", folder, "evaluator", remedy)
+    previous, checkpoint = training.read_back(run_ids=None)
+    batches = functools.partial(classifier.real_batches, mnist, cfg.batch_size, seed)
+    trainer = training.fit(mnist, previous or training.new_record(None), checkpoint, batches)
+    accuracy = classifier.validation_accuracy(trainer, mnist)
+    if accuracy < min_accuracy:
+        raise UserError(f"the evaluator reached only {accuracy:.2%} validation accuracy (needs {min_accuracy:.0%})")
+    with outputs.atomic_path(path) as tmp:
+        trainer.model.save(tmp)
+    test_accuracy = float(np.mean(trainer.predict(data.to_float(mnist.test_images)) == mnist.test_labels))
+    record = {
+        "validation_accuracy": accuracy,
+        "test_accuracy": test_accuracy,
+        "config": dataclasses.asdict(config),
+        "seed": seed,
+    }
+    outputs.write_json(record_path, record)
+    return record
 
 
 def read_evaluator_record(output_dir):

@@ -143,6 +143,10 @@ class DigitTraining:
         start = int(step_fn.state.step.numpy())
         if self._finished(record, start):
             logging.info("%s: already trained (%d steps); skipping", self.label, start)
+            if record.get("status") != "done" or record.get("steps_done") != start:
+                # A failure (a full disk) fell after the last checkpoint, before run.json said so.
+                self.progress = self.make_progress(self.label, start, cfg.steps)
+                self.write_record(record, start, record["wall_time_s"], "done")
             return self._result(record, "done", start)
         record.pop("stopped_on_decline", None)  # Resumed without --stop-on-decline.
         if start:
@@ -325,6 +329,7 @@ def train_digits(config, mnist, evaluator=None):
       UserError: another command trains one of these runs in the same folder (see locks.py), or a damaged file.
     """
     with locks.holding(job_locks(config)):
+        generators.prepare_training(config)
         check_digits(config)
         if evaluator is None and config.gan.eval_every > 0:
             from mnistgan import evaluation  # Deferred: only runs that select need it.

@@ -12,7 +12,7 @@ A `Sampler` is a loaded generator plus what to feed it: noise of its latent
 size scaled by `noise_scale`, and for a conditional model the label. Every
 sampler returns float32 images (n, 28, 28, 1) in [0, 1].
 
-Only `Sampler` methods and `load_samplers` import Keras and TensorFlow, so the
+Only `Sampler` methods and `load_sampler` import Keras and TensorFlow, so the
 parent of worker processes can write the manifest without them.
 """
 
@@ -21,6 +21,7 @@ import os
 import re
 
 import numpy as np
+from absl import logging
 
 from mnistgan import locks, outputs
 from mnistgan.errors import UserError
@@ -93,7 +94,7 @@ def check_inside(output_dir, relative, where):
     Raises:
       UserError: naming `where` and the path.
     """
-    if os.path.isabs(relative) or not relative.strip():
+    if os.path.isabs(relative) or not relative.strip() or "\0" in relative:
         raise UserError(f"{where}: path {relative!r} is not relative to the output folder; refusing to load it")
     root = os.path.realpath(output_dir)
     path = os.path.realpath(os.path.join(root, relative))
@@ -127,6 +128,8 @@ def read_manifest(output_dir):
         for entry in (generator, *snapshots):
             if entry is not None:
                 check_inside(output_dir, entry.path, where)
+                if entry.label not in (None, int(key)):  # A conditional model draws the digit it is listed under.
+                    raise outputs.damaged(where, f"label {entry.label} under digit {key}", remedy)
         manifest[int(key)] = DigitGenerators(generator, snapshots)
     return manifest
 
@@ -143,29 +146,32 @@ def write_manifest(output_dir, manifest):
     outputs.write_json(outputs.manifest_path(output_dir), {"version": MANIFEST_VERSION, "digits": digits})
 
 
-def _run_id(output_dir, digit, run):
+def _run_record(output_dir, digit, run):
     path = outputs.training_files(outputs.digit_dir(output_dir, digit, run)).record
-    record = outputs.read_json(path, retrain_digit(digit)) or {}
-    return record.get("run_id")
+    return outputs.read_json(path, retrain_digit(digit)) or {}
 
 
 def derive_manifest(output_dir):
     """{digit: DigitGenerators} read from the folder's files, for a folder trained before the manifest existed.
 
     A digit counts when digit-N/generator.keras exists; its snapshots are those
-    of run 1 and of every digit-N/run-r/ folder, in run order.
+    of run 1 and of every digit-N/run-r/ folder whose run.json says it finished,
+    in run order (an unfinished run is left out, with a warning).
     """
     manifest = {}
     for digit in ALL_DIGITS:
         kept = outputs.generator_path(output_dir, digit)
         if not os.path.exists(kept):
             continue
-        snapshots = []
+        snapshots, ids = [], {}
         for run in outputs.run_numbers(output_dir, digit):
-            run_id = _run_id(output_dir, digit, run)
-            snapshots += [Entry(os.path.relpath(p, output_dir), run, run_id) for p in outputs.snapshot_paths(output_dir, digit, run)]
-        generator = Entry(os.path.relpath(kept, output_dir), 1, _run_id(output_dir, digit, 1))
-        manifest[digit] = DigitGenerators(generator, tuple(snapshots))
+            record = _run_record(output_dir, digit, run)
+            ids[run] = record.get("run_id")
+            if run > 1 and record.get("status") != "done":
+                logging.warning("digit %d: run %d has not finished (%s); its snapshots are not used", digit, run, record.get("status", "no run.json"))
+                continue
+            snapshots += [Entry(os.path.relpath(p, output_dir), run, ids[run]) for p in outputs.snapshot_paths(output_dir, digit, run)]
+        manifest[digit] = DigitGenerators(Entry(os.path.relpath(kept, output_dir), 1, ids.get(1)), tuple(snapshots))
     return manifest
 
 
@@ -175,13 +181,21 @@ def load_manifest(output_dir):
     return derive_manifest(output_dir) if manifest is None else manifest
 
 
+def prepare_training(config):
+    """Before a `--train-digits` command trains (with its locks held): reads the manifest (a damaged
+    one is refused before any work) and, with --restart, drops the digits it starts over, so no
+    consumer draws from a run while it is trained anew or after it was cut short."""
+    manifest = load_manifest(config.output_dir)
+    if config.restart and any(d in manifest for d in config.digits):
+        with locks.waiting(config.output_dir, "generators-json"):
+            manifest = load_manifest(config.output_dir)
+            write_manifest(config.output_dir, {d: e for d, e in manifest.items() if d not in config.digits})
+
+
 def record_training(output_dir, results):
     """Puts what training returned into output/generators.json, one command at a time (see `_record_training`)."""
-    lock = locks.Lock(output_dir, "generators-json", "generators.json").acquire(wait=True)
-    try:
+    with locks.waiting(output_dir, "generators-json"):
         _record_training(output_dir, results)
-    finally:
-        lock.release()
 
 
 def _record_training(output_dir, results):
@@ -272,6 +286,19 @@ def draw_mixture(samplers, count, seed):
     return np.concatenate(parts)[np.random.default_rng([seed, 1]).permutation(count)]
 
 
+def _check_run_id(output_dir, entry, digit):
+    """Refuses an entry of a digit's run whose run.json names another run id: it was trained again since."""
+    folder = os.path.relpath(outputs.digit_dir(output_dir, digit, entry.run), output_dir)
+    if entry.run_id is None or not entry.path.startswith(folder + os.sep):
+        return  # Unknown, or not in a digit's run folder (a conditional model).
+    current = _run_record(output_dir, digit, entry.run).get("run_id")
+    if current != entry.run_id:
+        raise UserError(
+            f"{os.path.join(output_dir, entry.path)} belongs to run {entry.run_id} in {outputs.manifest_path(output_dir)}, "
+            f"but that run was started again since (run id {current}); finish it: ./main.py --train-digits {digit}"
+        )
+
+
 def load_sampler(output_dir, entry, digit, noise_scale=1.0):
     """The `Sampler` of one manifest entry, its model loaded in Keras' safe mode.
 
@@ -281,6 +308,7 @@ def load_sampler(output_dir, entry, digit, noise_scale=1.0):
     path = check_inside(output_dir, entry.path, outputs.manifest_path(output_dir))
     if not os.path.exists(path):
         raise UserError(f"{path} is missing (listed in {outputs.manifest_path(output_dir)}); {retrain_digit(digit)}")
+    _check_run_id(output_dir, entry, digit)
     model = outputs.load_keras_model(path, retrain_digit(digit))
     inputs = len(model.inputs)
     if inputs != (1 if entry.label is None else 2) or len(model.inputs[0].shape) != 2 or tuple(model.output_shape[1:]) != IMAGE_SHAPE:

@@ -141,10 +141,16 @@ class Harness:
         try:
             self.manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError):
-            # A save that fails (a full disk) leaves its ckpt-N_temp/ behind; the state file still
-            # names the last good checkpoint, which a resume restores.
-            for leftover in glob.glob(os.path.join(self.manager.directory, f"ckpt-{step}_temp*")):
-                shutil.rmtree(leftover, ignore_errors=True)
+            # A save that fails (a full disk) leaves ckpt-N_temp/, or ckpt-N files the state file does not
+            # name yet, behind; the state file still names the last good checkpoint, which a resume restores.
+            directory = self.manager.directory
+            if outputs.checkpoint_step(tf.train.latest_checkpoint(directory)) == step:
+                raise  # The state file names it: the checkpoint was saved whole.
+            for leftover in glob.glob(os.path.join(directory, f"ckpt-{step}[._]*")) + glob.glob(os.path.join(directory, "checkpoint.tmp*")):
+                if os.path.isdir(leftover):
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    os.remove(leftover)
             raise
         task.after_checkpoint(step)
 

@@ -7,8 +7,11 @@ would train the same thing is refused before any work, in one line naming the
 holder. The operating system drops a flock when its process ends, however it
 ends (SIGKILL, a crash), so a lock left behind never blocks; it is taken over
 with a one-line notice, because the work it guarded stopped mid-way.
-Commands that only read (`--evaluate`, `--export-mnist`) take no lock; the
-report asks `is_held` to say which digits are still training.
+`--evaluate` and `--export-mnist` train nothing and take no such lock (what
+they write, the report and the export, is written atomically); the report asks
+`digits_in_training` which digits are still training, and `--train-mnist`
+refuses to learn from them. Brief shared updates (generators.json,
+results.jsonl, training the evaluator once) wait for each other (`waiting`).
 """
 
 import contextlib
@@ -22,18 +25,31 @@ import time
 
 from absl import logging
 
+from mnistgan import outputs
 from mnistgan.errors import UserError
 
-LOCK_DIR = ".locks"
-
-
-def lock_path(output_dir, name):
-    """The lock file of the work called `name` (e.g. "digit-3", "digit-3-run-2", "classifier-real")."""
-    return os.path.join(output_dir, LOCK_DIR, f"{name}.lock")
+# A lock that another process only probes (`is_held`) is busy for a moment: retry this long before refusing.
+RETRY_S = 1.0
 
 
 def digit_lock_name(digit, run=1):
     return f"digit-{digit}" if run == 1 else f"digit-{digit}-run-{run}"
+
+
+def _flock(handle, wait):
+    """An exclusive flock on `handle`: waiting for it, or trying for RETRY_S (a probe holds it a moment)."""
+    if wait:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + RETRY_S
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EACCES) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _holder_text():
@@ -61,7 +77,7 @@ class Lock:
     """
 
     def __init__(self, output_dir, name, what):
-        self.path, self.what, self.output_dir = lock_path(output_dir, name), what, output_dir
+        self.path, self.what, self.output_dir = outputs.lock_path(output_dir, name), what, output_dir
         self.file = None
 
     def acquire(self, wait=False):
@@ -73,7 +89,7 @@ class Lock:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(handle, wait)
         except OSError as e:
             handle.seek(0)
             holder = _describe(handle.read())
@@ -120,9 +136,19 @@ def holding(locks):
             lock.release()
 
 
+@contextlib.contextmanager
+def waiting(output_dir, name):
+    """Holds the lock of a brief shared update `name`, waiting for another command's turn first."""
+    lock = Lock(output_dir, name, name).acquire(wait=True)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def is_held(output_dir, name):
     """Whether another process holds the lock of `name` now (without taking it)."""
-    path = lock_path(output_dir, name)
+    path = outputs.lock_path(output_dir, name)
     if not os.path.exists(path):
         return False
     with open(path, encoding="utf-8") as handle:
@@ -132,3 +158,11 @@ def is_held(output_dir, name):
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
     return False
+
+
+def digits_in_training(output_dir):
+    """The digits another command is training now (it holds the lock of one of their runs)."""
+    return [
+        digit for digit in range(10)
+        if any(is_held(output_dir, digit_lock_name(digit, run)) for run in outputs.run_numbers(output_dir, digit))
+    ]  # fmt: skip

@@ -77,6 +77,11 @@ def training_files(folder):
     return TrainingFiles(*(os.path.join(folder, name) for name in ("run.json", "checkpoints", "logs", "metrics.csv", "model.keras")))
 
 
+def lock_path(output_dir, name):
+    """The lock file of the work called `name` (e.g. "digit-3", "digit-3-run-2", "classifier-real"; see locks.py)."""
+    return os.path.join(output_dir, ".locks", f"{name}.lock")
+
+
 def manifest_path(output_dir):
     """output/generators.json: what training produced, which every consumer of generators reads."""
     return os.path.join(output_dir, "generators.json")
@@ -186,13 +191,15 @@ def out_of_space(error, folder):
     full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
     if not full and not any(words in str(error) for words in ("No space left on device", "Disk quota exceeded")):
         return None
+    if isinstance(error, OSError) and isinstance(error.filename, str):
+        folder = os.path.dirname(error.filename) or folder  # The file that could not be written says where.
     try:
         free = f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
     except OSError:
         free = "its free space unknown"
     return UserError(
         f"the disk of {folder} is full ({free}); free some space, then run the same command again "
-        "to resume from the last checkpoint"
+        "(training resumes from its last checkpoint)"
     )
 
 

@@ -99,14 +99,6 @@ def digit_pictures(output_dir, digit):
     }
 
 
-def training_digits(output_dir):
-    """The digits another command is training now (it holds the lock of one of their runs)."""
-    return [
-        d for d in ALL_DIGITS
-        if any(locks.is_held(output_dir, locks.digit_lock_name(d, run)) for run in outputs.run_numbers(output_dir, d))
-    ]  # fmt: skip
-
-
 def build(output_dir, rows, evaluator_record, eval_samples):
     """The report as a JSON-ready dict: measured digits with their pictures, classifiers, and what is missing."""
     classifiers = latest_classifier_results(output_dir)
@@ -121,7 +113,7 @@ def build(output_dir, rows, evaluator_record, eval_samples):
         "evaluator_validation_accuracy": evaluator_record.get("validation_accuracy"),
         "digits": rows,
         "untrained_digits": [d for d in ALL_DIGITS if d not in generators.trained_digits(output_dir)],
-        "training_digits": training_digits(output_dir),
+        "training_digits": locks.digits_in_training(output_dir),
         "classifiers": classifiers,
         "missing_classifiers": [s for s in config_lib.DATA_SOURCES if s not in classifiers],
         "quality_curves": _relative(output_dir, outputs.quality_curves_path(output_dir)),

@@ -58,6 +58,7 @@ def train_digits(config, mnist):
         on the next run.
     """
     with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
+        generators.prepare_training(config)
         _check_digits_apart(config)
         if config.gan.eval_every > 0 and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
             environment.import_tensorflow_quietly()

@@ -159,7 +159,7 @@ def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
         generators.snapshot_samplers(str(tmp_path))
 
 
-def test_the_mixture_draws_every_run_of_a_digit_and_names_a_run_without_snapshots(tmp_path):
+def test_the_mixture_draws_every_run_of_a_digit_and_names_a_digit_without_snapshots(tmp_path):
     output = str(tmp_path)
     save_generators(output)
     for digit in range(10):
@@ -355,3 +355,9 @@ def test_a_classifier_killed_at_a_random_moment_resumes_to_the_straight_runs_wei
     steps_logged = outputs.MetricsCsv(str(folder / "metrics.csv"), classifier.CSV_FIELDS).steps()
     assert steps_logged == [steps // 2, steps]
     assert len(outputs.read_results(str(tmp_path / "killed"))) == 1
+
+
+def test_a_change_of_generators_says_which_runs_changed():
+    recorded = {"3": "a", "5": "b"}
+    assert classifier._changed_runs(recorded, {"3": "a", "5": "c", "3/run-2": "d"}) == "runs added: 3/run-2; trained again: 5"
+    assert classifier._changed_runs(recorded, {"3": "a"}) == "runs gone: 5"

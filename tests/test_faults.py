@@ -46,7 +46,7 @@ def test_a_lock_refuses_a_second_holder_names_the_first_and_is_free_again_after(
 
 
 def test_a_lock_left_by_a_process_that_ended_is_taken_over_with_a_notice(tmp_path, caplog):
-    path = locks.lock_path(str(tmp_path), "digit-3")
+    path = outputs.lock_path(str(tmp_path), "digit-3")
     os.makedirs(os.path.dirname(path))
     with open(path, "w") as f:  # What a killed holder leaves: its text, but no flock (the OS dropped it).
         json.dump({"pid": 999999, "host": "gone", "command": "main.py --train-digits 3", "started": "2026-12-02 10:00:00"}, f)
@@ -156,7 +156,7 @@ def test_a_full_disk_is_one_line_and_the_same_command_resumes_to_the_straight_ru
     script = FAULT_SCRIPT.format(root=ROOT)
     args = [sys.executable, "-c", script, kind, str(at), *fault_args(output, real_mnist_dir)]
     failed = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
-    one_line_refusal(failed, f"the disk of {output} is full (", "MiB free there", "run the same command again")
+    one_line_refusal(failed, f"the disk of {output}", "is full (", "MiB free there", "run the same command again")
     checkpoints = output / "digit-3" / "checkpoints"
     assert not [name for name in os.listdir(checkpoints) if "_temp" in name]  # No half-written checkpoint is left.
     resumed = run_main(*fault_args(output, real_mnist_dir))
@@ -168,11 +168,57 @@ def test_a_full_disk_is_one_line_and_the_same_command_resumes_to_the_straight_ru
     assert steps == outputs.MetricsCsv(outputs.digit_metrics_path(str(straight_run), 3), ()).steps() == [2, 4, 6]
 
 
-def test_the_report_names_a_digit_another_command_is_training(tmp_path):
-    from mnistgan import report
-
+def test_a_digit_another_command_is_training_is_known_to_readers(tmp_path):
     os.makedirs(outputs.digit_dir(str(tmp_path), 5))
     lock = locks.Lock(str(tmp_path), locks.digit_lock_name(5), "digit 5").acquire()
-    assert report.training_digits(str(tmp_path)) == [5]
+    assert locks.digits_in_training(str(tmp_path)) == [5]
     lock.release()
-    assert report.training_digits(str(tmp_path)) == []
+    assert locks.digits_in_training(str(tmp_path)) == []
+
+
+SITECUSTOMIZE = """
+import errno, multiprocessing, os
+from PIL import Image
+
+_save, _calls = Image.Image.save, [0]
+
+def _failing_save(self, fp, *args, **kwargs):
+    # Only in worker processes: the third sample grid each one writes finds the disk full.
+    if multiprocessing.current_process().name.startswith("mnistgan-worker") and "samples" in str(fp):
+        _calls[0] += 1
+        if _calls[0] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(fp))
+    return _save(self, fp, *args, **kwargs)
+
+Image.Image.save = _failing_save
+"""
+
+
+def test_a_full_disk_in_a_worker_process_is_one_line_and_the_run_resumes(tmp_path, real_mnist_dir):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    output = tmp_path / "output"
+    args = [*fault_args(output, real_mnist_dir), "--train-digits", "3,5", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(hook)}
+    failed = subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    one_line_refusal(failed, f"the disk of {output}", "is full (", "run the same command again")
+    resumed = run_main(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step 2" in resumed.stderr
+    for digit in (3, 5):
+        assert outputs.MetricsCsv(outputs.digit_metrics_path(str(output), digit), ()).steps() == [2, 4, 6]
+
+
+def test_the_classifier_refuses_digits_still_in_training(tmp_path):
+    from mnistgan import classifier, config as config_lib
+    from tests.test_classifier import save_generators, tiny_mnist
+
+    output = str(tmp_path)
+    save_generators(output)
+    lock = locks.Lock(output, locks.digit_lock_name(5), "digit 5").acquire()
+    config = config_lib.Config(action="train-mnist", output_dir=output, classifier=config_lib.ClassifierConfig(steps=2))
+    with pytest.raises(UserError, match=r"digit\(s\) 5 in .* are still training"):
+        classifier.train_and_report(config, tiny_mnist())
+    lock.release()
+    assert not os.path.exists(outputs.classifier_dir(output, "synthetic"))

@@ -81,7 +81,11 @@ def test_a_folder_from_before_the_manifest_is_read_from_its_files(tmp_path):
         path = outputs.snapshot_path(output, 4, 10, run)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         shutil.copyfile(outputs.generator_path(output, 4), path)
-    outputs.write_json(outputs.training_files(outputs.digit_dir(output, 4, 2)).record, {"run_id": "second"})
+    outputs.write_json(outputs.training_files(outputs.digit_dir(output, 4, 2)).record, {"run_id": "second", "status": "done"})
+    unfinished = outputs.snapshot_path(output, 4, 10, 3)  # A run cut short is left out, not drawn half-trained.
+    os.makedirs(os.path.dirname(unfinished))
+    shutil.copyfile(outputs.generator_path(output, 4), unfinished)
+    outputs.write_json(outputs.training_files(outputs.digit_dir(output, 4, 3)).record, {"run_id": "third", "status": "running"})
     assert not os.path.exists(outputs.manifest_path(output))
     manifest = generators.load_manifest(output)
     assert sorted(manifest) == list(range(10))
@@ -112,6 +116,9 @@ def entry_manifest(path):
         (entry_manifest("/etc/passwd"), "is not relative to the output folder"),
         (entry_manifest("../elsewhere/generator.keras"), "leaves the output folder"),
         (entry_manifest("digit-0/../../generator.keras"), "leaves the output folder"),
+        (entry_manifest("digit-0/\u0000generator.keras"), "is not relative to the output folder"),
+        (json.dumps({"version": 1, "digits": {"0": {"snapshots": [{"path": "digit-0/generator.keras", "run": 1, "label": 3}]}}}),
+         "label 3 under digit 0"),
     ],
 )
 def test_a_damaged_or_escaping_manifest_is_refused_in_one_line(tmp_path, text, fragment):
@@ -152,6 +159,27 @@ def test_consumers_refuse_a_damaged_manifest_from_the_command_line(tmp_path, rea
         assert result.returncode == 2 and len(lines) == 1 and "generators.json is damaged" in lines[0], (action, result.stderr)
     assert os.listdir(tmp_path / "x") == []  # Only made by the writability check.
     assert not os.path.exists(outputs.classifier_dir(output, "synthetic"))
+
+
+def test_a_run_started_again_since_the_manifest_was_written_is_refused(tmp_path):
+    output = str(tmp_path)
+    save_generators(output)
+    record = outputs.training_files(outputs.digit_dir(output, 6)).record
+    outputs.write_json(record, {"run_id": "before"})
+    generators.write_manifest(output, generators.derive_manifest(output))
+    outputs.write_json(record, {"run_id": "after"})  # What a --restart that was cut short leaves.
+    with pytest.raises(UserError, match=r"digit-6/generator.keras belongs to run before .*run id after.*--train-digits 6"):
+        generators.kept_samplers(output)
+
+
+def test_a_restart_takes_its_digits_out_of_the_manifest_before_training(tmp_path):
+    output = str(tmp_path)
+    save_generators(output)
+    config = config_lib.Config(action="train-digits", digits=(2, 7), output_dir=output, restart=True)
+    generators.prepare_training(config)
+    assert sorted(generators.read_manifest(output)) == [0, 1, 3, 4, 5, 6, 8, 9]
+    with pytest.raises(UserError, match=r"no generator for digit\(s\) 2,7 "):
+        generators.kept_samplers(output)
 
 
 # ---- the export draws what the classifier draws ----
