@@ -167,6 +167,7 @@ def test_the_mixture_draws_every_run_of_a_digit_and_names_a_digit_without_snapsh
             path = outputs.snapshot_path(output, digit, 10 * run, run)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copyfile(outputs.generator_path(output, digit), path)
+        outputs.write_json(outputs.training_files(outputs.digit_dir(output, digit, 2)).record, {"status": "done"})
     assert [len(samplers) for samplers in generators.snapshot_samplers(output)] == [2] * 10
     assert [s.entry.run for s in generators.snapshot_samplers(output, digits=(6,))[0]] == [1, 2]
     shutil.rmtree(outputs.snapshot_paths(output, 6, run=1)[0].rsplit(os.sep, 1)[0])
@@ -305,6 +306,7 @@ def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, rea
             path = outputs.snapshot_path(output, digit, step, run)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copyfile(outputs.generator_path(output, digit), path)
+        outputs.write_json(outputs.training_files(outputs.digit_dir(output, digit, 2)).record, {"status": "done"})
     result = run_main(
         "--train-mnist", "--compare", "--classifier-steps", "20", "--classifier-batch-size", "10",
         "--mnist-dir", real_mnist_dir, "--output-dir", output,

@@ -194,6 +194,7 @@ def test_the_export_and_the_classifiers_stream_draw_from_the_same_samplers(tmp_p
             path = outputs.snapshot_path(output, digit, step, run)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copyfile(outputs.generator_path(output, digit), path)
+        outputs.write_json(outputs.training_files(outputs.digit_dir(output, digit, 2)).record, {"status": "done"})
     preset = config_lib.PRESETS["default"][1]
     config = config_lib.Config(
         action="train-mnist", output_dir=output, seed=1,

@@ -97,6 +97,7 @@ def test_the_report_measures_the_mixture_the_classifier_draws_from(trained_digit
         path = outputs.snapshot_path(output, 5, step, run)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         shutil.copyfile(outputs.generator_path(output, 5), path)
+    outputs.write_json(outputs.training_files(outputs.digit_dir(output, 5, 2)).record, {"status": "done"})
     # The generator, the real reference, then the mixture.
     assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0, 1.0])) == 0
     text = open(outputs.report_path(output), encoding="utf-8").read()
