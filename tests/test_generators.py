@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from mnistgan import classifier, config as config_lib, gan, generators, networks, outputs, report, sampling
 from mnistgan.errors import UserError
-from tests.conftest import blob_images, run_main, tiny_config
+from tests.conftest import run_main, tiny_config
 from tests.test_classifier import digit_of, save_generators, tiny_mnist
 from tests.test_evaluation import ScriptedEvaluator
 from tests.test_sampling import read_idx
