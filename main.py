@@ -68,6 +68,37 @@ _MODE_SEEKING_WEIGHT = flags.DEFINE_float(
 _SPECTRAL_NORM = flags.DEFINE_boolean(
     "spectral-norm", None, f"Spectral normalisation of D's layers in place of its batch norm (presets: {config_lib.preset_values('spectral_norm')})."
 )
+_GENERATOR_WIDTH = flags.DEFINE_float(
+    "generator-width",
+    None,
+    "Multiplier of the generator's hidden widths (1: the original's 1024, 7x7x64, 32; 4: TensorFlow's DCGAN tutorial's "
+    f"channels) (presets: {config_lib.preset_values('generator_width')}).",
+)
+_DISCRIMINATOR_WIDTH = flags.DEFINE_float(
+    "discriminator-width",
+    None,
+    f"Multiplier of the discriminator's hidden widths (1: the original's 32, 64, 1024) (presets: {config_lib.preset_values('discriminator_width')}).",
+)
+_PACKING = flags.DEFINE_integer(
+    "packing",
+    None,
+    "Images the discriminator judges together, stacked as channels (PacGAN); 1: one at a time "
+    f"(presets: {config_lib.preset_values('packing')}).",
+    lower_bound=1,
+)
+_LR_DECAY = flags.DEFINE_float(
+    "lr-decay",
+    None,
+    "Share of the last GAN steps over which both learning rates fall linearly to zero, in [0, 1); 0: constant "
+    f"(presets: {config_lib.preset_values('lr_decay_fraction')}).",
+)
+_COVERAGE_FOCUS = flags.DEFINE_float(
+    "coverage-focus",
+    None,
+    "Runs 2, 3, ... of a digit draw real images in proportion to their distance from the earlier runs' samples "
+    f"(evaluator features) to this power; 0: uniformly (presets: {config_lib.preset_values('coverage_focus')}).",
+    lower_bound=0,
+)
 _EMA_MOMENTUM = flags.DEFINE_float(
     "ema-momentum", None, "Momentum of the generator weight average that is sampled and saved, in [0, 1); 0: none (default: 0).",
 )
@@ -188,6 +219,11 @@ def make_config(argv):
         digits = ()
     if _D_LEARNING_RATE.value is not None and not 0 < _D_LEARNING_RATE.value < 1:
         raise UserError(f"--d-learning-rate: {_D_LEARNING_RATE.value} is outside (0, 1)")
+    for holder in (_GENERATOR_WIDTH, _DISCRIMINATOR_WIDTH):
+        if holder.value is not None and not 0 < holder.value <= 16:
+            raise UserError(f"--{holder.name}: {holder.value} is outside (0, 16]")
+    if _LR_DECAY.value is not None and not 0 <= _LR_DECAY.value < 1:
+        raise UserError(f"--lr-decay: {_LR_DECAY.value} is outside [0, 1)")
     if _EMA_MOMENTUM.value is not None and not 0 <= _EMA_MOMENTUM.value < 1:
         raise UserError(f"--ema-momentum: {_EMA_MOMENTUM.value} is outside [0, 1)")
     if _WORKERS.present and action != "train-digits":
@@ -225,6 +261,11 @@ def make_config(argv):
             minibatch_std_group=_MINIBATCH_STD_GROUP.value,
             mode_seeking_weight=_MODE_SEEKING_WEIGHT.value,
             spectral_norm=_SPECTRAL_NORM.value,
+            generator_width=_GENERATOR_WIDTH.value,
+            discriminator_width=_DISCRIMINATOR_WIDTH.value,
+            packing=_PACKING.value,
+            lr_decay_fraction=_LR_DECAY.value,
+            coverage_focus=_COVERAGE_FOCUS.value,
             ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,

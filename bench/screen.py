@@ -9,7 +9,8 @@ Each variant (label=main.py flags, comma-separated) trains the listed digits wit
 into bench/out/screen/<label>-seed<N>/, then each digit's kept generator.keras is
 measured against that digit's validation images with the shared evaluator
 (Fréchet distance, class precision, k-NN precision and recall; --samples
-generated images, as `--evaluate` measures). The evaluator is trained once in
+generated images, as `--evaluate` measures), and so is the mixture the preset's
+classifier would draw from (its snapshots, runs and noise scale: the last two columns). The evaluator is trained once in
 bench/out/screen/evaluator/ and shared by every variant, so their numbers are
 comparable. Test images are never read. Each variant and seed appends a block to
 bench/screen.md; a finished variant and seed is measured again, not retrained.
@@ -46,15 +47,17 @@ def main_py(*args):
 
 
 def measure(output_dir, digits, mnist, evaluator, seed):
-    """{digit: Quality} of each digit's generator.keras on that digit's validation images."""
-    from mnistgan import data, evaluation, generators
+    """{digit: (Quality of generator.keras, Quality of the classifier's mixture)} on the digit's validation images."""
+    from mnistgan import config as config_lib, data, evaluation, generators
 
-    samplers = generators.kept_samplers(output_dir, digits)
+    kept = generators.kept_samplers(output_dir, digits)
+    mixtures = dict(zip(digits, generators.classifier_samplers(output_dir, config_lib.PRESETS[_PRESET.value][1], digits)))
     qualities = {}
-    for digit, sampler in zip(digits, samplers):
-        generated = sampler.draw(_SAMPLES.value, seed=seed * 10 + digit + 1000)
+    for digit, sampler in zip(digits, kept):
         validation = data.to_float(data.digit_images(mnist, "validation", digit))
-        qualities[digit] = evaluation.measure(evaluator, validation, generated, digit)
+        generated = sampler.draw(_SAMPLES.value, seed=seed * 10 + digit + 1000)
+        mixture = generators.draw_mixture(mixtures[digit], _SAMPLES.value, seed=seed * 10 + digit + 2000)
+        qualities[digit] = tuple(evaluation.measure(evaluator, validation, images, digit) for images in (generated, mixture))
     return qualities
 
 
@@ -68,15 +71,18 @@ def block(label, flags_text, seed, seconds, qualities, runs):
         f"GAN stage {seconds / 60:.1f} min for digits {','.join(map(str, qualities))}; {_SAMPLES.value} samples per digit, "
         "validation images.",
         "",
-        "| digit | best step | Fréchet distance | class precision | precision | recall |",
-        "|---|---|---|---|---|---|",
+        "| digit | best step | Fréchet distance | class precision | precision | recall | mixture precision | mixture recall |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for digit, quality in qualities.items():
+
+    def values(kept, mixture):
+        return [getattr(kept, m) for m in METRICS] + [mixture.precision, mixture.recall]
+
+    for digit, (kept, mixture) in qualities.items():
         record = outputs.read_json(os.path.join(outputs.digit_dir(runs, digit), "run.json")) or {}
-        values = " | ".join(f"{getattr(quality, m):.3f}" for m in METRICS)
-        lines.append(f"| {digit} | {record.get('best_step')} | {values} |")
-    means = " | ".join(f"{sum(getattr(q, m) for q in qualities.values()) / len(qualities):.3f}" for m in METRICS)
-    lines += [f"| mean | | {means} |", ""]
+        lines.append(f"| {digit} | {record.get('best_step')} | {' | '.join(f'{v:.3f}' for v in values(kept, mixture))} |")
+    means = [sum(column) / len(qualities) for column in zip(*(values(*q) for q in qualities.values()))]
+    lines += [f"| mean | | {' | '.join(f'{v:.3f}' for v in means)} |", ""]
     return "\n".join(lines)
 
 

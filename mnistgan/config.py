@@ -90,6 +90,17 @@ class GanConfig:
     mode_seeking_weight: float = resumable(0.0, before_recorded=0.0)
     # Spectral normalisation of every D layer with a kernel, in place of D's batch norm.
     spectral_norm: bool = resumable(False, before_recorded=False)
+    # Multipliers of G's and of D's hidden widths (networks.widened; 1: the original's).
+    generator_width: float = resumable(1.0, before_recorded=1.0)
+    discriminator_width: float = resumable(1.0, before_recorded=1.0)
+    # Images D judges as one, stacked as channels (PacGAN; 1: none). A step draws batch_size
+    # packs of real and of generated images, so G makes batch_size * packing images.
+    packing: int = resumable(1, before_recorded=1)
+    # The last share of the steps over which both learning rates fall linearly to zero (0: constant).
+    lr_decay_fraction: float = resumable(0.0, before_recorded=0.0)
+    # Runs 2, 3, ... of a digit draw real images with probability proportional to their evaluator-feature
+    # distance to the earlier runs' samples, to this power (coverage.py; 0: uniformly).
+    coverage_focus: float = resumable(0.0, before_recorded=0.0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -109,6 +120,11 @@ class GanConfig:
     # Independent GAN runs per digit, each with its own seed and folder (run 1 is output/digit-d/,
     # run r is output/digit-d/run-r/); a classifier with snapshot_mixture draws from all their snapshots.
     runs_per_digit: int = 1
+
+    @property
+    def uses_evaluator(self):
+        """Whether training needs the evaluator: to select generators, or to weigh coverage-targeted runs."""
+        return self.eval_every > 0 or (self.coverage_focus > 0 and self.runs_per_digit > 1)
 
 
 @dataclasses.dataclass(frozen=True)

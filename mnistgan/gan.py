@@ -18,7 +18,7 @@ import uuid
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import config as config_lib, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
+from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
 from mnistgan.jobs import job_locks, jobs_of, run_label
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
@@ -59,7 +59,8 @@ class DigitTraining:
     def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress, run=1):
         self.config = config
         self.make_progress = progress
-        self.evaluator = evaluator if config.gan.eval_every > 0 else None
+        self.evaluator = evaluator if config.gan.eval_every > 0 else None  # Selects the best generator.
+        self.feature_evaluator = evaluator  # Measures coverage for coverage-targeted runs.
         self.gan_config = config.gan
         self.digit, self.run = digit, run
         self.label = run_label(digit, run)
@@ -74,6 +75,7 @@ class DigitTraining:
         self.train_images = None if train_images is None else data.to_float(train_images)
         self.validation_images = None if validation_images is None else data.to_float(validation_images)
         self.seed = run_seed(config.seed, digit, run)
+        self.coverage_path = os.path.join(self.folder, "coverage.npz")
 
     def write_record(self, record, step, wall_time_s, status):
         harness.write_record(
@@ -110,7 +112,24 @@ class DigitTraining:
         if not self._finished(record, outputs.checkpoint_step(checkpoint)):
             self.csv.rows()
             self.files.load_evolution()
+            if self._coverage_targeted():
+                coverage.read_weights(self.coverage_path)
         return record, checkpoint
+
+    def _coverage_targeted(self):
+        return self.gan_config.coverage_focus > 0 and self.run > 1
+
+    def _draw_weights(self, record):
+        """The real images' drawing probabilities of a coverage-targeted run (noted in `record`), else None."""
+        if not self._coverage_targeted():
+            return None
+        if self.feature_evaluator is None:
+            raise ValueError("a coverage-targeted run needs the evaluator")  # The callers load it (GanConfig.uses_evaluator).
+        weights, record["coverage"] = coverage.run_weights(
+            self.config.output_dir, self.folder, self.digit, self.run, self.gan_config.coverage_focus, self.feature_evaluator,
+            self.train_images, self.seed, lambda text: logging.info("%s: %s", self.label, text),
+        )  # fmt: skip
+        return weights
 
     def _finished(self, record, step):
         """Whether the run ended (all steps, or stopped by --stop-on-decline) with its generator saved."""
@@ -134,10 +153,11 @@ class DigitTraining:
         record, checkpoint = self.check()
         os.makedirs(self.folder, exist_ok=True)
         record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
+        draw_weights = self._draw_weights(record)
         if step_fn is None:
-            step_fn = gan_step.GanStep(gan_state.GanState(cfg, self.train_images, self.seed))
+            step_fn = gan_step.GanStep(gan_state.GanState(cfg, self.train_images, self.seed, draw_weights))
         else:
-            step_fn.state.reset(self.train_images, self.seed)
+            step_fn.state.reset(self.train_images, self.seed, draw_weights)
         loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy)
         loop.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
@@ -331,7 +351,7 @@ def train_digits(config, mnist, evaluator=None):
     with locks.holding(job_locks(config)):
         generators.prepare_training(config)
         check_digits(config)
-        if evaluator is None and config.gan.eval_every > 0:
+        if evaluator is None and config.gan.uses_evaluator:
             from mnistgan import evaluation  # Deferred: only runs that select need it.
 
             evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)

@@ -71,17 +71,20 @@ def heldout_accuracy(state, generator, real_images, count, seed):
       count: how many generated images to judge.
 
     Returns:
-      The share judged correctly, in [0, 1]; 0.5 means D cannot tell them apart.
+      The share judged correctly (of packs, with `packing` > 1), in [0, 1]; 0.5 means D cannot tell them apart.
     """
+    packing = state.config.packing
+    real_images = real_images[: len(real_images) // packing * packing]  # Whole packs only.
+    count = count // packing * packing
     z = np.random.default_rng(seed).standard_normal((count, state.config.latent_dim)).astype(np.float32)
     fake_images = generator(z, training=False)
 
     def judge(images):
-        return gan_step.discriminate(state.discriminator, images, dropout=False).numpy()
+        return gan_step.discriminate(state.discriminator, images, dropout=False, packing=packing).numpy()
 
     if state.config.mixed_batches:
         logits = judge(tf.concat([real_images, fake_images], axis=0))
-        real_logits, fake_logits = logits[: len(real_images)], logits[len(real_images) :]
+        real_logits, fake_logits = logits[: len(real_images) // packing], logits[len(real_images) // packing :]
     else:
         real_logits, fake_logits = judge(real_images), judge(fake_images)
     correct = np.sum(real_logits > 0) + np.sum(fake_logits <= 0)

@@ -1,6 +1,7 @@
 """What a digit's GAN checkpoint holds: both networks, their optimizers, the step and the random state."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mnistgan import networks, optimizers
@@ -16,9 +17,11 @@ class GanState:
       config: a `GanConfig`.
       real_images: float32 (n, 28, 28, 1) in [0, 1], the digit's training images.
       seed: seeds the weights, the noise and the batch choice.
+      draw_weights: float (n,) probabilities of drawing each real image
+        (coverage.py), or None to draw them uniformly.
     """
 
-    def __init__(self, config, real_images, seed):
+    def __init__(self, config, real_images, seed, draw_weights=None):
         self.config = config
         self.generator, self.discriminator = self._build_networks()
         use_ema = config.ema_momentum > 0
@@ -26,7 +29,7 @@ class GanState:
         if use_ema:
             with networks.dtype_policy(config.precision):
                 self.average_generator = networks.build_generator(
-                    config.latent_dim, config.leaky_slope, "average_generator", config.batch_norm_momentum
+                    config.latent_dim, config.leaky_slope, "average_generator", config.batch_norm_momentum, config.generator_width
                 )
         self.g_optimizer = optimizers.FusedAdam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
@@ -37,6 +40,9 @@ class GanState:
         self.d_optimizer.build(self.discriminator.trainable_variables)
         # A variable, not a constant, so `reset` can swap in another digit.
         self.real = tf.Variable(real_images, shape=tf.TensorShape([None, *networks.IMAGE_SHAPE]), trainable=False)
+        # The cumulative drawing probabilities of the real images, used while `weighted` (not checkpointed: coverage.npz holds them).
+        self.draw_cdf = tf.Variable([1.0], shape=tf.TensorShape([None]), trainable=False)
+        self.weighted = tf.Variable(False, trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
         # These keyword names are the checkpoint's object names: changing one breaks every resume.
@@ -51,10 +57,10 @@ class GanState:
             # random state); without them a resumed run drifts from a straight one.
             layer_seeds=networks.seed_states(self.discriminator) + networks.seed_states(self.generator),
         )
-        self.reset(real_images, seed)
+        self.reset(real_images, seed, draw_weights)
 
-    def reset(self, real_images, seed):
-        """Starts a fresh run on `real_images`: new weights from `seed`, empty optimizers, step 0.
+    def reset(self, real_images, seed, draw_weights=None):
+        """Starts a fresh run on `real_images` (drawn by `draw_weights`): new weights from `seed`, empty optimizers, step 0.
 
         Every trace of a Keras optimizer step stays in TensorFlow's gradient
         registry for the life of the process (about 120 MiB each here), so the
@@ -64,11 +70,15 @@ class GanState:
         for model, new in zip((self.generator, self.discriminator), self._build_networks()):
             for variable, value in zip(model.variables, new.variables):  # Includes the dropout seed state.
                 variable.assign(value)
-        for optimizer, rate in ((self.g_optimizer, self.config.learning_rate), (self.d_optimizer, self._d_learning_rate())):
+        for optimizer, rate in zip((self.g_optimizer, self.d_optimizer), self.learning_rates()):
             for variable in optimizer.variables:  # Step count, moments and weight averages.
                 variable.assign(tf.zeros_like(variable))
             optimizer.learning_rate = rate  # The one that does not start at zero.
         self.real.assign(real_images)
+        self.weighted.assign(draw_weights is not None)
+        if draw_weights is not None:
+            cdf = np.cumsum(np.asarray(draw_weights, np.float64))
+            self.draw_cdf.assign((cdf / cdf[-1]).astype(np.float32))
         self.step.assign(0)
         self.rng.reset_from_seed(seed)
 
@@ -77,11 +87,21 @@ class GanState:
         cfg = self.config
         with networks.dtype_policy(cfg.precision):
             return (
-                networks.build_generator(cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum),
+                networks.build_generator(
+                    cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum, width=cfg.generator_width
+                ),
                 networks.build_discriminator(
-                    cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group, spectral_norm=cfg.spectral_norm
+                    cfg.leaky_slope,
+                    minibatch_std_group=cfg.minibatch_std_group,
+                    spectral_norm=cfg.spectral_norm,
+                    width=cfg.discriminator_width,
+                    packing=cfg.packing,
                 ),
             )
 
     def _d_learning_rate(self):
         return self.config.d_learning_rate or self.config.learning_rate
+
+    def learning_rates(self):
+        """(G's, D's) learning rate at the configured start, before any decay."""
+        return self.config.learning_rate, self._d_learning_rate()

@@ -3,7 +3,19 @@
 import keras
 import tensorflow as tf
 
-from mnistgan import augment, losses
+from mnistgan import augment, losses, networks
+
+
+def decay_factor(step, steps, fraction):
+    """The share of the base learning rate used at `step` (0-based) of `steps`.
+
+    1 until the last `fraction` of the steps, then falling linearly to 0 at
+    `steps` (`fraction` 0: always 1). Works on Python numbers and on tensors.
+    """
+    if fraction <= 0:
+        return 1.0
+    remaining = (steps - step) / (fraction * steps)
+    return tf.clip_by_value(tf.cast(remaining, tf.float32), 0.0, 1.0)
 
 
 class GanStep:
@@ -12,7 +24,8 @@ class GanStep:
     Args:
       state: the `gan_state.GanState` it trains; its `config` chooses the loss
         (`losses.LOSSES`), the augmentation (`augment`), the R1 penalty, the
-        mode-seeking term, mixed batches and the generator step's dropout.
+        mode-seeking term, mixed batches, the generator step's dropout, packing
+        and the learning-rate decay.
     """
 
     def __init__(self, state):
@@ -37,9 +50,12 @@ class GanStep:
 
     def train_step(self):
         """One step (eager unless called inside `train_steps`); returns (d_loss, g_loss)."""
-        state = self.state
-        index = state.rng.uniform([self.config.batch_size], 0, tf.shape(state.real)[0], dtype=tf.int32)
-        real = tf.gather(state.real, index)
+        state, cfg = self.state, self.config
+        if cfg.lr_decay_fraction > 0:
+            factor = decay_factor(tf.cast(state.step, tf.float32), cfg.steps, cfg.lr_decay_fraction)
+            for optimizer, rate in zip((state.g_optimizer, state.d_optimizer), state.learning_rates()):
+                optimizer.learning_rate = rate * factor
+        real = tf.gather(state.real, self._real_indices())
         d_vars = state.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             d_loss = self.d_loss(real, state.generator(self._noise(), training=True))
@@ -56,8 +72,28 @@ class GanStep:
         state.step.assign_add(1)
         return d_loss, g_loss
 
+    def _real_indices(self):
+        """Which real images this step shows D: uniformly drawn, or by the state's drawing weights (coverage.py)."""
+        state, count = self.state, self._images_per_side()
+
+        def uniform():
+            return state.rng.uniform([count], 0, tf.shape(state.real)[0], dtype=tf.int32)
+
+        if self.config.coverage_focus <= 0:
+            return uniform()
+
+        def weighted():
+            index = tf.searchsorted(state.draw_cdf, state.rng.uniform([count]), side="right")
+            return tf.minimum(index, tf.shape(state.real)[0] - 1)  # Float rounding at the top end.
+
+        return tf.cond(state.weighted, weighted, uniform)
+
+    def _images_per_side(self):
+        """Real (and generated) images per step: `batch_size` packs of `packing`."""
+        return self.config.batch_size * self.config.packing
+
     def _noise(self):
-        return self.state.rng.normal([self.config.batch_size, self.config.latent_dim])
+        return self.state.rng.normal([self._images_per_side(), self.config.latent_dim])
 
     def d_loss(self, real, fake):
         """D's loss on a real and a fake batch, with the R1 penalty when `r1_gamma` > 0."""
@@ -88,16 +124,23 @@ class GanStep:
         fake = self._augment(fake)
         if not augmented and (need_real or self.config.mixed_batches):
             real = self._augment(real)
-        discriminator = self.state.discriminator
-        if self.config.mixed_batches:
-            logits = discriminate(discriminator, tf.concat([real, fake], axis=0), dropout)
-            return logits[: tf.shape(real)[0]], logits[tf.shape(real)[0] :]
-        real_logits = discriminate(discriminator, real, dropout) if need_real else None
-        return real_logits, discriminate(discriminator, fake, dropout)
+        discriminator, packing = self.state.discriminator, self.config.packing
+        if self.config.mixed_batches:  # Both sides hold whole packs, so no pack mixes them.
+            logits = discriminate(discriminator, tf.concat([real, fake], axis=0), dropout, packing)
+            real_packs = tf.shape(real)[0] // packing
+            return logits[:real_packs], logits[real_packs:]
+        real_logits = discriminate(discriminator, real, dropout, packing) if need_real else None
+        return real_logits, discriminate(discriminator, fake, dropout, packing)
 
 
-def discriminate(discriminator, images, dropout=True):
-    """D's logits with batch statistics, and with dropout unless `dropout` is False."""
+def discriminate(discriminator, images, dropout=True, packing=1):
+    """D's logits with batch statistics, and with dropout unless `dropout` is False.
+
+    Args:
+      images: (n, 28, 28, 1), n a multiple of `packing`.
+      packing: images per pack (`networks.pack`); D returns one logit per pack, (n / packing, 1).
+    """
+    images = networks.pack(images, packing)
     if dropout:
         return discriminator(images, training=True)
     x = images

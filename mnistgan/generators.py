@@ -151,6 +151,11 @@ def _run_record(output_dir, digit, run):
     return outputs.read_json(path, retrain_digit(digit)) or {}
 
 
+def run_status(output_dir, digit, run):
+    """The status a run's run.json gives ("running", "done", "failed"), or None before it has one."""
+    return _run_record(output_dir, digit, run).get("status")
+
+
 def derive_manifest(output_dir):
     """{digit: DigitGenerators} read from the folder's files, for a folder trained before the manifest existed.
 
@@ -315,6 +320,26 @@ def load_sampler(output_dir, entry, digit, noise_scale=1.0):
         kind = "an unconditional" if entry.label is None else "a conditional"
         raise UserError(f"{path} is not {kind} digit generator (inputs {[tuple(i.shape) for i in model.inputs]}, output {model.output_shape})")
     return Sampler(model, entry, noise_scale)
+
+
+def finished_run_samplers(output_dir, digit, runs):
+    """The `Sampler`s of finished runs of `digit`, read from their folders: each run's snapshots, else its generator.
+
+    Training writes generators.json only when its command ends; a run that builds
+    on the runs before it (coverage.py) reads them here while the command still trains.
+
+    Raises:
+      UserError: a run that has not finished or kept no generator, or an unreadable file.
+    """
+    samplers = []
+    for run in runs:
+        record = _run_record(output_dir, digit, run)
+        if record.get("status") != "done":
+            raise UserError(f"digit {digit}: run {run} has not finished ({record.get('status', 'no run.json')}); train it first")
+        paths = outputs.snapshot_paths(output_dir, digit, run) or [outputs.generator_path(output_dir, digit, run)]
+        for path in paths:
+            samplers.append(load_sampler(output_dir, Entry(os.path.relpath(path, output_dir), run, record.get("run_id")), digit))
+    return samplers
 
 
 def _missing(output_dir, digits, what, remedy):

@@ -33,7 +33,12 @@ def seed_states(model):
     return [v.value for v in model.non_trainable_variables if "seed_generator_state" in v.path]
 
 
-def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_norm_momentum=0.99):
+def widened(units, width):
+    """`units` hidden units or channels scaled by the width multiplier `width` (at least 1)."""
+    return max(1, round(units * width))
+
+
+def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_norm_momentum=0.99, width=1.0):
     """The original mnist-gan generator.
 
     Args:
@@ -41,20 +46,23 @@ def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_nor
       leaky_slope: negative slope of every leaky ReLU.
       batch_norm_momentum: momentum of the batch-norm moving statistics,
         which inference mode uses; training uses batch statistics.
+      width: multiplier of every hidden width (1: the original's 1024, 7 x 7 x 64, 32;
+        4 gives TensorFlow's DCGAN tutorial's 7 x 7 x 256 and 128 channels).
 
     Returns:
       A model mapping float32 (batch, latent_dim) to (batch, 28, 28, 1) in [0, 1].
     """
+    dense, channels = widened(1024, width), (widened(64, width), widened(32, width))
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(1024, use_bias=False)(z)
+    x = layers.Dense(dense, use_bias=False)(z)
     x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
     x = layers.LeakyReLU(leaky_slope)(x)
-    x = layers.Dense(7 * 7 * 64, use_bias=False)(x)
+    x = layers.Dense(7 * 7 * channels[0], use_bias=False)(x)
     x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
     x = layers.LeakyReLU(leaky_slope)(x)
-    x = layers.Reshape((7, 7, 64))(x)  # state size: 7 x 7 x 64
-    x = layers.Conv2DTranspose(32, 5, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)  # state size: 14 x 14 x 32
+    x = layers.Reshape((7, 7, channels[0]))(x)  # state size: 7 x 7 x 64 width
+    x = layers.Conv2DTranspose(channels[1], 5, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)  # state size: 14 x 14 x 32 width
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Conv2DTranspose(1, 5, strides=2, padding="same")(x)  # state size: 28 x 28 x 1
     # float32 so the pixels stay exact when the rest runs in bfloat16.
@@ -128,7 +136,13 @@ class MinibatchStdDev(layers.Layer):
 
 
 def build_discriminator(
-    leaky_slope=0.01, name="discriminator", minibatch_std_group=0, batch_norm=FusedBatchNormalization, spectral_norm=False
+    leaky_slope=0.01,
+    name="discriminator",
+    minibatch_std_group=0,
+    batch_norm=FusedBatchNormalization,
+    spectral_norm=False,
+    width=1.0,
+    packing=1,
 ):
     """The original mnist-gan discriminator.
 
@@ -141,9 +155,12 @@ def build_discriminator(
       spectral_norm: wrap every convolution and dense layer in Keras'
         `SpectralNormalization` and drop the batch norm, as Miyato et al.'s
         (2018) discriminator has none (not in the original).
+      width: multiplier of every hidden width (1: the original's 32, 64, 1024).
+      packing: images judged together, stacked as channels (PacGAN; 1: one
+        image, as in the original); `pack` makes such input.
 
     Returns:
-      A model mapping float32 (batch, 28, 28, 1) in [0, 1] to (batch, 1)
+      A model mapping float32 (packs, 28, 28, packing) in [0, 1] to (packs, 1)
       float32 logits: > 0 means "real".
     """
 
@@ -153,21 +170,38 @@ def build_discriminator(
     def normalised(x):
         return x if spectral_norm else batch_norm()(x)
 
-    images = keras.Input(IMAGE_SHAPE, name="images")
-    x = weighted(layers.Conv2D(32, 5, padding="same", use_bias=spectral_norm))(images)
+    images = keras.Input((*IMAGE_SHAPE[:2], packing), name="images")
+    x = weighted(layers.Conv2D(widened(32, width), 5, padding="same", use_bias=spectral_norm))(images)
     x = layers.LeakyReLU(leaky_slope)(normalised(x))
-    x = layers.MaxPooling2D(2)(x)  # state size: 14 x 14 x 32
-    x = weighted(layers.Conv2D(64, 5, padding="same", use_bias=spectral_norm))(x)
+    x = layers.MaxPooling2D(2)(x)  # state size: 14 x 14 x 32 width
+    x = weighted(layers.Conv2D(widened(64, width), 5, padding="same", use_bias=spectral_norm))(x)
     x = layers.LeakyReLU(leaky_slope)(normalised(x))
-    x = layers.MaxPooling2D(2)(x)  # state size: 7 x 7 x 64
+    x = layers.MaxPooling2D(2)(x)  # state size: 7 x 7 x 64 width
     if minibatch_std_group:
-        x = MinibatchStdDev(minibatch_std_group)(x)  # state size: 7 x 7 x 65
+        x = MinibatchStdDev(minibatch_std_group)(x)  # state size: 7 x 7 x (64 width + 1)
     x = layers.Flatten()(x)
-    x = weighted(layers.Dense(1024, use_bias=spectral_norm))(x)
+    x = weighted(layers.Dense(widened(1024, width), use_bias=spectral_norm))(x)
     x = layers.LeakyReLU(leaky_slope)(normalised(x))
     x = layers.Dropout(0.5)(x)
     logits = weighted(layers.Dense(1, dtype="float32", name="logit"))(x)
     return keras.Model(images, logits, name=name)
+
+
+def pack(images, packing):
+    """PacGAN's packs: each `packing` consecutive images stacked as the channels of one.
+
+    Args:
+      images: (n, 28, 28, 1), n a multiple of `packing`.
+
+    Returns:
+      (n / packing, 28, 28, packing): pack i holds images i * packing ... (i + 1) * packing - 1,
+      so a batch of real images followed by one of generated images never mixes the two.
+    """
+    if packing == 1:
+        return images
+    height, width = IMAGE_SHAPE[:2]
+    stacked = tf.reshape(images, [-1, packing, height, width])
+    return tf.transpose(stacked, [0, 2, 3, 1])
 
 
 def build_classifier(name="classifier", feature_size=1024):

@@ -60,7 +60,7 @@ def train_digits(config, mnist):
     with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
         generators.prepare_training(config)
         _check_digits_apart(config)
-        if config.gan.eval_every > 0 and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
+        if config.gan.uses_evaluator and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
             environment.import_tensorflow_quietly()
             from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
 
@@ -215,7 +215,7 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events, index):
     from mnistgan import gan
 
     evaluator = None
-    if config.gan.eval_every > 0:
+    if config.gan.uses_evaluator:
         from mnistgan import evaluation
 
         evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist=None, announce=index == 0)

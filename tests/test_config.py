@@ -11,7 +11,9 @@ DEFAULT_GAN = {
     "latent_dim": 32, "steps": 3000, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
     "leaky_slope": 0.01, "precision": "mixed_bfloat16", "mixed_batches": True, "generator_step_dropout": True,
     "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "loss": "non_saturating",
-    "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False, "sample_every": 250, "checkpoint_every": 500,
+    "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
+    "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0, "coverage_focus": 0.0,
+    "sample_every": 250, "checkpoint_every": 500,
     "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
     "snapshots": 0, "runs_per_digit": 1,
 }  # fmt: skip
@@ -86,7 +88,8 @@ def test_overrides_skip_unset_flags():
 def test_resume_keys_are_declared_on_the_settings():
     keys = config_lib.resume_keys(config_lib.GanConfig)
     for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
-                 "minibatch_std_group", "mode_seeking_weight", "spectral_norm", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision"):  # fmt: skip
+                 "minibatch_std_group", "mode_seeking_weight", "spectral_norm", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision",
+                 "generator_width", "discriminator_width", "packing", "lr_decay_fraction", "coverage_focus"):  # fmt: skip
         assert name in keys
     # Changing these does not change what a checkpoint means (the last two only change sampling).
     for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline", "recalibrate_batch_norm",
@@ -95,6 +98,8 @@ def test_resume_keys_are_declared_on_the_settings():
     assert config_lib.values_before_recorded(config_lib.GanConfig) == {
         "d_learning_rate": None, "generator_step_dropout": True, "loss": "non_saturating", "augment": "",
         "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
+        "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0,
+        "coverage_focus": 0.0,
     }  # fmt: skip
     assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
         "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture",
@@ -103,3 +108,4 @@ def test_resume_keys_are_declared_on_the_settings():
 
 def test_default_workers_is_one_per_core_at_most_two():
     assert [config_lib.default_workers(cores) for cores in (1, 2, 8)] == [1, 2, 2]
+

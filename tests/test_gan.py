@@ -294,7 +294,8 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     "technique",
     [
         dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4),
-        dict(mode_seeking_weight=1.0), dict(spectral_norm=True),
+        dict(mode_seeking_weight=1.0), dict(spectral_norm=True), dict(generator_width=1.5), dict(discriminator_width=2.0),
+        dict(packing=2), dict(lr_decay_fraction=0.9),
     ],
     ids=lambda t: next(iter(t)),
 )
@@ -311,7 +312,8 @@ def test_each_technique_trains_a_step_and_changes_it(tmp_path, technique):
     assert (float(d_loss), float(g_loss)) != (float(d_plain), float(g_plain))
     # Against the plain step's generator, so a term outside the gradient tape would fail here.
     plain_weights = plain.state.generator.trainable_weights
-    assert any(np.abs(w.numpy() - p.numpy()).max() > 0 for w, p in zip(varied.state.generator.trainable_weights, plain_weights))
+    varied_weights = varied.state.generator.trainable_weights
+    assert any(w.shape != p.shape or np.abs(w.numpy() - p.numpy()).max() > 0 for w, p in zip(varied_weights, plain_weights))
 
 
 def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
@@ -366,3 +368,61 @@ def test_a_run_resumed_with_more_steps_keeps_only_the_last_checkpoints_snapshots
     train(with_steps(config, 12))
     paths = outputs.snapshot_paths(config.output_dir, 3)
     assert [os.path.basename(p) for p in paths] == ["step-000010.keras", "step-000012.keras"]
+
+
+def test_a_packed_step_shows_the_discriminator_a_batch_of_packs_of_each_side(tmp_path, monkeypatch):
+    config = dataclasses.replace(tiny_config(tmp_path).gan, packing=3)  # Batch 8: 8 packs of 3 images a side.
+    step = gan_step.GanStep(gan_state.GanState(config, data.to_float(blob_images(64)), seed=0))
+    seen = []
+    discriminate = gan_step.discriminate
+
+    def recording(discriminator, images, dropout=True, packing=1):
+        logits = discriminate(discriminator, images, dropout, packing)
+        seen.append((int(images.shape[0]), packing, int(logits.shape[0])))
+        return logits
+
+    monkeypatch.setattr(gan_step, "discriminate", recording)
+    step.train_step()  # Eager: the patched function is the one called.
+    # D's step (24 real and 24 generated images in one batch) and G's step (the same again).
+    assert seen == [(48, 3, 16), (48, 3, 16)]
+    accuracy = gan_monitor.heldout_accuracy(step.state, step.state.generator, data.to_float(blob_images(10)), 7, [0, 0, 1])
+    assert 0 <= accuracy <= 1  # 3 packs of real and 2 of generated images: whole packs only.
+
+
+def test_learning_rates_fall_linearly_to_zero_over_the_last_share_of_the_steps(tmp_path):
+    assert [float(gan_step.decay_factor(s, 8, 0.5)) for s in (0, 4, 5, 6, 7)] == [1.0, 1.0, 0.75, 0.5, 0.25]
+    assert gan_step.decay_factor(7, 8, 0.0) == 1.0
+    config = dataclasses.replace(tiny_config(tmp_path).gan, d_learning_rate=1e-4, lr_decay_fraction=0.5)
+    step = gan_step.GanStep(gan_state.GanState(config, data.to_float(blob_images(64)), seed=0))
+    for _ in range(4):  # Steps 0-3 of 4; step 3 trains at (4 - 3) / 2 of the base rates.
+        step.train_step()
+    assert float(step.state.g_optimizer.learning_rate) == pytest.approx(config.learning_rate / 2)
+    assert float(step.state.d_optimizer.learning_rate) == pytest.approx(5e-5)
+    step.state.reset(step.state.real, seed=1)  # The next digit starts at the base rates.
+    assert float(step.state.d_optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_a_run_with_packing_and_decay_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch):
+    import keras
+    import tensorflow as tf
+
+    settings = dict(steps=8, packing=2, lr_decay_fraction=0.75, generator_width=0.5, discriminator_width=1.5, eval_every=0)
+    straight, killed = tiny_config(tmp_path / "straight", **settings), tiny_config(tmp_path / "killed", **settings)
+    train(straight)
+    save = tf.train.CheckpointManager.save
+
+    def save_then_die(manager, checkpoint_number=None, **kwargs):
+        path = save(manager, checkpoint_number=checkpoint_number, **kwargs)
+        if checkpoint_number == 4:
+            raise Killed()
+        return path
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+    with pytest.raises(Killed):
+        train(killed)
+    monkeypatch.undo()
+    assert train(killed).steps == 8
+    a = keras.models.load_model(outputs.generator_path(straight.output_dir, 3)).get_weights()
+    b = keras.models.load_model(outputs.generator_path(killed.output_dir, 3)).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)

@@ -83,3 +83,34 @@ def test_spectrally_normalised_discriminator_has_no_batch_norm_and_unit_spectral
         kernel = layer.layer.kernel.numpy()
         sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
         assert abs(sigma - 1.0) < 0.05, layer.name
+
+
+def test_width_multipliers_scale_every_hidden_layer():
+    generator = networks.build_generator(latent_dim=32, width=2.0)
+    # dense 32->2048, BN, dense 2048->7*7*128, BN, tconv 5x5 128->64, BN, tconv 5x5 64->1 (+bias)
+    assert generator.count_params() == 32 * 2048 + 4 * 2048 + 2048 * 6272 + 4 * 6272 + 25 * 128 * 64 + 4 * 64 + 25 * 64 + 1
+    tutorial = networks.build_generator(latent_dim=32, width=4.0)  # TensorFlow's DCGAN tutorial's channels.
+    assert tutorial.get_layer(index=7).output.shape[1:] == (7, 7, 256)
+    assert [l.filters for l in tutorial.layers if hasattr(l, "filters")] == [128, 1]
+    assert networks.build_generator(width=4.0)(np.zeros((2, 32), np.float32)).shape == (2, 28, 28, 1)
+    discriminator = networks.build_discriminator(width=0.5)
+    # conv 5x5 1->16, BN, conv 5x5 16->32, BN, dense 1568->512, BN, dense 512->1 (+bias)
+    assert discriminator.count_params() == 25 * 16 + 4 * 16 + 25 * 16 * 32 + 4 * 32 + 1568 * 512 + 4 * 512 + 513
+    assert networks.widened(1024, 1.0) == 1024 and networks.widened(32, 0.01) == 1
+
+
+def test_pack_stacks_consecutive_images_as_channels_and_never_mixes_two_halves():
+    images = np.arange(6 * 28 * 28, dtype=np.float32).reshape(6, 28, 28, 1)
+    packs = networks.pack(images, 2).numpy()
+    assert packs.shape == (3, 28, 28, 2)
+    for index in range(3):
+        for channel in range(2):
+            np.testing.assert_array_equal(packs[index, ..., channel], images[2 * index + channel, ..., 0])
+    assert networks.pack(images, 1) is images
+
+
+def test_a_packed_discriminator_judges_packs():
+    discriminator = networks.build_discriminator(packing=3)
+    assert discriminator(np.zeros((4, 28, 28, 3), np.float32), training=True).shape == (4, 1)
+    # Only the first convolution sees the extra channels: 25 * 32 weights per channel.
+    assert discriminator.count_params() == 3_268_769 + 2 * 25 * 32
