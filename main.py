@@ -153,6 +153,13 @@ _NOISE_SCALE = flags.DEFINE_float(
 _SNAPSHOT_MIXTURE = flags.DEFINE_boolean(
     "snapshot-mixture", None, f"Draw each digit from its kept snapshots (--snapshots) instead of generator.keras (presets: {config_lib.preset_values('snapshot_mixture', 'classifier')})."
 )
+_REJECTION_CANDIDATES = flags.DEFINE_integer(
+    "rejection-candidates",
+    None,
+    "Discriminator rejection sampling in the classifier's stream: each image is chosen from this many by its GAN run's own "
+    f"discriminator; 1: none (presets: {config_lib.preset_values('rejection_candidates', 'classifier')}).",
+    lower_bound=1,
+)
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
 _COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
 _CLASSIFIER_STEPS = flags.DEFINE_integer(
@@ -280,6 +287,7 @@ def make_config(argv):
             batch_size=_CLASSIFIER_BATCH_SIZE.value,
             noise_scale=_NOISE_SCALE.value,
             snapshot_mixture=_SNAPSHOT_MIXTURE.value,
+            rejection_candidates=_REJECTION_CANDIDATES.value,
         ),
     )
     if config.gan.mode_seeking_weight > 0 and config.gan.batch_size < 2:

@@ -80,7 +80,7 @@ class SyntheticStream:
     def _digit_images(self, samplers, count):
         """float32 (count, 28, 28, 1): equal shares from each sampler, in random order."""
         share = math.ceil(count / len(samplers))
-        images = [sampler(self.rng.normal([share, sampler.latent_dim])) for sampler in samplers]
+        images = [sampler.sample(self.rng, share) for sampler in samplers]
         if len(samplers) == 1:
             return images[0]
         order = tf.argsort(self.rng.uniform([share * len(samplers)]))[:count]

@@ -141,6 +141,8 @@ class ClassifierConfig:
     noise_scale: float = resumable(1.0, before_recorded=1.0)
     # Draw each digit from its generator's kept snapshots (equal shares) instead of generator.keras.
     snapshot_mixture: bool = resumable(False, before_recorded=False)
+    # Discriminator rejection sampling: each streamed image is chosen from this many by its run's D (rejection.py; 1: none).
+    rejection_candidates: int = resumable(1, before_recorded=1)
     eval_every: int = 1000
     checkpoint_every: int = 1000
 

@@ -265,6 +265,10 @@ class Sampler:
         inputs = z if self.label is None else [z, tf.fill(tf.shape(z)[:1], tf.constant(self.label, tf.int32))]
         return tf.cast(self.model(inputs, training=False), tf.float32)
 
+    def sample(self, rng, count):
+        """`count` images from fresh noise of `rng`, a tf.random.Generator; in a tf.function or eagerly: (count, 28, 28, 1)."""
+        return self(rng.normal([count, self.latent_dim]))
+
     def images_for(self, noise):
         """float32 numpy (n, 28, 28, 1) in [0, 1] for float32 noise (n, latent_dim) ~ N(0, 1), in batches of 500."""
         noise = (self.noise_scale * np.asarray(noise, np.float32)).astype(np.float32)
@@ -381,12 +385,19 @@ def classifier_samplers(output_dir, classifier_config, digits=ALL_DIGITS):
     """What the synthetic classifier draws from: for each digit, a list of `Sampler`s in equal shares.
 
     With `snapshot_mixture`, every snapshot of every run of the digit; else its
-    kept generator. Either way at the classifier's `noise_scale`. The export
+    kept generator. Either way at the classifier's `noise_scale`, and with
+    `rejection_candidates` > 1 filtered by each run's discriminator (rejection.py). The export
     draws from the same samplers, so it is the data the classifier learned from.
     """
     if classifier_config.snapshot_mixture:
-        return snapshot_samplers(output_dir, digits, classifier_config.noise_scale)
-    return [[s] for s in kept_samplers(output_dir, digits, classifier_config.noise_scale)]
+        samplers = snapshot_samplers(output_dir, digits, classifier_config.noise_scale)
+    else:
+        samplers = [[s] for s in kept_samplers(output_dir, digits, classifier_config.noise_scale)]
+    if classifier_config.rejection_candidates > 1:
+        from mnistgan import rejection  # Deferred: imports TensorFlow.
+
+        samplers = rejection.filtered(output_dir, samplers, digits, classifier_config.rejection_candidates)
+    return samplers
 
 
 def run_ids(samplers_by_digit, digits=ALL_DIGITS):

@@ -71,7 +71,7 @@ def stream_samplers(config, digits):
     then says so); a damaged or missing generator file is refused.
     """
     cfg = config.classifier
-    if not cfg.snapshot_mixture and cfg.noise_scale == 1.0:
+    if not cfg.snapshot_mixture and cfg.noise_scale == 1.0 and cfg.rejection_candidates == 1:
         return None
     try:
         samplers = generators.classifier_samplers(config.output_dir, cfg, digits)

@@ -19,7 +19,7 @@ DEFAULT_GAN = {
 }  # fmt: skip
 DEFAULT_CLASSIFIER = {
     "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "mixed_bfloat16", "feature_size": 1024,
-    "noise_scale": 1.0, "snapshot_mixture": False, "eval_every": 1000, "checkpoint_every": 1000,
+    "noise_scale": 1.0, "snapshot_mixture": False, "rejection_candidates": 1, "eval_every": 1000, "checkpoint_every": 1000,
 }  # fmt: skip
 PRESETS = {
     "default": (
@@ -102,7 +102,7 @@ def test_resume_keys_are_declared_on_the_settings():
         "coverage_focus": 0.0,
     }  # fmt: skip
     assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
-        "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture",
+        "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture", "rejection_candidates",
     )  # fmt: skip
 
 

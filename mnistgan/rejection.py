@@ -1,0 +1,117 @@
+"""Discriminator rejection sampling (Azadi et al. 2019) for the classifier's stream, with each run's own D.
+
+A GAN's discriminator, at its end, scores how far a generated image lies from
+the real ones it learned from. DRS keeps image x with probability
+
+  p(x) = sigmoid(F(x) - gamma),  F(x) = D(x) - D* - log(1 - exp(D(x) - D* - eps)),
+
+D(x) its logit and D* the largest logit seen (the burn-in's, or the pool's).
+Here each image the stream asks for is chosen from `candidates` fresh ones
+in proportion to p (weighted sampling without replacement, by the Gumbel top-k
+trick), so every draw still yields exactly the images asked for; gamma is the
+pool's GAMMA_PERCENTILE-th percentile of F, as the paper sets it per batch.
+
+The filter is the GAN's own D, which saw only unlabelled images of its digit;
+never the evaluator, which learned from labelled real digits and would hand
+that knowledge to the "generated only" classifier.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from mnistgan import config as config_lib, generators, networks, outputs
+from mnistgan.errors import UserError
+
+GAMMA_PERCENTILE = 95.0
+BURN_IN = 2000
+EPSILON = 1e-6
+# Images per call when drawing in numpy (the export, --evaluate): candidates times this many go through G and D at once.
+IMAGES_PER_CALL = 500
+
+
+def load_discriminator(output_dir, digit, run):
+    """The discriminator of a run's last checkpoint, built with the run's recorded settings, for inference.
+
+    Raises:
+      UserError: a run without a checkpoint or record, or one whose D judges packs of images.
+    """
+    folder = outputs.digit_dir(output_dir, digit, run)
+    files = outputs.training_files(folder)
+    remedy = generators.retrain_digit(digit)
+    record = outputs.read_json(files.record, remedy) or {}
+    checkpoint = outputs.latest_checkpoint(files.checkpoints, remedy)
+    if checkpoint is None or "config" not in record:
+        raise UserError(f"{folder} has no checkpoint and run.json to take its discriminator from; {remedy}")
+    known = {f.name for f in dataclasses.fields(config_lib.GanConfig)}
+    cfg = dataclasses.replace(config_lib.GanConfig(), **{k: v for k, v in record["config"].items() if k in known})
+    if cfg.packing > 1:
+        raise UserError(f"{folder}: its discriminator judges packs of {cfg.packing} images, not one; rejection sampling needs one")
+    with networks.dtype_policy(cfg.precision):
+        discriminator = networks.build_discriminator(
+            cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group, spectral_norm=cfg.spectral_norm, width=cfg.discriminator_width
+        )
+    tf.train.Checkpoint(discriminator=discriminator).restore(checkpoint).expect_partial()
+    return discriminator
+
+
+def log_acceptance(logits, max_logit, percentile=GAMMA_PERCENTILE):
+    """log p(x) of DRS for float32 logits (n,), given the largest logit seen so far."""
+    top = tf.maximum(max_logit, tf.reduce_max(logits))
+    delta = logits - top
+    f = delta - tf.math.log(1.0 - tf.exp(delta - EPSILON))
+    sorted_f = tf.sort(f)
+    index = tf.cast(tf.round(percentile / 100.0 * tf.cast(tf.size(f) - 1, tf.float32)), tf.int32)
+    return tf.math.log_sigmoid(f - sorted_f[index])
+
+
+class RejectionSampler(generators.Sampler):
+    """A `Sampler` whose images pass its run's discriminator: each one chosen from `candidates` by DRS weight.
+
+    Args:
+      sampler: the plain sampler (model, entry, noise scale, label).
+      discriminator: its run's D (`load_discriminator`): float32 (n, 28, 28, 1) -> (n, 1) logits.
+      candidates: generated images per image kept (>= 2).
+      seed: seeds the burn-in that estimates D*.
+    """
+
+    def __init__(self, sampler, discriminator, candidates, seed=0):
+        super().__init__(sampler.model, sampler.entry, sampler.noise_scale)
+        self.discriminator, self.candidates = discriminator, candidates
+        burn_in = generators.Sampler.draw(self, BURN_IN, seed)
+        self.max_logit = float(np.max(self._logits(tf.constant(burn_in))))
+
+    def _logits(self, images):
+        return tf.cast(self.discriminator(images, training=False), tf.float32)[:, 0]
+
+    def sample(self, rng, count):
+        """`count` images kept from `count * candidates` fresh ones, by `rng` (a tf.random.Generator): (count, 28, 28, 1)."""
+        images = self(rng.normal([count * self.candidates, self.latent_dim]))
+        log_p = log_acceptance(self._logits(images), self.max_logit)
+        gumbel = -tf.math.log(-tf.math.log(rng.uniform([count * self.candidates], 1e-20, 1.0)))
+        return tf.gather(images, tf.math.top_k(log_p + gumbel, count).indices)
+
+    def draw(self, count, seed):
+        """`count` kept images, seeded by `seed` (an int or a list of ints): float32 numpy (count, 28, 28, 1)."""
+        rng = tf.random.Generator.from_seed(int(np.random.default_rng(seed).integers(2**62)))
+        parts = [self.sample(rng, min(IMAGES_PER_CALL, count - start)).numpy() for start in range(0, count, IMAGES_PER_CALL)]
+        return np.concatenate(parts) if parts else np.zeros((0, *generators.IMAGE_SHAPE), np.float32)
+
+    def describe(self):
+        return {**super().describe(), "rejection_candidates": self.candidates}
+
+
+def filtered(output_dir, samplers_by_digit, digits, candidates):
+    """Each sampler of `samplers_by_digit` (lists in `digits` order) wrapped in a `RejectionSampler` with its run's D."""
+    cache = {}
+    result = []
+    for digit, samplers in zip(digits, samplers_by_digit):
+        wrapped = []
+        for index, sampler in enumerate(samplers):
+            run = sampler.entry.run
+            if (digit, run) not in cache:
+                cache[digit, run] = load_discriminator(output_dir, digit, run)
+            wrapped.append(RejectionSampler(sampler, cache[digit, run], candidates, seed=[digit, run, index]))
+        result.append(wrapped)
+    return result

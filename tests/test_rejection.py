@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from mnistgan import classifier, config as config_lib, data, gan, gan_state, generators, outputs, rejection
+from mnistgan.errors import UserError
+from tests.conftest import blob_images, tiny_config
+
+
+def brightness_generator():
+    """A plain generator whose images grow brighter with the first noise value (uniform grey images)."""
+    import keras
+
+    z = keras.Input((4,))
+    x = keras.layers.Dense(784, activation="sigmoid", kernel_initializer="zeros", bias_initializer="zeros")(z)
+    model = keras.Model(z, keras.layers.Reshape((28, 28, 1))(x))
+    kernel, bias = model.layers[1].get_weights()
+    kernel[0, :] = 2.0
+    model.layers[1].set_weights([kernel, bias])
+    return model
+
+
+def brightness_discriminator():
+    """A D that calls bright images real: logit 20 * (mean brightness - 0.5)."""
+    import keras
+
+    images = keras.Input((28, 28, 1))
+    x = keras.layers.GlobalAveragePooling2D()(images)
+    logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(20.0), bias_initializer=keras.initializers.Constant(-10.0))(x)
+    return keras.Model(images, logit)
+
+
+def test_acceptance_grows_with_the_logit_and_stays_finite():
+    import tensorflow as tf
+
+    logits = tf.constant([-5.0, -1.0, 0.0, 2.0, 3.0])
+    log_p = rejection.log_acceptance(logits, max_logit=3.0).numpy()
+    assert np.all(np.isfinite(log_p)) and np.all(np.diff(log_p) > 0) and np.all(log_p <= 0)
+    # A logit above the burn-in's largest one becomes the new largest.
+    assert np.isfinite(rejection.log_acceptance(tf.constant([9.0, 1.0]), max_logit=3.0).numpy()).all()
+
+
+def test_rejection_keeps_what_the_discriminator_calls_real_and_exactly_as_many_images():
+    import tensorflow as tf
+
+    plain = generators.Sampler(brightness_generator())
+    filtered = rejection.RejectionSampler(plain, brightness_discriminator(), candidates=4, seed=0)
+    kept = filtered.draw(300, seed=1)
+    unfiltered = plain.draw(300, seed=1)
+    assert kept.shape == (300, 28, 28, 1) and kept.dtype == np.float32
+    assert kept.mean() > unfiltered.mean() + 0.1
+    # In the stream's graph too, from the stream's own random state.
+    rng = tf.random.Generator.from_seed(0)
+    assert tf.function(lambda: filtered.sample(rng, 7))().shape == (7, 28, 28, 1)
+    assert filtered.describe()["rejection_candidates"] == 4
+
+
+def test_the_discriminator_is_the_runs_own_from_its_last_checkpoint(tmp_path):
+    config = tiny_config(tmp_path, eval_every=0, snapshots=2, minibatch_std_group=4, discriminator_width=0.5)
+    gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train()
+    loaded = rejection.load_discriminator(config.output_dir, 3, 1)
+    state = gan_state.GanState(config.gan, data.to_float(blob_images(64)), seed=5)
+    state.checkpoint.restore(outputs.latest_checkpoint(outputs.training_files(outputs.digit_dir(config.output_dir, 3)).checkpoints, ""))
+    for a, b in zip(loaded.get_weights(), state.discriminator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # The classifier's samplers are filtered by it, and its stream draws from them.
+    samplers = generators.classifier_samplers(
+        config.output_dir, config_lib.ClassifierConfig(snapshot_mixture=True, rejection_candidates=3), digits=(3,)
+    )
+    assert [type(s) for s in samplers[0]] == [rejection.RejectionSampler] * 2
+    stream = classifier.SyntheticStream(samplers * 10, batch_size=10, seed=0, batches_per_draw=2)
+    images, labels = stream()
+    assert images.shape == (10, 28, 28, 1) and labels.shape == (10,)
+
+
+def test_a_packed_discriminator_is_refused(tmp_path):
+    config = tiny_config(tmp_path, eval_every=0, packing=2)
+    gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train()
+    with pytest.raises(UserError, match="packs of 2 images"):
+        rejection.load_discriminator(config.output_dir, 3, 1)
