@@ -40,6 +40,13 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random choice.", lower_bo
 _PRESET = flags.DEFINE_enum("preset", "default", list(config_lib.PRESETS), "Bundle of defaults for the flags below.")
 _RESTART = flags.DEFINE_boolean("restart", False, "Start over instead of resuming from the last checkpoint.")
 
+_FAMILY = flags.DEFINE_enum(
+    "family",
+    "dcgan",
+    list(config_lib.FAMILIES),
+    "The GAN's networks and their seed project's recipe: dcgan, mnist-gan's per-digit DCGAN with every technique; "
+    "mlp, the GAN notebooks' fully connected GAN, per digit.",
+)
 _STEPS = flags.DEFINE_integer(
     "steps", None, f"GAN training steps per run of a digit (presets: {config_lib.preset_values('steps')}).", lower_bound=1
 )
@@ -98,6 +105,12 @@ _COVERAGE_FOCUS = flags.DEFINE_float(
     "Runs 2, 3, ... of a digit draw real images in proportion to their distance from the earlier runs' samples "
     f"(evaluator features) to this power; 0: uniformly (presets: {config_lib.preset_values('coverage_focus')}).",
     lower_bound=0,
+)
+_LABEL_SMOOTHING = flags.DEFINE_float(
+    "label-smoothing",
+    None,
+    "One-sided label smoothing: the discriminator's target for real images is 1 minus this, in [0, 1) "
+    "(default 0; family mlp: 0.1).",
 )
 _EMA_MOMENTUM = flags.DEFINE_float(
     "ema-momentum", None, "Momentum of the generator weight average that is sampled and saved, in [0, 1); 0: none (default: 0).",
@@ -229,6 +242,10 @@ def make_config(argv):
     for holder in (_GENERATOR_WIDTH, _DISCRIMINATOR_WIDTH):
         if holder.value is not None and not 0 < holder.value <= 16:
             raise UserError(f"--{holder.name}: {holder.value} is outside (0, 16]")
+    if _LABEL_SMOOTHING.value is not None and not 0 <= _LABEL_SMOOTHING.value < 1:
+        raise UserError(f"--label-smoothing: {_LABEL_SMOOTHING.value} is outside [0, 1)")
+    if _FAMILY.present and action != "train-digits":
+        raise UserError("--family goes with --train-digits; the other commands use what generators.json lists")
     if _LR_DECAY.value is not None and not 0 <= _LR_DECAY.value < 1:
         raise UserError(f"--lr-decay: {_LR_DECAY.value} is outside [0, 1)")
     if _EMA_MOMENTUM.value is not None and not 0 <= _EMA_MOMENTUM.value < 1:
@@ -258,7 +275,7 @@ def make_config(argv):
         workers=_WORKERS.value or config_lib.default_workers(),
         preset=_PRESET.value,
         gan=config_lib.with_overrides(
-            gan_preset,
+            config_lib.family_config(gan_preset, _PRESET.value, _FAMILY.value),
             steps=_STEPS.value,
             batch_size=_BATCH_SIZE.value,
             d_learning_rate=_D_LEARNING_RATE.value,
@@ -273,6 +290,7 @@ def make_config(argv):
             packing=_PACKING.value,
             lr_decay_fraction=_LR_DECAY.value,
             coverage_focus=_COVERAGE_FOCUS.value,
+            label_smoothing=_LABEL_SMOOTHING.value,
             ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,
@@ -290,6 +308,7 @@ def make_config(argv):
             rejection_candidates=_REJECTION_CANDIDATES.value,
         ),
     )
+    config_lib.check_family(config.gan)
     if config.gan.mode_seeking_weight > 0 and config.gan.batch_size < 2:
         raise UserError("--mode-seeking-weight pairs images within a batch: give --batch-size 2 or more")
     return config

@@ -10,7 +10,8 @@ into bench/out/screen/<label>-seed<N>/, then each digit's kept generator.keras i
 measured against that digit's validation images with the shared evaluator
 (Fréchet distance, class precision, k-NN precision and recall; --samples
 generated images, as `--evaluate` measures), and so is the mixture the preset's
-classifier would draw from (its snapshots, runs and noise scale: the last two columns). The evaluator is trained once in
+classifier would draw from (its snapshots, runs and noise scale: the last two columns),
+and with --rejection-candidates that mixture filtered by discriminator rejection sampling. The evaluator is trained once in
 bench/out/screen/evaluator/ and shared by every variant, so their numbers are
 comparable. Test images are never read. Each variant and seed appends a block to
 bench/screen.md; a finished variant and seed is measured again, not retrained.
@@ -33,6 +34,9 @@ _DIGITS = flags.DEFINE_list("digits", ["1", "6", "7", "8"], "Digits to train and
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds of each variant.")
 _PRESET = flags.DEFINE_string("preset", "fast", "main.py preset the variants start from.")
 _VARIANT = flags.DEFINE_multi_string("variant", ["base="], "label=main.py flags (comma-separated); repeatable.")
+_REJECTION = flags.DEFINE_list(
+    "rejection-candidates", [], "Also measure the mixture filtered by discriminator rejection sampling, for each K listed."
+)
 _SAMPLES = flags.DEFINE_integer("samples", 8000, "Generated images per digit that are measured.")
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
 SCREEN_DIR = os.path.join(ROOT, "bench", "out", "screen")
@@ -47,17 +51,29 @@ def main_py(*args):
 
 
 def measure(output_dir, digits, mnist, evaluator, seed):
-    """{digit: (Quality of generator.keras, Quality of the classifier's mixture)} on the digit's validation images."""
+    """{digit: (Quality of generator.keras, {K: Quality of the classifier's mixture filtered from K candidates})}.
+
+    Measured on the digit's validation images; K 1 is the mixture as the preset's classifier draws it.
+    """
+    import dataclasses
+
     from mnistgan import config as config_lib, data, evaluation, generators
 
     kept = generators.kept_samplers(output_dir, digits)
-    mixtures = dict(zip(digits, generators.classifier_samplers(output_dir, config_lib.PRESETS[_PRESET.value][1], digits)))
+    stream = config_lib.PRESETS[_PRESET.value][1]
+    mixtures = {}
+    for candidates in [1, *map(int, _REJECTION.value)]:
+        streamed = dataclasses.replace(stream, rejection_candidates=candidates)
+        mixtures[candidates] = dict(zip(digits, generators.classifier_samplers(output_dir, streamed, digits)))
     qualities = {}
     for digit, sampler in zip(digits, kept):
         validation = data.to_float(data.digit_images(mnist, "validation", digit))
         generated = sampler.draw(_SAMPLES.value, seed=seed * 10 + digit + 1000)
-        mixture = generators.draw_mixture(mixtures[digit], _SAMPLES.value, seed=seed * 10 + digit + 2000)
-        qualities[digit] = tuple(evaluation.measure(evaluator, validation, images, digit) for images in (generated, mixture))
+        by_candidates = {}
+        for candidates, samplers in mixtures.items():
+            mixture = generators.draw_mixture(samplers[digit], _SAMPLES.value, seed=seed * 10 + digit + 2000)
+            by_candidates[candidates] = evaluation.measure(evaluator, validation, mixture, digit)
+        qualities[digit] = (evaluation.measure(evaluator, validation, generated, digit), by_candidates)
     return qualities
 
 
@@ -75,14 +91,28 @@ def block(label, flags_text, seed, seconds, qualities, runs):
         "|---|---|---|---|---|---|---|---|",
     ]
 
-    def values(kept, mixture):
-        return [getattr(kept, m) for m in METRICS] + [mixture.precision, mixture.recall]
+    def values(kept, mixtures):
+        return [getattr(kept, m) for m in METRICS] + [mixtures[1].precision, mixtures[1].recall]
 
-    for digit, (kept, mixture) in qualities.items():
+    for digit, (kept, mixtures) in qualities.items():
         record = outputs.read_json(os.path.join(outputs.digit_dir(runs, digit), "run.json")) or {}
-        lines.append(f"| {digit} | {record.get('best_step')} | {' | '.join(f'{v:.3f}' for v in values(kept, mixture))} |")
+        lines.append(f"| {digit} | {record.get('best_step')} | {' | '.join(f'{v:.3f}' for v in values(kept, mixtures))} |")
     means = [sum(column) / len(qualities) for column in zip(*(values(*q) for q in qualities.values()))]
     lines += [f"| mean | | {' | '.join(f'{v:.3f}' for v in means)} |", ""]
+    if _REJECTION.value:
+        lines += [
+            "The mixture filtered by discriminator rejection sampling (each image chosen from K by its run's D):",
+            "",
+            "| digit | K | Fréchet distance | class precision | precision | recall |",
+            "|---|---|---|---|---|---|",
+        ]
+        for candidates in qualities[next(iter(qualities))][1]:
+            rows = {digit: mixtures[candidates] for digit, (_, mixtures) in qualities.items()}
+            for digit, quality in rows.items():
+                lines.append(f"| {digit} | {candidates} | {' | '.join(f'{getattr(quality, m):.3f}' for m in METRICS)} |")
+            mean = " | ".join(f"{sum(getattr(q, m) for q in rows.values()) / len(rows):.3f}" for m in METRICS)
+            lines.append(f"| mean | {candidates} | {mean} |")
+        lines.append("")
     return "\n".join(lines)
 
 

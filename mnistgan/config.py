@@ -22,6 +22,26 @@ MAX_PER_DIGIT = 100_000
 AUGMENTATIONS = ("translation", "cutout")
 
 
+# Model families (`--family`, families.py): which networks a GAN run trains. `dcgan` is mnist-gan's
+# per-digit DCGAN with every technique; `mlp` the GAN notebooks' fully connected GAN, per digit.
+FAMILIES = ("dcgan", "mlp")
+# A family's recipe: the settings of its seed project, which replace the preset's (the run's length, snapshots
+# and runs stay the preset's, except that preset `original` takes the project's own length, `own_steps`).
+FAMILY_RECIPES = {
+    "dcgan": {},
+    # Udacity's gan_mnist notebook (and its Keras port): latent 100, Adam 2e-3 with beta1 0.9 for both
+    # networks, batch 100, leaky ReLU 0.01, one-sided label smoothing 0.1; 100 epochs, 5,500 steps of a digit.
+    "mlp": {
+        "latent_dim": 100, "batch_size": 100, "learning_rate": 2e-3, "d_learning_rate": None, "beta1": 0.9,
+        "leaky_slope": 0.01, "label_smoothing": 0.1, "minibatch_std_group": 0, "own_steps": 5500,
+    },
+}  # fmt: skip
+# GanConfig fields that only the dcgan family's networks have, with the flag that sets each.
+DCGAN_ONLY = {
+    "minibatch_std_group": "--minibatch-std-group", "spectral_norm": "--spectral-norm", "packing": "--packing",
+    "generator_width": "--generator-width", "discriminator_width": "--discriminator-width",
+}  # fmt: skip
+
 _NOT_RECORDED = object()
 
 
@@ -101,6 +121,10 @@ class GanConfig:
     # Runs 2, 3, ... of a digit draw real images with probability proportional to their evaluator-feature
     # distance to the earlier runs' samples, to this power (coverage.py; 0: uniformly).
     coverage_focus: float = resumable(0.0, before_recorded=0.0)
+    # The networks (FAMILIES; families.py).
+    family: str = resumable("dcgan", before_recorded="dcgan")
+    # One-sided label smoothing: D's target for real images is 1 - this (0: none; the mlp family's recipe: 0.1).
+    label_smoothing: float = resumable(0.0, before_recorded=0.0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -312,6 +336,29 @@ def parse_augment(text, flag="--augment"):
         if name not in AUGMENTATIONS:
             raise UserError(f"{flag}: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
     return ",".join(names)
+
+
+def family_config(gan, preset, family):
+    """The preset's `GanConfig` `gan` with the recipe of `family` (FAMILY_RECIPES) in place of its own."""
+    recipe = dict(FAMILY_RECIPES[family])
+    own_steps = recipe.pop("own_steps", None)
+    if preset == "original" and own_steps:
+        recipe["steps"] = own_steps
+    return dataclasses.replace(gan, family=family, **recipe)
+
+
+def check_family(gan):
+    """Refuses settings the family's networks do not have.
+
+    Raises:
+      UserError: naming the flag, e.g. "--packing: the mlp family's discriminator ...".
+    """
+    if gan.family == "dcgan":
+        return
+    plain = GanConfig()
+    for field, flag in DCGAN_ONLY.items():
+        if getattr(gan, field) != getattr(plain, field):
+            raise UserError(f"{flag} changes the dcgan family's networks; the {gan.family} family's networks have no such part")
 
 
 def with_overrides(base, **overrides):

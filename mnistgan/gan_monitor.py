@@ -47,6 +47,8 @@ def calibrated_generator(state, seed, samples=1024):
         model = state.average_generator
         state.g_optimizer.finalize_variable_values(model.trainable_variables)
     layers = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    if not layers:  # A family without batch norm (mlp).
+        return model
     probe = keras.Model(model.input, [layer.input for layer in layers])
     z = np.random.default_rng(seed).standard_normal((samples, state.config.latent_dim)).astype(np.float32)
     for layer, x in zip(layers, probe(z, training=True)):

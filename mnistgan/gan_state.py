@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnistgan import networks, optimizers
+from mnistgan import families, networks, optimizers
 
 
 class GanState:
@@ -27,10 +27,7 @@ class GanState:
         use_ema = config.ema_momentum > 0
         self.average_generator = None  # Holds the weight averages for sampling; never trained.
         if use_ema:
-            with networks.dtype_policy(config.precision):
-                self.average_generator = networks.build_generator(
-                    config.latent_dim, config.leaky_slope, "average_generator", config.batch_norm_momentum, config.generator_width
-                )
+            self.average_generator = families.build_generator(config, "average_generator")
         self.g_optimizer = optimizers.FusedAdam(
             config.learning_rate, beta_1=config.beta1, use_ema=use_ema, ema_momentum=config.ema_momentum or 0.99
         )
@@ -83,21 +80,8 @@ class GanState:
         self.rng.reset_from_seed(seed)
 
     def _build_networks(self):
-        """A new (generator, discriminator) pair with freshly drawn weights."""
-        cfg = self.config
-        with networks.dtype_policy(cfg.precision):
-            return (
-                networks.build_generator(
-                    cfg.latent_dim, cfg.leaky_slope, batch_norm_momentum=cfg.batch_norm_momentum, width=cfg.generator_width
-                ),
-                networks.build_discriminator(
-                    cfg.leaky_slope,
-                    minibatch_std_group=cfg.minibatch_std_group,
-                    spectral_norm=cfg.spectral_norm,
-                    width=cfg.discriminator_width,
-                    packing=cfg.packing,
-                ),
-            )
+        """A new (generator, discriminator) pair of the config's family with freshly drawn weights."""
+        return families.build_networks(self.config)
 
     def _d_learning_rate(self):
         return self.config.d_learning_rate or self.config.learning_rate

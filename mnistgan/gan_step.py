@@ -103,7 +103,7 @@ class GanStep:
             input_tape.watch(real)
             real_logits, fake_logits = self._judge_pair(real, fake, augmented=True)
             real_total = tf.reduce_sum(real_logits)  # Inside the tape, so its gradient at `real` exists.
-        loss = self.d_loss_fn(real_logits, fake_logits)
+        loss = self.d_loss_fn(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
         if gamma > 0:
             loss += gamma / 2 * losses.r1_penalty(input_tape.gradient(real_total, real))
         return loss

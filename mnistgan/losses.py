@@ -14,9 +14,9 @@ def _bce(labels_value, logits):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
-def non_saturating_discriminator(real_logits, fake_logits):
-    """Cross-entropy of "real" for real images and "fake" for generated ones."""
-    return _bce(1.0, real_logits) + _bce(0.0, fake_logits)
+def non_saturating_discriminator(real_logits, fake_logits, real_label=1.0):
+    """Cross-entropy of "real" (target `real_label`, below 1 with one-sided label smoothing) for real images and "fake" for generated ones."""
+    return _bce(real_label, real_logits) + _bce(0.0, fake_logits)
 
 
 def non_saturating_generator(fake_logits):
@@ -24,9 +24,9 @@ def non_saturating_generator(fake_logits):
     return _bce(1.0, fake_logits)
 
 
-def hinge_discriminator(real_logits, fake_logits):
-    """Lim & Ye's hinge loss: only logits on the wrong side of +-1 are penalised."""
-    return tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+def hinge_discriminator(real_logits, fake_logits, real_label=1.0):
+    """Lim & Ye's hinge loss: only logits on the wrong side of +-`real_label` (1; smoothed: lower) are penalised."""
+    return tf.reduce_mean(tf.nn.relu(real_label - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
 
 
 def hinge_generator(fake_logits):

@@ -204,6 +204,38 @@ def pack(images, packing):
     return tf.transpose(stacked, [0, 2, 3, 1])
 
 
+def build_mlp_generator(latent_dim=100, hidden=128, leaky_slope=0.01, name="generator"):
+    """The fully connected generator of the GAN notebooks (Udacity's gan_mnist, its Keras port).
+
+    Dense latent_dim -> hidden (leaky ReLU) -> 784 (tanh), the tanh's [-1, 1] rescaled to [0, 1]
+    by a plain Rescaling layer, so the saved model loads anywhere.
+
+    Returns:
+      A model mapping float32 (batch, latent_dim) to (batch, 28, 28, 1) in [0, 1].
+    """
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.LeakyReLU(leaky_slope)(layers.Dense(hidden)(z))
+    x = layers.Dense(28 * 28, activation="tanh", dtype="float32")(x)
+    x = layers.Rescaling(0.5, offset=0.5, dtype="float32")(x)
+    images = layers.Reshape(IMAGE_SHAPE, dtype="float32", name="images")(x)
+    return keras.Model(z, images, name=name)
+
+
+def build_mlp_discriminator(hidden=128, leaky_slope=0.01, name="discriminator"):
+    """The fully connected discriminator of the GAN notebooks: 784 -> hidden (leaky ReLU) -> 1.
+
+    Its input is rescaled from [0, 1] to the notebooks' [-1, 1].
+
+    Returns:
+      A model mapping float32 (batch, 28, 28, 1) in [0, 1] to (batch, 1) float32 logits.
+    """
+    images = keras.Input(IMAGE_SHAPE, name="images")
+    x = layers.Flatten()(layers.Rescaling(2.0, offset=-1.0)(images))
+    x = layers.LeakyReLU(leaky_slope)(layers.Dense(hidden)(x))
+    logits = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(images, logits, name=name)
+
+
 def build_classifier(name="classifier", feature_size=1024):
     """TensorFlow's "Deep MNIST for experts" CNN.
 

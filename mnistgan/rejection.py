@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from mnistgan import config as config_lib, generators, networks, outputs
+from mnistgan import config as config_lib, families, generators, outputs
 from mnistgan.errors import UserError
 
 GAMMA_PERCENTILE = 95.0
@@ -48,10 +48,7 @@ def load_discriminator(output_dir, digit, run):
     cfg = dataclasses.replace(config_lib.GanConfig(), **{k: v for k, v in record["config"].items() if k in known})
     if cfg.packing > 1:
         raise UserError(f"{folder}: its discriminator judges packs of {cfg.packing} images, not one; rejection sampling needs one")
-    with networks.dtype_policy(cfg.precision):
-        discriminator = networks.build_discriminator(
-            cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group, spectral_norm=cfg.spectral_norm, width=cfg.discriminator_width
-        )
+    discriminator = families.build_discriminator(cfg)
     tf.train.Checkpoint(discriminator=discriminator).restore(checkpoint).expect_partial()
     return discriminator
 

@@ -45,6 +45,13 @@ def assert_refused(result, *fragments):
         (["--train-mnist", "--runs-per-digit", "2"], ["--runs-per-digit goes with --train-digits", "generators.json"]),
         (["--train-digits", "1", "--export-source", "generator"], ["--export-source goes with --export-mnist"]),
         (["stray", "--fetch-mnist"], ["unexpected argument 'stray'"]),
+        (["--train-digits", "1", "--generator-width", "0"], ["--generator-width: 0.0 is outside (0, 16]"]),
+        (["--train-digits", "1", "--lr-decay", "1"], ["--lr-decay: 1.0 is outside [0, 1)"]),
+        (["--train-digits", "1", "--packing", "0"], ["--packing"]),
+        (["--train-digits", "1", "--label-smoothing", "1"], ["--label-smoothing: 1.0 is outside [0, 1)"]),
+        (["--train-digits", "1", "--family", "mlp", "--minibatch-std-group", "4"], ["--minibatch-std-group", "mlp family"]),
+        (["--train-digits", "1", "--family", "gan"], ["--family"]),
+        (["--train-mnist", "--family", "mlp"], ["--family goes with --train-digits"]),
     ],
 )
 def test_bad_flags_are_refused_before_any_work(args, fragments):
@@ -95,6 +102,13 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
         ("--mode-seeking-weight=0.5", "mode_seeking_weight", 0.5),
         ("--runs-per-digit=3", "runs_per_digit", 3),
         ("--spectral-norm", "spectral_norm", True),
+        ("--generator-width=2", "generator_width", 2.0),
+        ("--discriminator-width=0.5", "discriminator_width", 0.5),
+        ("--packing=2", "packing", 2),
+        ("--lr-decay=0.33", "lr_decay_fraction", 0.33),
+        ("--coverage-focus=2", "coverage_focus", 2.0),
+        ("--family=mlp", "family", "mlp"),
+        ("--label-smoothing=0.2", "label_smoothing", 0.2),
     ],
 )
 def test_technique_flags_reach_the_gan_config(flag, field, value):

@@ -13,7 +13,7 @@ DEFAULT_GAN = {
     "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "loss": "non_saturating",
     "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
     "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0, "coverage_focus": 0.0,
-    "sample_every": 250, "checkpoint_every": 500,
+    "family": "dcgan", "label_smoothing": 0.0, "sample_every": 250, "checkpoint_every": 500,
     "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
     "snapshots": 0, "runs_per_digit": 1,
 }  # fmt: skip
@@ -89,7 +89,8 @@ def test_resume_keys_are_declared_on_the_settings():
     keys = config_lib.resume_keys(config_lib.GanConfig)
     for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
                  "minibatch_std_group", "mode_seeking_weight", "spectral_norm", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision",
-                 "generator_width", "discriminator_width", "packing", "lr_decay_fraction", "coverage_focus"):  # fmt: skip
+                 "generator_width", "discriminator_width", "packing", "lr_decay_fraction", "coverage_focus", "family",
+                 "label_smoothing"):  # fmt: skip
         assert name in keys
     # Changing these does not change what a checkpoint means (the last two only change sampling).
     for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline", "recalibrate_batch_norm",
@@ -99,7 +100,7 @@ def test_resume_keys_are_declared_on_the_settings():
         "d_learning_rate": None, "generator_step_dropout": True, "loss": "non_saturating", "augment": "",
         "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
         "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0,
-        "coverage_focus": 0.0,
+        "coverage_focus": 0.0, "family": "dcgan", "label_smoothing": 0.0,
     }  # fmt: skip
     assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
         "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture", "rejection_candidates",
@@ -109,3 +110,15 @@ def test_resume_keys_are_declared_on_the_settings():
 def test_default_workers_is_one_per_core_at_most_two():
     assert [config_lib.default_workers(cores) for cores in (1, 2, 8)] == [1, 2, 2]
 
+
+
+def test_a_family_brings_its_recipe_and_the_original_preset_its_length():
+    default, original = config_lib.PRESETS["default"][0], config_lib.PRESETS["original"][0]
+    mlp = config_lib.family_config(default, "default", "mlp")
+    assert (mlp.family, mlp.latent_dim, mlp.batch_size, mlp.learning_rate, mlp.beta1, mlp.label_smoothing) == ("mlp", 100, 100, 2e-3, 0.9, 0.1)
+    assert (mlp.minibatch_std_group, mlp.d_learning_rate, mlp.steps, mlp.runs_per_digit) == (0, None, 4000, 2)
+    assert config_lib.family_config(original, "original", "mlp").steps == 5500
+    assert config_lib.family_config(default, "default", "dcgan") == default
+    config_lib.check_family(mlp)
+    with pytest.raises(UserError, match="--packing changes the dcgan family's networks"):
+        config_lib.check_family(dataclasses.replace(mlp, packing=2))

@@ -295,7 +295,7 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     [
         dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4),
         dict(mode_seeking_weight=1.0), dict(spectral_norm=True), dict(generator_width=1.5), dict(discriminator_width=2.0),
-        dict(packing=2), dict(lr_decay_fraction=0.9),
+        dict(packing=2), dict(lr_decay_fraction=0.9), dict(label_smoothing=0.1), dict(family="mlp"),
     ],
     ids=lambda t: next(iter(t)),
 )
@@ -402,11 +402,19 @@ def test_learning_rates_fall_linearly_to_zero_over_the_last_share_of_the_steps(t
     assert float(step.state.d_optimizer.learning_rate) == pytest.approx(1e-4)
 
 
-def test_a_run_with_packing_and_decay_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(packing=2, lr_decay_fraction=0.75, generator_width=0.5, discriminator_width=1.5),
+        dict(family="mlp", latent_dim=100, label_smoothing=0.1, beta1=0.9),
+    ],
+    ids=["packing-decay-widths", "mlp-family"],
+)
+def test_a_run_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch, settings):
     import keras
     import tensorflow as tf
 
-    settings = dict(steps=8, packing=2, lr_decay_fraction=0.75, generator_width=0.5, discriminator_width=1.5, eval_every=0)
+    settings = dict(steps=8, eval_every=0, **settings)
     straight, killed = tiny_config(tmp_path / "straight", **settings), tiny_config(tmp_path / "killed", **settings)
     train(straight)
     save = tf.train.CheckpointManager.save
@@ -426,3 +434,18 @@ def test_a_run_with_packing_and_decay_killed_at_a_checkpoint_resumes_to_the_stra
     b = keras.models.load_model(outputs.generator_path(killed.output_dir, 3)).get_weights()
     for wa, wb in zip(a, b):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_the_mlp_family_trains_from_the_command_line_into_the_same_files(tmp_path, real_mnist_dir):
+    import keras
+
+    result = run_main(
+        "--train-digits", "3", "--family", "mlp", "--runs-per-digit", "1", "--steps", "4", "--sample-every", "2",
+        "--checkpoint-every", "2", "--eval-every", "0", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    generator = keras.models.load_model(outputs.generator_path(str(tmp_path), 3))
+    assert generator.input_shape == (None, 100) and generator.count_params() == 114_064
+    assert read_record(dataclasses.replace(tiny_config(tmp_path), output_dir=str(tmp_path)))["config"]["family"] == "mlp"
+    assert csv_steps(dataclasses.replace(tiny_config(tmp_path), output_dir=str(tmp_path))) == [2, 4]
+    assert os.path.exists(outputs.sample_path(str(tmp_path), 3, 4)) and os.path.exists(os.path.join(str(tmp_path), "generators.json"))

@@ -114,3 +114,13 @@ def test_a_packed_discriminator_judges_packs():
     assert discriminator(np.zeros((4, 28, 28, 3), np.float32), training=True).shape == (4, 1)
     # Only the first convolution sees the extra channels: 25 * 32 weights per channel.
     assert discriminator.count_params() == 3_268_769 + 2 * 25 * 32
+
+
+def test_the_mlp_family_has_the_notebooks_networks():
+    generator = networks.build_mlp_generator(latent_dim=100)
+    images = generator(np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32) * 3).numpy()
+    assert images.shape == (5, 28, 28, 1) and images.min() >= 0.0 and images.max() <= 1.0
+    assert generator.count_params() == (100 * 128 + 128) + (128 * 784 + 784) == 114_064  # Udacity's gan_mnist.
+    discriminator = networks.build_mlp_discriminator()
+    assert discriminator(np.zeros((3, 28, 28, 1), np.float32)).shape == (3, 1)
+    assert discriminator.count_params() == (784 * 128 + 128) + (128 + 1) == 100_609
