@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
 """Mean and spread over seeds of the runs recorded in bench/results.md.
 
-  .venv/bin/python bench/summary.py
+  .venv/bin/python bench/summary.py [--plot docs/accuracy-vs-minutes.png]
 
 Groups the blocks that bench/pipeline.py appended by their label (the text between
 "preset" and the seed, e.g. "fast"). When a seed was run more than once under the
-same label, its latest block counts.
+same label, its latest block counts. --plot draws each current preset's accuracy
+(validation and test: mean, with the seeds' range) against its GAN training minutes.
 """
 
 import os
 import re
 import statistics
 
-from absl import app
+from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HEADING = re.compile(r"^### preset (?P<label>.+), seed (?P<seed>\d+) \(", re.MULTILINE)
+_PLOT = flags.DEFINE_string("plot", None, "Also draw accuracy against GAN minutes into this PNG.")
+# The presets as they are now, and what the plot calls them.
+PLOTTED = {"fast": "fast", "default": "default", "best": "best (1 seed)"}
+# mnist-gan's own figure: test accuracy of one run after about 300 CPU-hours.
+ORIGINAL_TEST = 98.37
+_GAN = re.compile(r"\| GAN training \(10 digits\) \| (?P<minutes>[\d.]+) min")
 _TOTAL = re.compile(r"\| \*\*total\*\* \| \*\*(?P<minutes>[\d.]+) min\*\*")
 # Blocks before validation accuracy was recorded have only the test figure.
 _ACCURACY = re.compile(
@@ -25,7 +32,7 @@ _ACCURACY = re.compile(
 
 
 def parse(text):
-    """Returns {label: {seed: (validation % or None, test %, total minutes)}} of the synthetic runs.
+    """Returns {label: {seed: (validation % or None, test %, total minutes, GAN minutes or None)}} of the synthetic runs.
 
     Later blocks win.
     """
@@ -33,11 +40,11 @@ def parse(text):
     headings = list(_HEADING.finditer(text))
     for heading, following in zip(headings, headings[1:] + [None]):
         block = text[heading.end():following.start() if following else len(text)]
-        accuracy, total = _ACCURACY.search(block), _TOTAL.search(block)
+        accuracy, total, gan = _ACCURACY.search(block), _TOTAL.search(block), _GAN.search(block)
         if accuracy and total:
             validation = float(accuracy["validation"]) if accuracy["validation"] else None
             runs.setdefault(heading["label"], {})[int(heading["seed"])] = (
-                validation, float(accuracy["test"]), float(total["minutes"]))
+                validation, float(accuracy["test"]), float(total["minutes"]), float(gan["minutes"]) if gan else None)
     return runs
 
 
@@ -56,11 +63,40 @@ def main(argv):
     print("preset | seeds | synthetic validation accuracy: mean (min-max, std) | synthetic test accuracy | "
           "total wall time: median (min-max)")
     for label, by_seed in runs.items():
-        validation = [v for v, _, _ in by_seed.values() if v is not None]
-        minutes = [m for _, _, m in by_seed.values()]
+        validation = [v for v, _, _, _ in by_seed.values() if v is not None]
+        minutes = [m for _, _, m, _ in by_seed.values()]
         print(f"{label} | {','.join(map(str, sorted(by_seed)))} | {spread(validation)} | "
-              f"{spread([t for _, t, _ in by_seed.values()])} | "
+              f"{spread([t for _, t, _, _ in by_seed.values()])} | "
               f"{statistics.median(minutes):.1f} min ({min(minutes):.1f}-{max(minutes):.1f})")
+    if _PLOT.value:
+        plot(runs, _PLOT.value)
+
+
+def plot(runs, path):
+    """Each current preset's validation and test accuracy (mean, seeds' range) against its median GAN minutes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.2), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, name in PLOTTED.items():
+        by_seed = runs[label]
+        minutes = statistics.median(g for *_, g in by_seed.values() if g is not None)
+        for index, (kind, marker) in enumerate((("validation", "o"), ("test", "s"))):
+            values = [run[index] for run in by_seed.values() if run[index] is not None]
+            mean = statistics.mean(values)
+            axes.errorbar(minutes, mean, yerr=[[mean - min(values)], [max(values) - mean]], fmt=marker, capsize=3,
+                          color="C0" if kind == "validation" else "C1", label=kind if label == "fast" else None)
+        axes.annotate(name, (minutes, max(r[0] for r in by_seed.values())), textcoords="offset points", xytext=(6, 4))
+    axes.axhline(ORIGINAL_TEST, color="grey", linestyle="--", label="mnist-gan: test, 1 run, ~300 CPU-hours")
+    axes.set_xlabel("GAN training, minutes on 2 cores (AMD EPYC; median over seeds)")
+    axes.set_ylabel("classifier trained on generated digits only (%)")
+    axes.set_title("Accuracy against GAN minutes (bench/results.md)")
+    axes.legend(loc="lower right", fontsize="small")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
 
 
 if __name__ == "__main__":
