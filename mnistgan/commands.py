@@ -2,7 +2,7 @@
 
 from absl import logging
 
-from mnistgan import data, environment, outputs
+from mnistgan import config as config_lib, data, environment, outputs
 
 
 def fetch_mnist(config):
@@ -17,7 +17,8 @@ def fetch_mnist(config):
 def train_digits(config):
     mnist = data.load(config.mnist_dir)
     logging.info("training on %s", environment.training_device())
-    if config.workers > 1 and len(config.digits) > 1:
+    # A conditional family's network is one unit of work for every digit: it uses all the cores in this process.
+    if config.workers > 1 and len(config.digits) > 1 and config.gan.family not in config_lib.CONDITIONAL_FAMILIES:
         from mnistgan import workers  # The parent process does not import TensorFlow.
 
         return workers.train_digits(config, mnist)

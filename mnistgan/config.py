@@ -23,8 +23,10 @@ AUGMENTATIONS = ("translation", "cutout")
 
 
 # Model families (`--family`, families.py): which networks a GAN run trains. `dcgan` is mnist-gan's
-# per-digit DCGAN with every technique; `mlp` the GAN notebooks' fully connected GAN, per digit.
-FAMILIES = ("dcgan", "mlp")
+# per-digit DCGAN with every technique; `mlp` the GAN notebooks' fully connected GAN, per digit;
+# `cgan-mlp` cGAN_mnist's conditional GAN and `cdcgan` a conditional DCGAN, each one network for all digits.
+FAMILIES = ("dcgan", "mlp", "cgan-mlp", "cdcgan")
+CONDITIONAL_FAMILIES = ("cgan-mlp", "cdcgan")
 # A family's recipe: the settings of its seed project, which replace the preset's (the run's length, snapshots
 # and runs stay the preset's, except that preset `original` takes the project's own length, `own_steps`).
 FAMILY_RECIPES = {
@@ -35,7 +37,17 @@ FAMILY_RECIPES = {
         "latent_dim": 100, "batch_size": 100, "learning_rate": 2e-3, "d_learning_rate": None, "beta1": 0.9,
         "leaky_slope": 0.01, "label_smoothing": 0.1, "minibatch_std_group": 0, "own_steps": 5500,
     },
+    # cGAN_mnist's cgan_mnist.py: latent 100, Adam 2e-4 / beta1 0.5 for both networks, batch 32, real and
+    # generated images in separate D batches, 20,000 steps.
+    "cgan-mlp": {
+        "latent_dim": 100, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
+        "mixed_batches": False, "generator_step_dropout": True, "minibatch_std_group": 0, "own_steps": 20000,
+    },
+    # The per-digit DCGAN's networks and the preset's techniques, given the label.
+    "cdcgan": {"generator_step_dropout": True},
 }  # fmt: skip
+# One conditional network stands in for ten per-digit ones: outside preset `original` it trains ten times the preset's steps.
+CONDITIONAL_STEP_SCALE = 10
 # GanConfig fields that only the dcgan family's networks have, with the flag that sets each.
 DCGAN_ONLY = {
     "minibatch_std_group": "--minibatch-std-group", "spectral_norm": "--spectral-norm", "packing": "--packing",
@@ -344,6 +356,8 @@ def family_config(gan, preset, family):
     own_steps = recipe.pop("own_steps", None)
     if preset == "original" and own_steps:
         recipe["steps"] = own_steps
+    elif family in CONDITIONAL_FAMILIES:
+        recipe["steps"] = gan.steps * CONDITIONAL_STEP_SCALE
     return dataclasses.replace(gan, family=family, **recipe)
 
 
@@ -353,12 +367,21 @@ def check_family(gan):
     Raises:
       UserError: naming the flag, e.g. "--packing: the mlp family's discriminator ...".
     """
-    if gan.family == "dcgan":
-        return
     plain = GanConfig()
-    for field, flag in DCGAN_ONLY.items():
+    if gan.family == "cdcgan":  # The DCGAN's networks, given the label; packing and spectral norm are not built for them.
+        unsupported = {field: DCGAN_ONLY[field] for field in ("packing", "spectral_norm")}
+    elif gan.family == "dcgan":
+        unsupported = {}
+    else:
+        unsupported = DCGAN_ONLY
+    for field, flag in unsupported.items():
         if getattr(gan, field) != getattr(plain, field):
             raise UserError(f"{flag} changes the dcgan family's networks; the {gan.family} family's networks have no such part")
+    if gan.family in CONDITIONAL_FAMILIES:
+        if gan.coverage_focus > 0:
+            raise UserError(f"--coverage-focus weighs one digit's images; the {gan.family} family trains one network for all digits")
+        if not gan.generator_step_dropout:
+            raise UserError(f"the {gan.family} family keeps D's dropout in the generator step (its D takes two inputs)")
 
 
 def with_overrides(base, **overrides):

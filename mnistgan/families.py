@@ -9,6 +9,10 @@ config.FAMILY_RECIPES.
 |---|---|---|
 | dcgan | mnist-gan's DCGAN with batch norm (networks.build_generator / build_discriminator) | yes |
 | mlp | the GAN notebooks' fully connected GAN, 100 -> 128 -> 784 and 784 -> 128 -> 1 | yes |
+| cgan-mlp | cGAN_mnist's conditional GAN: fully connected, noise and image times a label embedding | no: one for all |
+| cdcgan | the DCGAN given the label: an embedding beside the noise, a projection discriminator | no: one for all |
+
+A conditional family's networks take [images or noise, int32 labels (n,)].
 """
 
 import dataclasses
@@ -24,6 +28,7 @@ class Family:
     name: str
     build_generator: Callable
     build_discriminator: Callable
+    conditional: bool = False  # One network for all digits, fed the label.
 
 
 def _dcgan_generator(cfg, name="generator"):
@@ -48,10 +53,35 @@ def _mlp_discriminator(cfg):
     return networks.build_mlp_discriminator(leaky_slope=cfg.leaky_slope)
 
 
+def _cgan_generator(cfg, name="generator"):
+    return networks.build_cgan_generator(cfg.latent_dim, name=name)
+
+
+def _cgan_discriminator(cfg):
+    return networks.build_cgan_discriminator()
+
+
+def _cdcgan_generator(cfg, name="generator"):
+    return networks.build_conditional_generator(cfg.latent_dim, cfg.leaky_slope, name, cfg.batch_norm_momentum, cfg.generator_width)
+
+
+def _cdcgan_discriminator(cfg):
+    return networks.build_projection_discriminator(
+        cfg.leaky_slope, minibatch_std_group=cfg.minibatch_std_group, width=cfg.discriminator_width
+    )
+
+
 FAMILIES = {
     "dcgan": Family("dcgan", _dcgan_generator, _dcgan_discriminator),
     "mlp": Family("mlp", _mlp_generator, _mlp_discriminator),
+    "cgan-mlp": Family("cgan-mlp", _cgan_generator, _cgan_discriminator, conditional=True),
+    "cdcgan": Family("cdcgan", _cdcgan_generator, _cdcgan_discriminator, conditional=True),
 }
+
+
+def is_conditional(cfg):
+    """Whether `cfg.family` trains one network for all digits, fed the label."""
+    return FAMILIES[cfg.family].conditional
 
 
 def build_networks(cfg):

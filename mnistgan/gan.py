@@ -15,11 +15,12 @@ import dataclasses
 import os
 import uuid
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
-from mnistgan.jobs import job_locks, jobs_of, run_label
+from mnistgan.jobs import job_locks, jobs_of, run_label, units_of
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
 
@@ -34,6 +35,8 @@ RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 # Seeds of a digit's runs lie this far apart: no two runs share a seed while config seeds stay below 10,000.
 RUN_SEED_STRIDE = 100_000
+# A conditional family's run seeds lie beyond every digit's.
+CONDITIONAL_SEED_OFFSET = 1_000_000_000
 
 
 def run_seed(seed, digit, run=1):
@@ -67,15 +70,37 @@ class DigitTraining:
         self.folder = outputs.digit_dir(config.output_dir, digit, run)
         self.paths = outputs.training_files(self.folder)
         self.run_json, self.checkpoint_dir = self.paths.record, self.paths.checkpoints
-        self.remedy = generators.retrain_digit(digit)
+        self.remedy = self._remedy()
         self.csv = outputs.MetricsCsv(
             outputs.digit_metrics_path(config.output_dir, digit, run), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
         )
-        self.files = gan_files.DigitFiles(config, digit, self.remedy, run)
+        self.files = self._files()
         self.train_images = None if train_images is None else data.to_float(train_images)
         self.validation_images = None if validation_images is None else data.to_float(validation_images)
-        self.seed = run_seed(config.seed, digit, run)
+        self.train_labels = self.validation_labels = None  # A conditional unit's (ConditionalTraining).
+        self.seed = self._seed()
         self.coverage_path = os.path.join(self.folder, "coverage.npz")
+
+    def _remedy(self):
+        return generators.retrain_digit(self.digit)
+
+    def _seed(self):
+        return run_seed(self.config.seed, self.digit, self.run)
+
+    def _files(self):
+        return gan_files.DigitFiles(self.config, self.digit, self.remedy, self.run)
+
+    def new_state(self, draw_weights=None):
+        """A new `GanState` of this run's images (and labels)."""
+        return gan_state.GanState(self.gan_config, self.train_images, self.seed, draw_weights, self.train_labels)
+
+    def selection(self):
+        """The `gan_monitor.Selection` that measures this run's generator and keeps the best."""
+        return gan_monitor.Selection(self.gan_config, self.evaluator, {self.digit: self.validation_images}, self.seed)
+
+    def heldout_accuracy(self, state, generator, seed):
+        """D's accuracy on the validation images against fresh generated ones (gan_monitor.heldout_accuracy)."""
+        return gan_monitor.heldout_accuracy(state, generator, self.validation_images, self.gan_config.heldout_samples, seed)
 
     def write_record(self, record, step, wall_time_s, status):
         harness.write_record(
@@ -155,9 +180,9 @@ class DigitTraining:
         record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
         draw_weights = self._draw_weights(record)
         if step_fn is None:
-            step_fn = gan_step.GanStep(gan_state.GanState(cfg, self.train_images, self.seed, draw_weights))
+            step_fn = gan_step.GanStep(self.new_state(draw_weights))
         else:
-            step_fn.state.reset(self.train_images, self.seed, draw_weights)
+            step_fn.state.reset(self.train_images, self.seed, draw_weights, self.train_labels)
         loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy)
         loop.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
@@ -235,9 +260,7 @@ class DigitTask(harness.Task):
         self.record, self.writer = record, writer
         self.selection = None
         if training.evaluator is not None:
-            self.selection = gan_monitor.Selection(
-                training.gan_config, training.evaluator, training.validation_images, training.digit, training.seed
-            )
+            self.selection = training.selection()
 
     def train_steps(self, count):
         d_loss, g_loss, finite = self.step_fn.train_steps(count)
@@ -273,9 +296,7 @@ class DigitTask(harness.Task):
         if self.selection is None:
             training.files.save_generator(self.generator)
         seed = gan_monitor.noise_seed(training.seed, step, "heldout")
-        self.heldout = gan_monitor.heldout_accuracy(
-            self.state, self.generator, training.validation_images, training.gan_config.heldout_samples, seed
-        )
+        self.heldout = training.heldout_accuracy(self.state, self.generator, seed)
         training.progress.message(f"{training.label}: step {step}: held-out discriminator accuracy {self.heldout:.3f}")
         with self.writer.as_default(step=step):
             tf.summary.scalar("heldout_d_accuracy", self.heldout)
@@ -310,9 +331,9 @@ def check_digits(config):
       UserError: for the first damaged file (or changed setting), before any
         digit is trained.
     """
-    for digit in config.digits:
+    for unit in units_of(config):
         for run in range(1, config.gan.runs_per_digit + 1):
-            DigitTraining(config, digit, run=run).check()
+            unit_training(config, unit, run=run).check()
 
 
 def train_jobs(config, jobs, evaluator=None, progress=Progress):
@@ -326,11 +347,62 @@ def train_jobs(config, jobs, evaluator=None, progress=Progress):
       progress: makes each digit's progress reporter, as `DigitTraining` takes it.
     """
     shared = None  # One state and compiled step for all digits: see GanState.reset.
-    for digit, run, train_images, validation_images in jobs:
-        training = DigitTraining(config, digit, train_images, validation_images, evaluator, progress, run)
+    for unit, run, train, validation in jobs:
+        training = unit_training(config, unit, train, validation, evaluator, progress, run)
         if shared is None:
-            shared = gan_step.GanStep(gan_state.GanState(config.gan, training.train_images, training.seed))
+            shared = gan_step.GanStep(training.new_state())
         yield training.train(shared)
+
+
+def unit_training(config, unit, train=None, validation=None, evaluator=None, progress=Progress, run=1):
+    """The training of one job's unit: a `DigitTraining` for a digit, a `ConditionalTraining` for a family's name."""
+    if isinstance(unit, str):
+        return ConditionalTraining(config, unit, train, validation, evaluator, progress, run)
+    return DigitTraining(config, unit, train, validation, evaluator, progress, run)
+
+
+class ConditionalTraining(DigitTraining):
+    """Training of one run of a conditional family's network, all digits at once, into output/<family>[/run-r]/.
+
+    The same files as a digit's run (outputs.py): its sample grid holds a row
+    per digit, its quality is the mean over the digits it trains, its held-out
+    check judges every digit's validation images.
+
+    Args:
+      family: the family's name (config.CONDITIONAL_FAMILIES), which names the folder.
+      train, validation: (uint8 (n, 28, 28) images, int (n,) digits), as jobs.jobs_of makes them; None when
+        only `check` is needed.
+      The rest as `DigitTraining` takes them.
+    """
+
+    def __init__(self, config, family, train=None, validation=None, evaluator=None, progress=Progress, run=1):
+        super().__init__(config, family, None if train is None else train[0], None if validation is None else validation[0], evaluator, progress, run)
+        if train is not None:
+            self.train_labels = np.asarray(train[1], np.int32)
+            self.validation_labels = np.asarray(validation[1], np.int32)
+
+    def _seed(self):
+        return CONDITIONAL_SEED_OFFSET + run_seed(self.config.seed, 0, self.run)
+
+    def _remedy(self):
+        return f"start it over: ./main.py --train-digits {','.join(map(str, self.config.digits)) or '0,...,9'} --family {self.digit} --restart"
+
+    def _files(self):
+        return gan_files.ConditionalFiles(self.config, self.digit, self.remedy, self.run)
+
+    def selection(self):
+        validation = {int(d): self.validation_images[self.validation_labels == d] for d in np.unique(self.validation_labels)}
+        return gan_monitor.Selection(self.gan_config, self.evaluator, validation, self.seed, conditional=True)
+
+    def heldout_accuracy(self, state, generator, seed):
+        return gan_monitor.heldout_accuracy(
+            state, generator, self.validation_images, self.gan_config.heldout_samples, seed, self.validation_labels
+        )
+
+    def _result(self, record, status, step):
+        result = super()._result(record, status, step)
+        result.labels = tuple(int(d) for d in np.unique(self.train_labels)) if self.train_labels is not None else ()
+        return result
 
 
 def train_digits(config, mnist, evaluator=None):

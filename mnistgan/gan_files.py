@@ -9,8 +9,11 @@ from mnistgan import data, images, outputs
 from mnistgan.gan_monitor import fixed_noise
 
 EVOLUTION_ROWS = 4
+# Stands in for the digit in the fixed noise of a conditional family's grid.
+CONDITIONAL_NOISE_KEY = 10
 EVOLUTION_COLUMNS = 12
 GRID_SIZE = 64
+GRID_COLUMNS = 8
 
 
 class DigitFiles:
@@ -33,18 +36,21 @@ class DigitFiles:
         """The sample grid of `step` from the fixed noise, its row in the evolution strip, and TensorBoard's copy."""
         noise = fixed_noise(self.config.gan, self.config.seed, self.digit, GRID_SIZE)
         generated = data.to_uint8(generator(noise, training=False).numpy())
-        images.save_grid(outputs.sample_path(self.output_dir, self.digit, step, self.run), generated)
+        self._save_samples(generated, generated[:EVOLUTION_ROWS], step, writer)
+
+    def _save_samples(self, generated, evolution_images, step, writer):
+        images.save_grid(outputs.sample_path(self.output_dir, self.digit, step, self.run), generated, columns=GRID_COLUMNS)
         steps, snapshots = self.load_evolution()
         keep = steps < step
         steps = np.append(steps[keep], step)
-        snapshots = np.concatenate([snapshots[keep], generated[np.newaxis, :EVOLUTION_ROWS]])
+        snapshots = np.concatenate([snapshots[keep], evolution_images[np.newaxis]])
         with outputs.atomic_path(self.evolution_npz) as tmp:
             np.savez(tmp, steps=steps, images=snapshots)
         columns = images.pick_columns(len(steps), EVOLUTION_COLUMNS)
         strip = images.evolution_strip(steps[columns], snapshots[columns])
         images.save_png(outputs.evolution_path(self.output_dir, self.digit, self.run), strip)
         with writer.as_default(step=step):
-            tf.summary.image("samples", data.to_float(images.tile(generated, 8, 1))[np.newaxis], max_outputs=1)
+            tf.summary.image("samples", data.to_float(images.tile(generated, GRID_COLUMNS, 1))[np.newaxis], max_outputs=1)
 
     def load_evolution(self):
         """The evolution snapshots so far: int (n,) steps and uint8 (n, EVOLUTION_ROWS, 28, 28) images."""
@@ -76,3 +82,19 @@ class DigitFiles:
     def _save(model, path):
         with outputs.atomic_path(path) as tmp:
             model.save(tmp)
+
+
+class ConditionalFiles(DigitFiles):
+    """The images and models of a conditional family's run: its grid holds a row per digit it trains.
+
+    The columns share GRID_COLUMNS fixed noise vectors; the evolution strip follows
+    EVOLUTION_ROWS digits spread over the trained ones, each from the first noise vector.
+    """
+
+    def save_samples(self, generator, step, writer):
+        digits = np.asarray(self.config.digits)  # The digits the network trains on (jobs.jobs_of).
+        noise = fixed_noise(self.config.gan, self.config.seed, CONDITIONAL_NOISE_KEY, GRID_COLUMNS)
+        labels = np.repeat(digits, GRID_COLUMNS).astype(np.int32)
+        generated = data.to_uint8(generator([np.tile(noise, (len(digits), 1)), labels], training=False).numpy())
+        rows = np.linspace(0, len(digits) - 1, EVOLUTION_ROWS).round().astype(int)
+        self._save_samples(generated, generated[rows * GRID_COLUMNS], step, writer)

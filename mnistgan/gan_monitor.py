@@ -1,5 +1,7 @@
 """Watching a digit's GAN train: the calibrated generator, the held-out check and the selection of the best generator."""
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -51,7 +53,7 @@ def calibrated_generator(state, seed, samples=1024):
         return model
     probe = keras.Model(model.input, [layer.input for layer in layers])
     z = np.random.default_rng(seed).standard_normal((samples, state.config.latent_dim)).astype(np.float32)
-    for layer, x in zip(layers, probe(z, training=True)):
+    for layer, x in zip(layers, probe(generator_input(state, z), training=True)):
         x = tf.cast(x, tf.float32)
         axes = list(range(len(x.shape) - 1))
         layer.moving_mean.assign(tf.reduce_mean(x, axes))
@@ -59,7 +61,37 @@ def calibrated_generator(state, seed, samples=1024):
     return model
 
 
-def heldout_accuracy(state, generator, real_images, count, seed):
+def trained_labels(state):
+    """The digits a conditional family's state trains on, sorted (empty for a per-digit family)."""
+    return np.unique(state.labels.numpy())
+
+
+def cycled_labels(state, count):
+    """int32 (count,): the trained digits in turn, for a conditional generator's fixed draws."""
+    digits = trained_labels(state)
+    return digits[np.arange(count) % len(digits)].astype(np.int32)
+
+
+def generator_input(state, noise):
+    """What the state's generator takes for `noise`: the noise, with the trained digits in turn for a conditional one."""
+    return [noise, cycled_labels(state, len(noise))] if len(state.labels.numpy()) else noise
+
+
+@contextlib.contextmanager
+def dropout_off(model):
+    """Eager calls of `model` inside skip its dropout (each Dropout layer's rate is 0 meanwhile)."""
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    rates = [layer.rate for layer in dropouts]
+    for layer in dropouts:
+        layer.rate = 0.0
+    try:
+        yield
+    finally:
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
+
+
+def heldout_accuracy(state, generator, real_images, count, seed, real_labels=None):
     """Discriminator accuracy on held-out real images vs fresh generated ones.
 
     D judges as while training (batch statistics, no dropout): with separate
@@ -71,6 +103,7 @@ def heldout_accuracy(state, generator, real_images, count, seed):
       generator: draws the fakes, from `calibrated_generator()`.
       real_images: float32 (n, 28, 28, 1) validation images of the digit.
       count: how many generated images to judge.
+      real_labels: int32 (n,) their digits, for a conditional family (the generated ones cycle through the digits).
 
     Returns:
       The share judged correctly (of packs, with `packing` > 1), in [0, 1]; 0.5 means D cannot tell them apart.
@@ -79,34 +112,39 @@ def heldout_accuracy(state, generator, real_images, count, seed):
     real_images = real_images[: len(real_images) // packing * packing]  # Whole packs only.
     count = count // packing * packing
     z = np.random.default_rng(seed).standard_normal((count, state.config.latent_dim)).astype(np.float32)
-    fake_images = generator(z, training=False)
+    fake_input = generator_input(state, z)
+    fake_images = generator(fake_input, training=False)
+    fake_labels = fake_input[1] if isinstance(fake_input, list) else None
 
-    def judge(images):
-        return gan_step.discriminate(state.discriminator, images, dropout=False, packing=packing).numpy()
+    def judge(images, labels):
+        with dropout_off(state.discriminator):  # A conditional D's two inputs leave discriminate() no other way.
+            return gan_step.discriminate(state.discriminator, images, dropout=False, packing=packing, labels=labels).numpy()
 
     if state.config.mixed_batches:
-        logits = judge(tf.concat([real_images, fake_images], axis=0))
+        labels = None if real_labels is None else np.concatenate([real_labels, fake_labels])
+        logits = judge(tf.concat([real_images, fake_images], axis=0), labels)
         real_logits, fake_logits = logits[: len(real_images) // packing], logits[len(real_images) // packing :]
     else:
-        real_logits, fake_logits = judge(real_images), judge(fake_images)
+        real_logits, fake_logits = judge(real_images, real_labels), judge(fake_images, fake_labels)
     correct = np.sum(real_logits > 0) + np.sum(fake_logits <= 0)
     return float(correct) / (len(real_logits) + len(fake_logits))
 
 
 class Selection:
-    """Measures a digit's generator with the evaluator; keeps the best; flags a decline.
+    """Measures a run's generator with the evaluator; keeps the best; flags a decline.
 
     Args:
       config: the `GanConfig` (eval_samples, decline_patience).
       evaluator: an `evaluation.Evaluator`.
-      validation_images: float32 (n, 28, 28, 1) in [0, 1] of the digit.
-      digit: 0-9.
-      run_seed: the digit's seed, for the noise of each measurement.
+      validation: {digit: float32 (n, 28, 28, 1) in [0, 1]} validation images of the digit a per-digit
+        generator draws, or of each digit a conditional one draws (each measured, the means decide).
+      run_seed: the run's seed, for the noise of each measurement.
+      conditional: whether the generator takes the label.
     """
 
-    def __init__(self, config, evaluator, validation_images, digit, run_seed):
-        self.config, self.evaluator, self.validation_images = config, evaluator, validation_images
-        self.digit, self.run_seed = digit, run_seed
+    def __init__(self, config, evaluator, validation, run_seed, conditional=False):
+        self.config, self.evaluator, self.validation = config, evaluator, validation
+        self.run_seed, self.conditional = run_seed, conditional
 
     def measure(self, generator, step, record, writer):
         """Measures `generator`; updates `record` (best, last, decline).
@@ -117,9 +155,13 @@ class Selection:
         """
         from mnistgan import evaluation  # Deferred: only runs that select need it.
 
-        sampler = generators.Sampler(generator)
-        candidates = sampler.draw(self.config.eval_samples, seed=noise_seed(self.run_seed, step, "quality"))
-        quality = evaluation.measure(self.evaluator, self.validation_images, candidates, self.digit)
+        measured = []
+        for digit, images in sorted(self.validation.items()):
+            entry = generators.Entry("", label=digit) if self.conditional else None
+            seed = noise_seed(self.run_seed, step, "quality") + ([digit] if self.conditional else [])
+            candidates = generators.Sampler(generator, entry).draw(self.config.eval_samples, seed=seed)
+            measured.append(evaluation.measure(self.evaluator, images, candidates, digit))
+        quality = evaluation.Quality(**{k: float(np.mean([getattr(q, k) for q in measured])) for k in evaluation.Quality.__dataclass_fields__})
         with writer.as_default(step=step):
             for name, value in quality.as_dict().items():
                 tf.summary.scalar(f"quality/{name}", value)

@@ -19,9 +19,10 @@ class GanState:
       seed: seeds the weights, the noise and the batch choice.
       draw_weights: float (n,) probabilities of drawing each real image
         (coverage.py), or None to draw them uniformly.
+      labels: int32 (n,) digits of the real images, for a conditional family (None: one digit's images).
     """
 
-    def __init__(self, config, real_images, seed, draw_weights=None):
+    def __init__(self, config, real_images, seed, draw_weights=None, labels=None):
         self.config = config
         self.generator, self.discriminator = self._build_networks()
         use_ema = config.ema_momentum > 0
@@ -40,6 +41,7 @@ class GanState:
         # The cumulative drawing probabilities of the real images, used while `weighted` (not checkpointed: coverage.npz holds them).
         self.draw_cdf = tf.Variable([1.0], shape=tf.TensorShape([None]), trainable=False)
         self.weighted = tf.Variable(False, trainable=False)
+        self.labels = tf.Variable(tf.zeros([0], tf.int32), shape=tf.TensorShape([None]), trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
         # These keyword names are the checkpoint's object names: changing one breaks every resume.
@@ -54,9 +56,9 @@ class GanState:
             # random state); without them a resumed run drifts from a straight one.
             layer_seeds=networks.seed_states(self.discriminator) + networks.seed_states(self.generator),
         )
-        self.reset(real_images, seed, draw_weights)
+        self.reset(real_images, seed, draw_weights, labels)
 
-    def reset(self, real_images, seed, draw_weights=None):
+    def reset(self, real_images, seed, draw_weights=None, labels=None):
         """Starts a fresh run on `real_images` (drawn by `draw_weights`): new weights from `seed`, empty optimizers, step 0.
 
         Every trace of a Keras optimizer step stays in TensorFlow's gradient
@@ -72,6 +74,7 @@ class GanState:
                 variable.assign(tf.zeros_like(variable))
             optimizer.learning_rate = rate  # The one that does not start at zero.
         self.real.assign(real_images)
+        self.labels.assign(np.zeros([0], np.int32) if labels is None else np.asarray(labels, np.int32))
         self.weighted.assign(draw_weights is not None)
         if draw_weights is not None:
             cdf = np.cumsum(np.asarray(draw_weights, np.float64))

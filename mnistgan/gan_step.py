@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from mnistgan import augment, losses, networks
+from mnistgan import augment, families, losses, networks
 
 
 def decay_factor(step, steps, fraction):
@@ -32,6 +32,7 @@ class GanStep:
         self.state = state
         self.config = state.config
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[state.config.loss]
+        self.conditional = families.is_conditional(state.config)
 
     @tf.function
     def train_steps(self, count):
@@ -55,16 +56,23 @@ class GanStep:
             factor = decay_factor(tf.cast(state.step, tf.float32), cfg.steps, cfg.lr_decay_fraction)
             for optimizer, rate in zip((state.g_optimizer, state.d_optimizer), state.learning_rates()):
                 optimizer.learning_rate = rate * factor
-        real = tf.gather(state.real, self._real_indices())
+        index = self._real_indices()
+        real = tf.gather(state.real, index)
+        # A conditional family's D step shows it generated images of the real batch's labels (as cGAN_mnist
+        # does); its G step draws labels as often as the training data holds them.
+        labels = tf.gather(state.labels, index) if self.conditional else None
         d_vars = state.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            d_loss = self.d_loss(real, state.generator(self._noise(), training=True))
+            d_loss = self.d_loss(real, state.generator(self._generator_input(self._noise(), labels), training=True), labels)
         state.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_vars = state.generator.trainable_variables
         z = self._noise()
+        fake_labels = self._drawn_labels() if self.conditional else None
         with tf.GradientTape() as tape:
-            fake = state.generator(z, training=True)
-            _, fake_logits = self._judge_pair(real, fake, need_real=False, dropout=self.config.generator_step_dropout)
+            fake = state.generator(self._generator_input(z, fake_labels), training=True)
+            _, fake_logits = self._judge_pair(
+                real, fake, need_real=False, dropout=self.config.generator_step_dropout, labels=(labels, fake_labels)
+            )
             g_loss = self.g_loss_fn(fake_logits)
             if self.config.mode_seeking_weight > 0:
                 g_loss += self.config.mode_seeking_weight * losses.mode_seeking_penalty(fake, z)
@@ -88,6 +96,15 @@ class GanStep:
 
         return tf.cond(state.weighted, weighted, uniform)
 
+    def _drawn_labels(self):
+        """int32 (images per side,) labels for the generator step, as often as the training data holds each."""
+        state = self.state
+        return tf.gather(state.labels, state.rng.uniform([self._images_per_side()], 0, tf.shape(state.labels)[0], dtype=tf.int32))
+
+    @staticmethod
+    def _generator_input(noise, labels):
+        return noise if labels is None else [noise, labels]
+
     def _images_per_side(self):
         """Real (and generated) images per step: `batch_size` packs of `packing`."""
         return self.config.batch_size * self.config.packing
@@ -95,13 +112,13 @@ class GanStep:
     def _noise(self):
         return self.state.rng.normal([self._images_per_side(), self.config.latent_dim])
 
-    def d_loss(self, real, fake):
-        """D's loss on a real and a fake batch, with the R1 penalty when `r1_gamma` > 0."""
+    def d_loss(self, real, fake, labels=None):
+        """D's loss on a real and a fake batch (both of `labels`, for a conditional family), with the R1 penalty when `r1_gamma` > 0."""
         gamma = self.config.r1_gamma
         real = self._augment(real)
         with tf.GradientTape(watch_accessed_variables=False) as input_tape:
             input_tape.watch(real)
-            real_logits, fake_logits = self._judge_pair(real, fake, augmented=True)
+            real_logits, fake_logits = self._judge_pair(real, fake, augmented=True, labels=(labels, labels))
             real_total = tf.reduce_sum(real_logits)  # Inside the tape, so its gradient at `real` exists.
         loss = self.d_loss_fn(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
         if gamma > 0:
@@ -111,7 +128,7 @@ class GanStep:
     def _augment(self, images):
         return augment.diff_augment(images, self.config.augment, self.state.rng)
 
-    def _judge_pair(self, real, fake, need_real=True, augmented=False, dropout=True):
+    def _judge_pair(self, real, fake, need_real=True, augmented=False, dropout=True, labels=(None, None)):
         """D's logits (training mode) for a real and a fake batch of equal size.
 
         With `mixed_batches`, both go through D as one batch, so D's batch norm
@@ -120,27 +137,33 @@ class GanStep:
         the generator step shows D the fake batch alone. Both batches are
         augmented here (`augment`) unless `augmented` says `real` already is.
         `dropout` False switches D's dropout off (batch statistics stay).
+        `labels` are the (real, fake) batches' labels for a conditional family's D.
         """
         fake = self._augment(fake)
         if not augmented and (need_real or self.config.mixed_batches):
             real = self._augment(real)
         discriminator, packing = self.state.discriminator, self.config.packing
+        real_labels, fake_labels = labels
         if self.config.mixed_batches:  # Both sides hold whole packs, so no pack mixes them.
-            logits = discriminate(discriminator, tf.concat([real, fake], axis=0), dropout, packing)
+            both = None if real_labels is None else tf.concat([real_labels, fake_labels], axis=0)
+            logits = discriminate(discriminator, tf.concat([real, fake], axis=0), dropout, packing, both)
             real_packs = tf.shape(real)[0] // packing
             return logits[:real_packs], logits[real_packs:]
-        real_logits = discriminate(discriminator, real, dropout, packing) if need_real else None
-        return real_logits, discriminate(discriminator, fake, dropout, packing)
+        real_logits = discriminate(discriminator, real, dropout, packing, real_labels) if need_real else None
+        return real_logits, discriminate(discriminator, fake, dropout, packing, fake_labels)
 
 
-def discriminate(discriminator, images, dropout=True, packing=1):
+def discriminate(discriminator, images, dropout=True, packing=1, labels=None):
     """D's logits with batch statistics, and with dropout unless `dropout` is False.
 
     Args:
       images: (n, 28, 28, 1), n a multiple of `packing`.
       packing: images per pack (`networks.pack`); D returns one logit per pack, (n / packing, 1).
+      labels: int32 (n,) for a conditional family's D (whose dropout stays on: config.check_family).
     """
     images = networks.pack(images, packing)
+    if labels is not None:
+        return discriminator([tf.convert_to_tensor(images), tf.convert_to_tensor(labels, tf.int32)], training=True)
     if dropout:
         return discriminator(images, training=True)
     x = images

@@ -210,20 +210,25 @@ def _record_training(output_dir, results):
     generator is run 1's, its snapshots those of every run in run order. Other
     digits keep what the manifest (or, before there was one, the folder) listed.
 
+    A conditional family's result (its `digit` a name) gives every digit it draws
+    (`labels`) the same files, each entry with that digit as its label.
+
     Args:
       results: `results.DigitResult`s, each with its `generator` and `snapshots` paths.
     """
     manifest = load_manifest(output_dir)
     by_digit = {}
-    for result in sorted(results, key=lambda r: (r.digit, r.run)):
-        by_digit.setdefault(result.digit, []).append(result)
-    def entry(path, result):
-        return Entry(os.path.relpath(path, output_dir), result.run, result.run_id)
+    for result in sorted(results, key=lambda r: r.run):
+        for digit, label in [(d, d) for d in result.labels] if isinstance(result.digit, str) else [(result.digit, None)]:
+            by_digit.setdefault(digit, []).append((result, label))
 
-    for digit, runs in by_digit.items():
-        first = next((r for r in runs if r.run == 1 and r.generator), None)
-        generator = entry(first.generator, first) if first else None
-        snapshots = tuple(entry(path, r) for r in runs for path in r.snapshots)
+    def entry(path, result, label):
+        return Entry(os.path.relpath(path, output_dir), result.run, result.run_id, label)
+
+    for digit, runs in sorted(by_digit.items()):
+        first = next(((r, label) for r, label in runs if r.run == 1 and r.generator), None)
+        generator = entry(first[0].generator, *first) if first else None
+        snapshots = tuple(entry(path, r, label) for r, label in runs for path in r.snapshots)
         manifest[digit] = DigitGenerators(generator, snapshots)
     write_manifest(output_dir, manifest)
 

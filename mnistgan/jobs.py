@@ -3,18 +3,28 @@
 Free of TensorFlow, so that the parent of worker processes can hand jobs out.
 """
 
-from mnistgan import locks
+import numpy as np
+
+from mnistgan import config as config_lib, locks
 
 
-def run_label(digit, run=1):
-    """How messages and the progress board name one run of a digit."""
-    return f"digit {digit}" if run == 1 else f"digit {digit} (run {run})"
+def units_of(config):
+    """What `config` trains a network of: each digit, or for a conditional family its name (one network for all digits)."""
+    return [config.gan.family] if config.gan.family in config_lib.CONDITIONAL_FAMILIES else list(config.digits)
+
+
+def run_label(unit, run=1):
+    """How messages and the progress board name one run of a digit (or of a conditional family's network)."""
+    name = unit if isinstance(unit, str) else f"digit {unit}"
+    return name if run == 1 else f"{name} (run {run})"
 
 
 def jobs_of(config, per_digit):
-    """The (digit, run, train_images, validation_images) jobs of `config`: every digit's run 1, then every run 2, ...
+    """The (unit, run, train, validation) jobs of `config`: every unit's run 1, then every run 2, ...
 
-    So every digit has a generator as early as one run per digit allows.
+    So every digit has a generator as early as one run per digit allows. A digit's
+    job holds its uint8 (n, 28, 28) training and validation images; a conditional
+    family's holds (images, int digits) of all the digits, in one job per run.
 
     Args:
       config: the whole `Config`.
@@ -22,14 +32,17 @@ def jobs_of(config, per_digit):
     """
     per_digit = list(per_digit)
     runs = range(1, config.gan.runs_per_digit + 1)
+    if config.gan.family in config_lib.CONDITIONAL_FAMILIES:
+        train, validation = ((np.concatenate([p[i] for p in per_digit]), np.concatenate([[p[0]] * len(p[i]) for p in per_digit])) for i in (1, 2))
+        return [(config.gan.family, run, train, validation) for run in runs]
     return [(digit, run, train, validation) for run in runs for digit, train, validation in per_digit]
 
 
 def job_locks(config):
-    """A `locks.Lock` for every run that `config` trains: one command per run of a digit at a time."""
+    """A `locks.Lock` for every run that `config` trains: one command per run of a unit at a time."""
     runs = range(1, config.gan.runs_per_digit + 1)
     return [
-        locks.Lock(config.output_dir, locks.digit_lock_name(digit, run), run_label(digit, run))
-        for digit in config.digits
+        locks.Lock(config.output_dir, locks.digit_lock_name(unit, run), run_label(unit, run))
+        for unit in units_of(config)
         for run in runs
     ]

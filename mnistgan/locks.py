@@ -33,7 +33,9 @@ RETRY_S = 1.0
 
 
 def digit_lock_name(digit, run=1):
-    return f"digit-{digit}" if run == 1 else f"digit-{digit}-run-{run}"
+    """The lock of one run of a digit ("digit-3-run-2") or of a conditional family's network ("cdcgan-run-2")."""
+    name = digit if isinstance(digit, str) else f"digit-{digit}"
+    return name if run == 1 else f"{name}-run-{run}"
 
 
 def _flock(handle, wait):

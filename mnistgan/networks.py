@@ -11,6 +11,9 @@ import tensorflow as tf
 from keras import layers
 
 IMAGE_SHAPE = (28, 28, 1)
+CLASSES = 10
+# Length of the learned label vector a conditional DCGAN generator gets beside its noise.
+LABEL_EMBEDDING = 10
 
 
 @contextlib.contextmanager
@@ -52,9 +55,14 @@ def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_nor
     Returns:
       A model mapping float32 (batch, latent_dim) to (batch, 28, 28, 1) in [0, 1].
     """
-    dense, channels = widened(1024, width), (widened(64, width), widened(32, width))
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(dense, use_bias=False)(z)
+    return keras.Model(z, _dcgan_generator_body(z, leaky_slope, batch_norm_momentum, width), name=name)
+
+
+def _dcgan_generator_body(x, leaky_slope, batch_norm_momentum, width):
+    """build_generator's layers from its input vector to the images."""
+    dense, channels = widened(1024, width), (widened(64, width), widened(32, width))
+    x = layers.Dense(dense, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=batch_norm_momentum)(x)
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Dense(7 * 7 * channels[0], use_bias=False)(x)
@@ -66,8 +74,24 @@ def build_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_nor
     x = layers.LeakyReLU(leaky_slope)(x)
     x = layers.Conv2DTranspose(1, 5, strides=2, padding="same")(x)  # state size: 28 x 28 x 1
     # float32 so the pixels stay exact when the rest runs in bfloat16.
-    images = layers.Activation("sigmoid", dtype="float32", name="images")(x)
-    return keras.Model(z, images, name=name)
+    return layers.Activation("sigmoid", dtype="float32", name="images")(x)
+
+
+def _label_input():
+    """The class a conditional network is given: int32 (batch,), 0-9."""
+    return keras.Input((), dtype="int32", name="label")
+
+
+def build_conditional_generator(latent_dim=32, leaky_slope=0.01, name="generator", batch_norm_momentum=0.99, width=1.0):
+    """The DCGAN generator of `build_generator`, told which digit to draw: an embedding of the label
+    (LABEL_EMBEDDING values) is concatenated with the noise.
+
+    Returns:
+      A model mapping [float32 (batch, latent_dim), int32 (batch,) labels 0-9] to (batch, 28, 28, 1) in [0, 1].
+    """
+    z, label = keras.Input((latent_dim,), name="z"), _label_input()
+    x = layers.Concatenate()([z, layers.Embedding(CLASSES, LABEL_EMBEDDING)(label)])
+    return keras.Model([z, label], _dcgan_generator_body(x, leaky_slope, batch_norm_momentum, width), name=name)
 
 
 class FusedBatchNormalization(layers.BatchNormalization):
@@ -163,14 +187,26 @@ def build_discriminator(
       A model mapping float32 (packs, 28, 28, packing) in [0, 1] to (packs, 1)
       float32 logits: > 0 means "real".
     """
+    images = keras.Input((*IMAGE_SHAPE[:2], packing), name="images")
+    features = _dcgan_discriminator_features(images, leaky_slope, minibatch_std_group, batch_norm, spectral_norm, width)
+    logits = _weighted(layers.Dense(1, dtype="float32", name="logit"), spectral_norm)(features)
+    return keras.Model(images, logits, name=name)
 
-    def weighted(layer):  # The spectral norm wraps the layers that hold a kernel, in their dtype policy.
-        return layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
+
+def _weighted(layer, spectral_norm):
+    """The layer, wrapped in a spectral norm (in its dtype policy) when `spectral_norm`."""
+    return layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
+
+
+def _dcgan_discriminator_features(images, leaky_slope, minibatch_std_group, batch_norm, spectral_norm, width):
+    """build_discriminator's layers from its input to the 1024 (times width) features its logit reads."""
+
+    def weighted(layer):
+        return _weighted(layer, spectral_norm)
 
     def normalised(x):
         return x if spectral_norm else batch_norm()(x)
 
-    images = keras.Input((*IMAGE_SHAPE[:2], packing), name="images")
     x = weighted(layers.Conv2D(widened(32, width), 5, padding="same", use_bias=spectral_norm))(images)
     x = layers.LeakyReLU(leaky_slope)(normalised(x))
     x = layers.MaxPooling2D(2)(x)  # state size: 14 x 14 x 32 width
@@ -182,9 +218,22 @@ def build_discriminator(
     x = layers.Flatten()(x)
     x = weighted(layers.Dense(widened(1024, width), use_bias=spectral_norm))(x)
     x = layers.LeakyReLU(leaky_slope)(normalised(x))
-    x = layers.Dropout(0.5)(x)
-    logits = weighted(layers.Dense(1, dtype="float32", name="logit"))(x)
-    return keras.Model(images, logits, name=name)
+    return layers.Dropout(0.5)(x)
+
+
+def build_projection_discriminator(leaky_slope=0.01, name="discriminator", minibatch_std_group=0, batch_norm=FusedBatchNormalization, width=1.0):
+    """The DCGAN discriminator of `build_discriminator` told the label, as Miyato & Koyama's (2018) projection
+    discriminator: logit = w . phi(x) + b + embed(y) . phi(x), phi the 1024 (times width) features.
+
+    Returns:
+      A model mapping [float32 (batch, 28, 28, 1) in [0, 1], int32 (batch,) labels 0-9] to (batch, 1) float32 logits.
+    """
+    images, label = keras.Input(IMAGE_SHAPE, name="images"), _label_input()
+    features = _dcgan_discriminator_features(images, leaky_slope, minibatch_std_group, batch_norm, False, width)
+    unconditional = layers.Dense(1, dtype="float32", name="logit")(features)
+    embedded = layers.Embedding(CLASSES, features.shape[-1], dtype="float32")(label)
+    projection = layers.Dot(axes=1, dtype="float32")([embedded, layers.Activation("linear", dtype="float32")(features)])
+    return keras.Model([images, label], layers.Add(dtype="float32", name="projected_logit")([unconditional, projection]), name=name)
 
 
 def pack(images, packing):
@@ -234,6 +283,40 @@ def build_mlp_discriminator(hidden=128, leaky_slope=0.01, name="discriminator"):
     x = layers.LeakyReLU(leaky_slope)(layers.Dense(hidden)(x))
     logits = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(images, logits, name=name)
+
+
+def build_cgan_generator(latent_dim=100, name="generator"):
+    """cGAN_mnist's generator (its cgan_mnist.py): the noise times a learned embedding of the label, then
+    fully connected 256 -> 512 -> 1024 (each leaky ReLU 0.2, then batch norm with momentum 0.8) -> 784 (tanh,
+    rescaled to [0, 1] by a plain Rescaling layer).
+
+    Returns:
+      A model mapping [float32 (batch, latent_dim), int32 (batch,) labels 0-9] to (batch, 28, 28, 1) in [0, 1].
+    """
+    z, label = keras.Input((latent_dim,), name="z"), _label_input()
+    x = layers.Multiply()([z, layers.Embedding(CLASSES, latent_dim)(label)])
+    for units in (256, 512, 1024):
+        x = layers.BatchNormalization(momentum=0.8)(layers.LeakyReLU(0.2)(layers.Dense(units)(x)))
+    x = layers.Dense(28 * 28, activation="tanh", dtype="float32")(x)
+    images = layers.Reshape(IMAGE_SHAPE, dtype="float32", name="images")(layers.Rescaling(0.5, offset=0.5, dtype="float32")(x))
+    return keras.Model([z, label], images, name=name)
+
+
+def build_cgan_discriminator(name="discriminator"):
+    """cGAN_mnist's discriminator: the flattened image (rescaled to its [-1, 1]) times a learned embedding of
+    the label, then fully connected 512 -> 512 -> 512 (leaky ReLU 0.2; dropout 0.4 after the second and third) -> 1.
+
+    Returns:
+      A model mapping [float32 (batch, 28, 28, 1) in [0, 1], int32 (batch,) labels 0-9] to (batch, 1) float32 logits.
+    """
+    images, label = keras.Input(IMAGE_SHAPE, name="images"), _label_input()
+    flat = layers.Flatten()(layers.Rescaling(2.0, offset=-1.0)(images))
+    x = layers.Multiply()([flat, layers.Embedding(CLASSES, 28 * 28)(label)])
+    x = layers.LeakyReLU(0.2)(layers.Dense(512)(x))
+    for _ in range(2):
+        x = layers.Dropout(0.4)(layers.LeakyReLU(0.2)(layers.Dense(512)(x)))
+    logits = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model([images, label], logits, name=name)
 
 
 def build_classifier(name="classifier", feature_size=1024):

@@ -31,8 +31,11 @@ SAMPLE_NAME = "step-{step:06d}.png"
 
 
 def digit_dir(output_dir, digit, run=1):
-    """The folder of run `run` (1-based) of `digit`: output/digit-d/, or output/digit-d/run-r/ for r > 1."""
-    folder = os.path.join(output_dir, DIGIT_DIR.format(digit=digit))
+    """The folder of run `run` (1-based) of `digit`: output/digit-d/, or output/digit-d/run-r/ for r > 1.
+
+    `digit` may also be a conditional family's name, whose one network for all digits trains in output/<name>/.
+    """
+    folder = os.path.join(output_dir, digit if isinstance(digit, str) else DIGIT_DIR.format(digit=digit))
     return folder if run == 1 else os.path.join(folder, RUN_DIR.format(run=run))
 
 

@@ -106,6 +106,11 @@ def filtered(output_dir, samplers_by_digit, digits, candidates):
     for digit, samplers in zip(digits, samplers_by_digit):
         wrapped = []
         for index, sampler in enumerate(samplers):
+            if sampler.label is not None:
+                raise UserError(
+                    f"digit {digit}: rejection sampling judges with a per-digit run's discriminator; a conditional "
+                    "family's generators have none here (--rejection-candidates 1)"
+                )
             run = sampler.entry.run
             if (digit, run) not in cache:
                 cache[digit, run] = load_discriminator(output_dir, digit, run)

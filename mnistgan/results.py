@@ -12,7 +12,7 @@ import math
 class DigitResult:
     """The end state of one digit's run, as run.json records it."""
 
-    digit: int
+    digit: int | str  # 0-9, or a conditional family's name
     status: str  # "done" or "failed"
     steps: int
     wall_time_s: float
@@ -29,6 +29,7 @@ class DigitResult:
     run_id: str | None = None
     generator: str | None = None  # The kept generator.keras, None when none was saved.
     snapshots: tuple = ()  # The kept snapshot generators, oldest first.
+    labels: tuple = ()  # The digits a conditional family's network (`digit` is then its name) draws.
 
     @property
     def key(self):
