@@ -45,7 +45,8 @@ _FAMILY = flags.DEFINE_enum(
     "dcgan",
     list(config_lib.FAMILIES),
     "The GAN's networks and their seed project's recipe: dcgan, mnist-gan's per-digit DCGAN with every technique; "
-    "mlp, the GAN notebooks' fully connected GAN, per digit.",
+    "mlp, the GAN notebooks' fully connected GAN, per digit; cgan-mlp, cGAN_mnist's conditional GAN, and cdcgan, a "
+    "conditional DCGAN with a projection discriminator, each one network for all digits (output/<family>/).",
 )
 _STEPS = flags.DEFINE_integer(
     "steps", None, f"GAN training steps per run of a digit (presets: {config_lib.preset_values('steps')}).", lower_bound=1
