@@ -37,7 +37,7 @@ run: setup
 	$(PY) main.py --evaluate $(RUN_FLAGS)
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache
