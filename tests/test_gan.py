@@ -376,8 +376,8 @@ def test_a_packed_step_shows_the_discriminator_a_batch_of_packs_of_each_side(tmp
     seen = []
     discriminate = gan_step.discriminate
 
-    def recording(discriminator, images, dropout=True, packing=1):
-        logits = discriminate(discriminator, images, dropout, packing)
+    def recording(discriminator, images, dropout=True, packing=1, labels=None):
+        logits = discriminate(discriminator, images, dropout, packing, labels)
         seen.append((int(images.shape[0]), packing, int(logits.shape[0])))
         return logits
 
