@@ -40,6 +40,25 @@ def blob_images(count, seed=0):
     return images
 
 
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs."""
+
+
+def die_after_checkpoint(monkeypatch, step):
+    """Makes tf.train.CheckpointManager.save raise `Killed` right after it saved checkpoint `step`."""
+    import tensorflow as tf
+
+    save = tf.train.CheckpointManager.save
+
+    def save_then_die(manager, checkpoint_number=None, **kwargs):
+        path = save(manager, checkpoint_number=checkpoint_number, **kwargs)
+        if checkpoint_number == step:
+            raise Killed()
+        return path
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+
+
 def run_main(*args, cwd=None, timeout=300):
     """Runs main.py as a user would; returns the CompletedProcess."""
     return subprocess.run(

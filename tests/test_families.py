@@ -9,7 +9,7 @@ import pytest
 
 from mnistgan import config as config_lib, gan, gan_step, generators, networks, outputs
 from mnistgan.jobs import jobs_of
-from tests.conftest import blob_images, run_main, tiny_config
+from tests.conftest import Killed, blob_images, die_after_checkpoint, run_main, tiny_config
 
 
 def test_cgan_mlp_has_cgan_mnists_networks():
@@ -86,22 +86,10 @@ def test_a_conditional_family_trains_one_network_and_lists_it_for_every_digit(tm
 
 def test_a_conditional_run_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch):
     import keras
-    import tensorflow as tf
 
     straight, killed = (conditional_config(tmp_path / name, "cdcgan", steps=8) for name in ("straight", "killed"))
     list(gan.train_jobs(straight, conditional_jobs(straight)))
-    save = tf.train.CheckpointManager.save
-
-    class Killed(BaseException):
-        pass
-
-    def save_then_die(manager, checkpoint_number=None, **kwargs):
-        path = save(manager, checkpoint_number=checkpoint_number, **kwargs)
-        if checkpoint_number == 4:
-            raise Killed()
-        return path
-
-    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+    die_after_checkpoint(monkeypatch, 4)
     with pytest.raises(Killed):
         list(gan.train_jobs(killed, conditional_jobs(killed)))
     monkeypatch.undo()

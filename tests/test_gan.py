@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mnistgan import data, gan, gan_monitor, gan_state, gan_step, outputs
-from tests.conftest import ROOT, blob_images, run_main, tiny_config
+from tests.conftest import ROOT, Killed, blob_images, die_after_checkpoint, run_main, tiny_config
 
 
 def train(config, train_images=None):
@@ -337,23 +337,9 @@ def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path):
     assert not outputs.snapshot_paths(tiny_config(tmp_path / "none").output_dir, 3)
 
 
-class Killed(BaseException):
-    """Stands for a SIGKILL: nothing after it runs."""
-
-
 def test_a_kill_right_after_the_last_checkpoint_leaves_every_snapshot(tmp_path, monkeypatch):
-    import tensorflow as tf
-
     config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
-    save = tf.train.CheckpointManager.save
-
-    def save_then_die(manager, checkpoint_number=None, **kwargs):
-        path = save(manager, checkpoint_number=checkpoint_number, **kwargs)
-        if checkpoint_number == 8:
-            raise Killed()
-        return path
-
-    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+    die_after_checkpoint(monkeypatch, 8)
     with pytest.raises(Killed):
         train(config)
     monkeypatch.undo()
@@ -412,20 +398,11 @@ def test_learning_rates_fall_linearly_to_zero_over_the_last_share_of_the_steps(t
 )
 def test_a_run_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch, settings):
     import keras
-    import tensorflow as tf
 
     settings = dict(steps=8, eval_every=0, **settings)
     straight, killed = tiny_config(tmp_path / "straight", **settings), tiny_config(tmp_path / "killed", **settings)
     train(straight)
-    save = tf.train.CheckpointManager.save
-
-    def save_then_die(manager, checkpoint_number=None, **kwargs):
-        path = save(manager, checkpoint_number=checkpoint_number, **kwargs)
-        if checkpoint_number == 4:
-            raise Killed()
-        return path
-
-    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+    die_after_checkpoint(monkeypatch, 4)
     with pytest.raises(Killed):
         train(killed)
     monkeypatch.undo()
