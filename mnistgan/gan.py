@@ -1,4 +1,4 @@
-"""The per-digit DCGAN run: one GAN per digit, trained on that digit alone.
+"""A GAN run: one per digit, trained on that digit alone, or a conditional family's one network for all digits.
 
 The pieces: gan_state.py (what a checkpoint holds), gan_step.py (the compiled
 step), gan_monitor.py (calibrated generator, held-out check, selection), gan_files.py
@@ -7,8 +7,10 @@ of digit d writes into `output/digit-d/` (see outputs.py for names):
 generator.keras, samples/step-NNNNNN.png, evolution.png and evolution.npz,
 metrics.csv, logs/ (TensorBoard), checkpoints/ and run.json. With
 `runs_per_digit` > 1, run r of the digit (its own seed) writes the same files
-into `output/digit-d/run-r/`. When the runs end, the process that started them
-puts what they kept into output/generators.json (`generators.record_training`).
+into `output/digit-d/run-r/`. A conditional family (families.py) trains one
+network on every digit of the command into `output/<family>/` (`ConditionalTraining`).
+When the runs end, the process that started them puts what they kept into
+output/generators.json (`generators.record_training`).
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
+from mnistgan.errors import UserError
 from mnistgan.jobs import job_locks, jobs_of, run_label, units_of
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
@@ -141,6 +144,10 @@ class DigitTraining:
                 coverage.read_weights(self.coverage_path)
         return record, checkpoint
 
+    def _first_record(self):
+        """What a new run's run.json holds beside its id and time."""
+        return {}
+
     def _coverage_targeted(self):
         return self.gan_config.coverage_focus > 0 and self.run > 1
 
@@ -177,7 +184,7 @@ class DigitTraining:
             outputs.clear_digit_dir(self.config.output_dir, self.digit, self.run)
         record, checkpoint = self.check()
         os.makedirs(self.folder, exist_ok=True)
-        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0}
+        record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0, **self._first_record()}
         draw_weights = self._draw_weights(record)
         if step_fn is None:
             step_fn = gan_step.GanStep(self.new_state(draw_weights))
@@ -383,6 +390,17 @@ class ConditionalTraining(DigitTraining):
 
     def _seed(self):
         return CONDITIONAL_SEED_OFFSET + run_seed(self.config.seed, 0, self.run)
+
+    def _first_record(self):
+        return {"digits": list(self.config.digits)}
+
+    def check(self):
+        """As `DigitTraining.check`, and refuses to resume a network trained on other digits."""
+        record, checkpoint = super().check()
+        if record and record.get("digits") is not None and list(record["digits"]) != list(self.config.digits):
+            listed = ",".join(map(str, record["digits"]))
+            raise UserError(f"{self.folder} trains digits {listed}: give --train-digits {listed}, or {self.remedy}")
+        return record, checkpoint
 
     def _remedy(self):
         return f"start it over: ./main.py --train-digits {','.join(map(str, self.config.digits)) or '0,...,9'} --family {self.digit} --restart"

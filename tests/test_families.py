@@ -82,6 +82,9 @@ def test_a_conditional_family_trains_one_network_and_lists_it_for_every_digit(tm
     assert [s.draw(2, seed=0).shape for s in samplers] == [(2, 28, 28, 1)] * 2
     folder = os.path.join(config.output_dir, family)
     assert os.path.exists(os.path.join(folder, "samples", "step-000004.png")) and os.path.exists(os.path.join(folder, "evolution.png"))
+    other_digits = dataclasses.replace(config, digits=(3,), gan=dataclasses.replace(config.gan, steps=8))
+    with pytest.raises(config_lib.UserError, match="trains digits 3,5"):
+        gan.unit_training(other_digits, family).check()
 
 
 def test_a_conditional_run_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch):
