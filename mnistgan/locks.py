@@ -25,7 +25,7 @@ import time
 
 from absl import logging
 
-from mnistgan import outputs
+from mnistgan import config as config_lib, outputs
 from mnistgan.errors import UserError
 
 # A lock that another process only probes (`is_held`) is busy for a moment: retry this long before refusing.
@@ -163,8 +163,15 @@ def is_held(output_dir, name):
 
 
 def digits_in_training(output_dir):
-    """The digits another command is training now (it holds the lock of one of their runs)."""
-    return [
+    """The digits another command is training now: it holds the lock of one of their runs, or of a run of a
+    conditional family's network that trains them (as its run.json lists them)."""
+    busy = {
         digit for digit in range(10)
         if any(is_held(output_dir, digit_lock_name(digit, run)) for run in outputs.run_numbers(output_dir, digit))
-    ]  # fmt: skip
+    }  # fmt: skip
+    for family in config_lib.CONDITIONAL_FAMILIES:
+        for run in outputs.run_numbers(output_dir, family):
+            if is_held(output_dir, digit_lock_name(family, run)):
+                record = outputs.read_json(outputs.training_files(outputs.digit_dir(output_dir, family, run)).record) or {}
+                busy.update(record.get("digits") or range(10))
+    return sorted(busy)

@@ -174,6 +174,12 @@ def test_a_digit_another_command_is_training_is_known_to_readers(tmp_path):
     assert locks.digits_in_training(str(tmp_path)) == [5]
     lock.release()
     assert locks.digits_in_training(str(tmp_path)) == []
+    family = outputs.digit_dir(str(tmp_path), "cdcgan")  # A conditional family's network of digits 2 and 7.
+    os.makedirs(family)
+    outputs.write_json(os.path.join(family, "run.json"), {"digits": [2, 7], "status": "running"})
+    lock = locks.Lock(str(tmp_path), locks.digit_lock_name("cdcgan"), "cdcgan").acquire()
+    assert locks.digits_in_training(str(tmp_path)) == [2, 7]
+    lock.release()
 
 
 SITECUSTOMIZE = """
