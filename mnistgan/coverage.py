@@ -107,7 +107,8 @@ def run_weights(output_dir, folder, digit, run, focus, evaluator, train_images, 
     with outputs.atomic_path(path) as tmp:
         np.savez(tmp, weights=weights, distances=distances, earlier_run_ids=ids)
     result = summary(weights, distances, ids, focus)
-    message(f"drawing toward what run(s) 1-{run - 1} cover worst: the most-weighted image {result['max_weight_vs_uniform']:.1f}x as often as uniform")
+    earlier = "run 1 covers" if run == 2 else f"runs 1-{run - 1} cover"
+    message(f"drawing toward what {earlier} worst: the most-weighted image {result['max_weight_vs_uniform']:.1f}x as often as uniform")
     return weights, result
 
 
