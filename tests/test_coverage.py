@@ -57,7 +57,7 @@ def test_a_coverage_targeted_run_draws_what_the_earlier_run_misses(tmp_path):
     np.testing.assert_allclose(weights[:20], 0.0)
     np.testing.assert_allclose(weights[20:], 1 / 20)
     assert summary["earlier_run_ids"] == ["run-one"] and summary["max_weight_vs_uniform"] == 2.0
-    assert "cover worst" in lines[-1]
+    assert "what run 1 covers worst" in lines[-1]
     # The step draws by those weights: white images only.
     config = tiny_config(tmp_path, coverage_focus=2.0).gan
     step = gan_step.GanStep(gan_state.GanState(config, train, seed=0, draw_weights=weights))
