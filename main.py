@@ -145,6 +145,12 @@ _DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default
 _EVAL_SAMPLES = flags.DEFINE_integer(
     "eval-samples", 8000, "Generated images per digit that --evaluate measures (k-NN metrics use 2000).", lower_bound=10
 )
+_COMPARE_WITH = flags.DEFINE_list(
+    "compare-with",
+    [],
+    "Other output folders, each with its own --evaluate report, whose rows --evaluate shows beside this one's "
+    "(e.g. another model family: --compare-with output-cgan).",
+)
 
 _PER_DIGIT = flags.DEFINE_integer(
     "per-digit", 6000, "Images per digit that --export-mnist draws.", lower_bound=1, upper_bound=config_lib.MAX_PER_DIGIT
@@ -251,6 +257,10 @@ def make_config(argv):
         raise UserError(f"--lr-decay: {_LR_DECAY.value} is outside [0, 1)")
     if _EMA_MOMENTUM.value is not None and not 0 <= _EMA_MOMENTUM.value < 1:
         raise UserError(f"--ema-momentum: {_EMA_MOMENTUM.value} is outside [0, 1)")
+    if _COMPARE_WITH.present and action != "evaluate":
+        raise UserError("--compare-with goes with --evaluate")
+    if os.path.realpath(_OUTPUT_DIR.value) in map(os.path.realpath, _COMPARE_WITH.value):
+        raise UserError("--compare-with: the output folder itself is the report's first row; name other folders")
     if _WORKERS.present and action != "train-digits":
         raise UserError("--workers goes with --train-digits")
     if _RUNS_PER_DIGIT.present and action != "train-digits":
@@ -267,6 +277,7 @@ def make_config(argv):
         seed=_SEED.value,
         restart=_RESTART.value,
         eval_samples=_EVAL_SAMPLES.value,
+        compare_with=tuple(_COMPARE_WITH.value),
         export=config_lib.ExportConfig(
             folder=_EXPORT_MNIST.value or "",
             per_digit=_PER_DIGIT.value,

@@ -69,20 +69,29 @@ def commit():
     return head + ("+changes" if dirty else "")
 
 
+def training_folders(output):
+    """Each GAN run's folder under `output`, relative to it: digit-d/, digit-d/run-r/, and a conditional family's <family>/[run-r/]."""
+    found = []
+    for root, folders, names in os.walk(output):
+        folders[:] = sorted(f for f in folders if f != "checkpoints")
+        folder = os.path.relpath(root, output)
+        gan_run = re.fullmatch(r"(digit-\d|[a-z-]+)(/run-\d+)?", folder) and not re.match(r"evaluator|classifier-", folder)
+        if gan_run and "run.json" in names and "metrics.csv" in names:
+            found.append(folder)
+    return found
+
+
 def keep_digit_records(output, kept):
-    """Copies each digit's metrics.csv and run.json (a few KiB) out of the ignored bench/out/.
+    """Copies each GAN run's metrics.csv and run.json (a few KiB) out of the ignored bench/out/.
 
     The README cites them (losses over training, best Fréchet distance), so they are committed.
     """
     shutil.rmtree(kept, ignore_errors=True)
-    for digit in range(10):
-        digit_folder = f"digit-{digit}"
-        runs = [""] + sorted(n for n in os.listdir(os.path.join(output, digit_folder)) if re.fullmatch(r"run-\d+", n))
-        for run in runs:  # Run 1 in digit-d/, run r in digit-d/run-r/ (--runs-per-digit).
-            source, target = os.path.join(output, digit_folder, run), os.path.join(kept, digit_folder, run)
-            os.makedirs(target)
-            for name in ("metrics.csv", "run.json"):
-                shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
+    for folder in training_folders(output):
+        source, target = os.path.join(output, folder), os.path.join(kept, folder)
+        os.makedirs(target)
+        for name in ("metrics.csv", "run.json"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
 
 
 def recall_lines(output):
@@ -98,14 +107,25 @@ def recall_lines(output):
     return lines
 
 
+def summary_line(output):
+    """The report's family row: means over the digits of what the classifier draws (the README's family table)."""
+    with open(os.path.join(output, "report.json")) as f:
+        s = json.load(f)["summary"]
+    minutes = "unrecorded" if s["gan_core_minutes"] is None else f"{s['gan_core_minutes']:.1f}"
+    return (
+        f"- family {s['family']}, {s['runs']} GAN run(s), {minutes} GAN core-minutes; mean over the digits of "
+        f"{'what the classifier draws' if s['measured'] == 'stream' else 'the kept generators'} (`--evaluate`): "
+        f"Fréchet distance {s['frechet_distance']:.2f}, class precision {s['class_precision']:.3f}, "
+        f"precision {s['precision']:.3f}, recall {s['recall']:.3f}"
+    )
+
+
 def gan_time_line(output):
     """The GAN runs' own recorded wall time (run.json, summed over every session they trained in)."""
     seconds = []
-    for digit in range(10):
-        for root, _, names in os.walk(os.path.join(output, f"digit-{digit}")):
-            if "run.json" in names and os.path.basename(root) != "checkpoints":
-                with open(os.path.join(root, "run.json")) as f:
-                    seconds.append(json.load(f).get("wall_time_s", 0.0))
+    for folder in training_folders(output):
+        with open(os.path.join(output, folder, "run.json")) as f:
+            seconds.append(json.load(f).get("wall_time_s", 0.0))
     return f"the {len(seconds)} GAN runs recorded {sum(seconds) / 60:.1f} min of training between them (divide by the workers for wall time)"
 
 
@@ -143,7 +163,7 @@ def main(argv):
             f"test accuracy {r['test_accuracy']:.2%}"
             for source, r in records.items()
         ),
-        *(recall_lines(output) if _EVALUATE.value else []),
+        *([*recall_lines(output), summary_line(output)] if _EVALUATE.value else []),
         "",
     ]
     text = "\n".join(lines)

@@ -275,6 +275,7 @@ class Config:
       seed: seed of every random choice.
       restart: start over instead of resuming.
       eval_samples: generated images per digit that `evaluate` measures.
+      compare_with: other output folders whose report rows `evaluate` shows beside this one's.
       export: what `export-mnist` writes.
       workers: digits trained at once, each in its own process (1: one
         after another in this process).
@@ -290,6 +291,7 @@ class Config:
     seed: int = 0
     restart: bool = False
     eval_samples: int = 8000
+    compare_with: tuple = ()
     export: ExportConfig = ExportConfig()
     workers: int = 1
     preset: str = "default"

@@ -117,6 +117,8 @@ class DigitTraining:
             target_steps=self.gan_config.steps,
             wall_time_s=round(wall_time_s, 2),
             steps_per_second=round(self.progress.steps_per_second(step), 2),
+            # The cores it trained on, so that runs trained side by side and alone compare by core-minutes.
+            cores=tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1,
             status=status,
         )
 

@@ -233,6 +233,32 @@ def _record_training(output_dir, results):
     write_manifest(output_dir, manifest)
 
 
+def training_records(output_dir, digits=ALL_DIGITS):
+    """The run.json of every GAN run behind the digits' manifest entries, each once, in path order.
+
+    A run's folder is the nearest folder above an entry's file that holds a
+    run.json (digit-d/, digit-d/run-r/, or a conditional family's <family>/, whose
+    one run serves every digit). A run whose record is gone is left out.
+    """
+    manifest = load_manifest(output_dir)
+    folders = set()
+    for digit in digits:
+        entry = manifest.get(digit)
+        for item in ([entry.generator, *entry.snapshots] if entry else []):
+            if item is None:
+                continue
+            folder = os.path.dirname(item.path)
+            while folder and not os.path.exists(outputs.training_files(os.path.join(output_dir, folder)).record):
+                folder = os.path.dirname(folder)
+            if folder:
+                folders.add(folder)
+    records = []
+    for folder in sorted(folders):
+        path = outputs.training_files(os.path.join(output_dir, folder)).record
+        records.append(outputs.read_json(path, f"delete {os.path.join(output_dir, folder)} and train it again") or {})
+    return records
+
+
 def trained_digits(output_dir):
     """The digits the manifest lists with a kept generator, in order."""
     return [d for d, entry in sorted(load_manifest(output_dir).items()) if entry.generator is not None]

@@ -99,8 +99,9 @@ def digit_pictures(output_dir, digit):
     }
 
 
-def build(output_dir, rows, evaluator_record, eval_samples):
-    """The report as a JSON-ready dict: measured digits with their pictures, classifiers, and what is missing."""
+def build(output_dir, rows, evaluator_record, eval_samples, compared=None):
+    """The report as a JSON-ready dict: measured digits with their pictures, classifiers, what is missing,
+    this folder's family summary and those of the folders in `compared` ({folder: summary})."""
     classifiers = latest_classifier_results(output_dir)
     for source, record in classifiers.items():
         record["confusion_picture"] = _relative(output_dir, outputs.confusion_path(output_dir, source))
@@ -117,7 +118,56 @@ def build(output_dir, rows, evaluator_record, eval_samples):
         "classifiers": classifiers,
         "missing_classifiers": [s for s in config_lib.DATA_SOURCES if s not in classifiers],
         "quality_curves": _relative(output_dir, outputs.quality_curves_path(output_dir)),
+        "summary": family_summary(output_dir, rows, classifiers),
+        "compared": compared or {},
     }
+
+
+SUMMARY_METRICS = ("frechet_distance", "class_precision", "precision", "recall")
+
+
+def family_summary(output_dir, rows, classifiers):
+    """This folder's row of the model-family comparison (README, `--compare-with`).
+
+    The quality columns are means over the measured digits of what the synthetic
+    classifier draws ("stream") when the report measured it, else of each digit's
+    kept generator ("generated"). GAN core-minutes sum each run's recorded wall
+    time times the cores it trained on (None when a run predates that record).
+    """
+    records = generators.training_records(output_dir, [row["digit"] for row in rows])
+    timed = [r for r in records if "cores" in r and "wall_time_s" in r]
+    measured = "stream" if rows and all("stream" in row for row in rows) else "generated"
+    synthetic = classifiers.get("synthetic", {})
+    return {
+        "family": "+".join(sorted({r.get("config", {}).get("family", "dcgan") for r in records})) or "?",
+        "runs": len(records),
+        "gan_core_minutes": sum(r["wall_time_s"] * r["cores"] for r in timed) / 60 if records and len(timed) == len(records) else None,
+        "measured": measured,
+        "digits": len(rows),
+        **{m: float(np.mean([row[measured][m] for row in rows])) if rows else None for m in SUMMARY_METRICS},
+        "validation_accuracy": synthetic.get("validation_accuracy"),
+        "test_accuracy": synthetic.get("test_accuracy"),
+    }
+
+
+def compared_summaries(folders):
+    """{folder: summary} read from other output folders' report.json (`--compare-with`).
+
+    Raises:
+      UserError: one line naming a folder without a report, or a damaged one.
+    """
+    summaries = {}
+    for folder in folders:
+        path = outputs.report_path(folder, "json")
+        remedy = f"write it with ./main.py --evaluate --output-dir {folder}"
+        record = outputs.read_json(path, remedy, {"summary": dict})
+        if record is None:
+            raise UserError(f"--compare-with: {path} does not exist; {remedy}")
+        number = (int, float, type(None))
+        fields = {"family": str, "runs": int, "digits": int, "gan_core_minutes": number, **dict.fromkeys(SUMMARY_METRICS, number)}
+        outputs.check_fields(record["summary"], f"{path} summary", remedy, fields | dict.fromkeys(("validation_accuracy", "test_accuracy"), number))
+        summaries[folder] = record["summary"]
+    return summaries
 
 
 # ---- markdown ----
@@ -211,6 +261,36 @@ def _stream_section(report):
     return lines + [""]
 
 
+def _number(value, pattern):
+    return "–" if value is None else format(value, pattern)
+
+
+def _family_section(report):
+    rows = [("this folder", report["summary"]), *report["compared"].items()]
+    measured = {"stream": "what the classifier draws", "generated": "the kept generators"}
+    lines = [
+        "## Model family",
+        "",
+        "Quality columns: means over the digits of what the synthetic classifier draws (or, where that was not "
+        "measured, of the kept generators), on validation; accuracy: the classifier trained on them alone. "
+        "GAN core-minutes: each run's training time times the cores it used.",
+        "",
+        "| folder | family | runs | GAN core-minutes | measured | Fréchet distance | class precision | precision | recall "
+        "| validation accuracy | test accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for folder, s in rows:
+        cells = " | ".join(_number(s.get(m), ".3f") for m in SUMMARY_METRICS)
+        lines.append(
+            f"| {folder} | {s['family']} | {s['runs']} | {_number(s.get('gan_core_minutes'), '.1f')} | "
+            f"{measured.get(s.get('measured'), '–')} | {cells} | {_percent(s.get('validation_accuracy'))} | "
+            f"{_percent(s.get('test_accuracy'))} |"
+        )
+    if not report["compared"]:
+        lines += ["", "`--compare-with FOLDER,...` adds the rows of other output folders (each with its own report)."]
+    return lines + [""]
+
+
 def _digit_section(row):
     pictures, digit = row["pictures"], row["digit"]
     lines = [f"### Digit {digit}", ""]
@@ -235,7 +315,7 @@ def markdown(report):
         f"Written {report['created']} by `./main.py --evaluate`. Pictures are files beside this one.",
         "",
     ]
-    lines += _classifier_section(report) + _quality_section(report)
+    lines += _classifier_section(report) + _family_section(report) + _quality_section(report)
     lines += ["## Training curves", ""]
     if report["quality_curves"]:
         lines += [f"![Fréchet distance of every digit during training]({report['quality_curves']})", ""]
@@ -274,6 +354,7 @@ def evaluate(config, mnist, evaluator=None):
     streams = stream_samplers(config, digits)
     records = [digit_record(config.output_dir, d) for d in digits]
     latest_classifier_results(config.output_dir)  # Refuses a damaged results.jsonl now, not after the work.
+    compared = compared_summaries(config.compare_with)
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     evaluator_record = evaluation.read_evaluator_record(config.output_dir) or {}
     rows = []
@@ -283,7 +364,7 @@ def evaluate(config, mnist, evaluator=None):
             rows[-1]["stream"] = measure_stream(config, mnist, evaluator, digit, streams[digit])
         sampling.save_latent_walk(config.output_dir, digit, sampler, config.seed)
     plots.save_training_curves(config.output_dir, digits)
-    report = build(config.output_dir, rows, evaluator_record, config.eval_samples)
+    report = build(config.output_dir, rows, evaluator_record, config.eval_samples, compared)
     outputs.write_json(outputs.report_path(config.output_dir, "json"), report)
     text = markdown(report)
     outputs.write_text(outputs.report_path(config.output_dir), text)

@@ -52,6 +52,8 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--family", "mlp", "--minibatch-std-group", "4"], ["--minibatch-std-group", "mlp family"]),
         (["--train-digits", "1", "--family", "gan"], ["--family"]),
         (["--train-mnist", "--family", "mlp"], ["--family goes with --train-digits"]),
+        (["--train-mnist", "--compare-with", "other"], ["--compare-with goes with --evaluate"]),
+        (["--evaluate", "--output-dir", "out", "--compare-with", "out/"], ["--compare-with: the output folder itself"]),
     ],
 )
 def test_bad_flags_are_refused_before_any_work(args, fragments):

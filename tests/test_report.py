@@ -128,6 +128,44 @@ def test_older_classifier_records_without_validation_accuracy(trained_digit, tmp
     assert "| real | – | 99.00% |" in text
 
 
+def test_the_family_row_and_other_folders_beside_it(trained_digit, tmp_path):
+    output = str(tmp_path / "output")
+    shutil.copytree(trained_digit, output)
+    add_classifier(output, "synthetic", 0.95, 0.94)
+    output, text = write_report(output, tmp_path / "first")
+    result = json.load(open(outputs.report_path(output, "json")))
+    summary, row = result["summary"], result["digits"][0]
+    record = json.load(open(outputs.training_files(outputs.digit_dir(output, 5)).record))
+    assert summary["family"] == "dcgan" and summary["runs"] == 1 and summary["digits"] == 1
+    assert record["cores"] >= 1 and summary["gan_core_minutes"] == pytest.approx(record["wall_time_s"] * record["cores"] / 60)
+    assert summary["measured"] == "generated" and summary["recall"] == row["generated"]["recall"]
+    assert summary["validation_accuracy"] == 0.95 and summary["test_accuracy"] == 0.94
+    assert re.search(r"^\| this folder \| dcgan \| 1 \| \d+\.\d \| the kept generators \| (\d+\.\d{3} \| ){4}95\.00% \| 94\.00% \|$", text, re.M)
+    # Another folder's row, read from its report.json.
+    other = str(tmp_path / "other")
+    os.makedirs(other)
+    outputs.write_json(outputs.report_path(other, "json"), {"summary": dict(summary, family="mlp", runs=10, test_accuracy=0.9)})
+    config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20, compare_with=(other,))
+    assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
+    text = open(outputs.report_path(output), encoding="utf-8").read()
+    assert re.search(rf"^\| {re.escape(other)} \| mlp \| 10 \| .* \| 90\.00% \|$", text, re.M)
+    assert re.search(r"^\| this folder \| dcgan \| 1 \|", text, re.M)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "does not exist; write it with ./main.py --evaluate"), ("{", "is damaged"), ('{"summary": {"family": 3}}', "family")],
+)
+def test_a_folder_to_compare_without_a_sound_report_is_refused(trained_digit, tmp_path, content, message):
+    other = tmp_path / "other"
+    other.mkdir()
+    if content is not None:
+        (other / "report.json").write_text(content)
+    config = config_lib.Config(action="evaluate", output_dir=str(trained_digit), eval_samples=20, compare_with=(str(other),))
+    with pytest.raises(UserError, match=message):
+        report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0]))
+
+
 # ---- the curves ----
 
 
