@@ -233,6 +233,24 @@ def _record_training(output_dir, results):
     write_manifest(output_dir, manifest)
 
 
+def run_folder(output_dir, entry):
+    """The folder, relative to `output_dir`, of the run that saved `entry`: the nearest one above its file
+    that holds a run.json (digit-d/, digit-d/run-r/, <family>/); None when there is none."""
+    folder = os.path.dirname(entry.path)
+    while folder and not os.path.exists(outputs.training_files(os.path.join(output_dir, folder)).record):
+        folder = os.path.dirname(folder)
+    return folder or None
+
+
+def kept_unit(output_dir, digit, manifest=None):
+    """What trained the digit's kept generator: the digit itself, or the name of the conditional family's
+    network that draws it (its folder, outputs.digit_dir)."""
+    entry = (manifest or load_manifest(output_dir)).get(digit)
+    if entry is None or entry.generator is None or entry.generator.label is None:
+        return digit
+    return entry.generator.path.replace(os.sep, "/").split("/")[0]
+
+
 def training_records(output_dir, digits=ALL_DIGITS):
     """The run.json of every GAN run behind the digits' manifest entries, each once, in path order.
 
@@ -245,11 +263,7 @@ def training_records(output_dir, digits=ALL_DIGITS):
     for digit in digits:
         entry = manifest.get(digit)
         for item in ([entry.generator, *entry.snapshots] if entry else []):
-            if item is None:
-                continue
-            folder = os.path.dirname(item.path)
-            while folder and not os.path.exists(outputs.training_files(os.path.join(output_dir, folder)).record):
-                folder = os.path.dirname(folder)
+            folder = None if item is None else run_folder(output_dir, item)
             if folder:
                 folders.add(folder)
     records = []

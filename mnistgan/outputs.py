@@ -118,7 +118,10 @@ def evolution_npz_path(output_dir, digit, run=1):
     return os.path.join(digit_dir(output_dir, digit, run), "evolution.npz")
 
 
-def latent_walk_path(output_dir, digit):
+def latent_walk_path(output_dir, digit, unit=None):
+    """digit-d/latent-walk.png; of a conditional family's network (`unit` its name), <family>/latent-walk-d.png."""
+    if isinstance(unit, str):
+        return os.path.join(digit_dir(output_dir, unit), f"latent-walk-{digit}.png")
     return os.path.join(digit_dir(output_dir, digit), "latent-walk.png")
 
 

@@ -43,18 +43,26 @@ def _log_scale(axes):
     axes.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
 
 
+def unit_title(unit):
+    """How a plot names a training unit: "digit 3", or a conditional family's name for its one network."""
+    return f"digit {unit}" if isinstance(unit, int) else f"{unit} (every digit)"
+
+
 def digit_curves(metrics, digit):
-    """Two panels: both losses, and the Fréchet distance (log scale) over training steps."""
+    """Two panels: both losses, and the Fréchet distance (log scale) over training steps.
+
+    `digit` is the training unit: a digit, or a conditional family's name.
+    """
     figure = Figure(figsize=(9, 3), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     losses, quality = figure.subplots(1, 2)
     steps = metrics["step"]
     for name in ("d_loss", "g_loss"):
         _plot(losses, steps, metrics.get(name, np.full_like(steps, np.nan)), label=name, marker=".")
-    losses.set(title=f"digit {digit}: losses", xlabel="step")
+    losses.set(title=f"{unit_title(digit)}: losses", xlabel="step")
     losses.legend()
     drawn = _plot(quality, steps, metrics.get("frechet_distance", np.full_like(steps, np.nan)), marker="o", color="C2")
-    quality.set(title=f"digit {digit}: Fréchet distance (lower is better)", xlabel="step")
+    quality.set(title=f"{unit_title(digit)}: Fréchet distance (lower is better)", xlabel="step")
     if drawn:
         _log_scale(quality)
     else:
@@ -63,13 +71,13 @@ def digit_curves(metrics, digit):
 
 
 def quality_overview(metrics_by_digit):
-    """Every digit's Fréchet distance over steps in one panel (log scale)."""
+    """Every unit's Fréchet distance over steps in one panel (log scale); keys are digits or family names."""
     figure = Figure(figsize=(9, 4), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    for digit, metrics in sorted(metrics_by_digit.items()):
+    for index, (unit, metrics) in enumerate(sorted(metrics_by_digit.items(), key=lambda item: str(item[0]))):
         fd = metrics.get("frechet_distance", np.full_like(metrics["step"], np.nan))
-        _plot(axes, metrics["step"], fd, label=f"digit {digit}", marker=".", color=f"C{digit}")
+        _plot(axes, metrics["step"], fd, label=unit_title(unit), marker=".", color=f"C{unit if isinstance(unit, int) else index}")
     axes.set(title="Fréchet distance during training (lower is better)", xlabel="step")
     _log_scale(axes)
     if axes.lines:
@@ -85,6 +93,8 @@ def save_figure(path, figure):
 
 def save_training_curves(output_dir, digits):
     """Writes digit-N/curves.png for each digit with a metrics.csv, and the overview of all of them.
+
+    `digits` may also hold conditional families' names (their <family>/curves.png).
 
     Returns:
       {digit: path} of the digits drawn and the overview's path (None when no digit has metrics).

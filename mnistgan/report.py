@@ -33,12 +33,12 @@ def _relative(output_dir, path):
 
 
 def digit_record(output_dir, digit, run=1):
-    """The run.json of the digit's run `run` ({} when there is none)."""
+    """The run.json of the digit's run `run` ({} when there is none); `digit` may be a conditional family's name."""
     path = outputs.training_files(outputs.digit_dir(output_dir, digit, run)).record
     return outputs.read_json(path, generators.retrain_digit(digit)) or {}
 
 
-def measure_digit(config, mnist, evaluator, digit, sampler, record):
+def measure_digit(config, mnist, evaluator, digit, sampler, record, unit=None):
     """One report row: the quality of the digit's kept generator (a `generators.Sampler`) and the real-vs-real reference.
 
     The reference is min(eval_samples, n) of the digit's n real training images
@@ -59,7 +59,7 @@ def measure_digit(config, mnist, evaluator, digit, sampler, record):
         "generated": quality.as_dict(),
         "real_reference": reference.as_dict(),
         "reference_images": len(picked),
-        "latest_samples": _relative(config.output_dir, outputs.latest_sample_path(config.output_dir, digit)),
+        "latest_samples": _relative(config.output_dir, outputs.latest_sample_path(config.output_dir, digit if unit is None else unit)),
     }
 
 
@@ -89,13 +89,18 @@ def measure_stream(config, mnist, evaluator, digit, samplers):
     return {"generators": len(samplers), "noise_scale": samplers[0].noise_scale, **quality.as_dict()}
 
 
-def digit_pictures(output_dir, digit):
-    """Paths, relative to `output_dir`, of the digit's pictures (None for one not drawn)."""
+def digit_pictures(output_dir, digit, unit=None):
+    """Paths, relative to `output_dir`, of the digit's pictures (None for one not drawn).
+
+    `unit` is what trained the digit's kept generator (generators.kept_unit): for
+    a conditional family, its grid (a row per digit), strip and curves are shared.
+    """
+    unit = digit if unit is None else unit
     return {
-        "samples": _relative(output_dir, outputs.latest_sample_path(output_dir, digit)),
-        "evolution": _relative(output_dir, outputs.evolution_path(output_dir, digit)),
-        "latent_walk": _relative(output_dir, outputs.latent_walk_path(output_dir, digit)),
-        "curves": _relative(output_dir, outputs.curves_path(output_dir, digit)),
+        "samples": _relative(output_dir, outputs.latest_sample_path(output_dir, unit)),
+        "evolution": _relative(output_dir, outputs.evolution_path(output_dir, unit)),
+        "latent_walk": _relative(output_dir, outputs.latent_walk_path(output_dir, digit, unit)),
+        "curves": _relative(output_dir, outputs.curves_path(output_dir, unit)),
     }
 
 
@@ -106,7 +111,7 @@ def build(output_dir, rows, evaluator_record, eval_samples, compared=None):
     for source, record in classifiers.items():
         record["confusion_picture"] = _relative(output_dir, outputs.confusion_path(output_dir, source))
     for row in rows:
-        row["pictures"] = digit_pictures(output_dir, row["digit"])
+        row["pictures"] = digit_pictures(output_dir, row["digit"], row.get("unit"))
     return {
         "created": time.strftime("%Y-%m-%d %H:%M"),
         "eval_samples": eval_samples,
@@ -212,7 +217,8 @@ def _quality_section(report):
     lines = [
         "## Generator quality per digit",
         "",
-        f"Each digit's kept generator (`digit-N/generator.keras`; with several runs per digit, run 1's): "
+        f"Each digit's kept generator (`digit-N/generator.keras`, or a conditional family's "
+        f"`<family>/generator.keras` fed the digit; with several runs, run 1's): "
         f"{report['eval_samples']} generated images vs that digit's validation images (precision and "
         f"recall: the first {evaluation.KNN_SAMPLES}). In brackets, the reference: {report['eval_samples']} of the "
         f"digit's real training images, or all of them where it has fewer (column 'reference images'), vs the same "
@@ -291,15 +297,20 @@ def _family_section(report):
     return lines + [""]
 
 
-def _digit_section(row):
-    pictures, digit = row["pictures"], row["digit"]
+def _digit_section(row, shown_before=None):
+    """The digit's pictures; a conditional family's shared ones (grid, strip, curves) only where
+    `shown_before` (the first digit that showed them) is None."""
+    pictures, digit, unit = row["pictures"], row["digit"], row.get("unit")
     lines = [f"### Digit {digit}", ""]
     captions = (
-        ("samples", "Final sample grid (64 fixed noise vectors)"),
+        ("samples", "Final sample grid (64 fixed noise vectors)" if unit is None else f"Final sample grid of the {unit} network (a row per digit)"),
         ("evolution", "How it took shape: 4 fixed noise vectors (rows) over training (columns)"),
         ("latent_walk", "Latent walk: each row moves smoothly from one random noise vector to the next"),
         ("curves", "Training curves"),
     )
+    if shown_before is not None:
+        lines += [f"The {unit} network draws every digit: its sample grid, evolution and curves are under digit {shown_before}.", ""]
+        captions = captions[2:3]
     for key, caption in captions:
         if pictures[key]:
             lines += [f"{caption}:", "", f"![digit {digit}, {key.replace('_', ' ')}]({pictures[key]})", ""]
@@ -322,8 +333,12 @@ def markdown(report):
     else:
         lines += ["No training metrics found.", ""]
     lines += ["## Each digit", ""]
+    first_of_unit = {}
     for row in report["digits"]:
-        lines += _digit_section(row)
+        unit = row.get("unit")
+        lines += _digit_section(row, first_of_unit.get(unit))
+        if unit is not None:
+            first_of_unit.setdefault(unit, row["digit"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -352,18 +367,21 @@ def evaluate(config, mnist, evaluator=None):
     # Every file it reads is checked before anything is trained or written.
     kept = generators.kept_samplers(config.output_dir, digits)
     streams = stream_samplers(config, digits)
-    records = [digit_record(config.output_dir, d) for d in digits]
+    units = [generators.kept_unit(config.output_dir, d) for d in digits]
+    records = [digit_record(config.output_dir, unit) for unit in units]
     latest_classifier_results(config.output_dir)  # Refuses a damaged results.jsonl now, not after the work.
     compared = compared_summaries(config.compare_with)
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
     evaluator_record = evaluation.read_evaluator_record(config.output_dir) or {}
     rows = []
-    for digit, sampler, record in zip(digits, kept, records):
-        rows.append(measure_digit(config, mnist, evaluator, digit, sampler, record))
+    for digit, unit, sampler, record in zip(digits, units, kept, records):
+        rows.append(measure_digit(config, mnist, evaluator, digit, sampler, record, unit))
+        if unit != digit:
+            rows[-1]["unit"] = unit
         if streams:
             rows[-1]["stream"] = measure_stream(config, mnist, evaluator, digit, streams[digit])
-        sampling.save_latent_walk(config.output_dir, digit, sampler, config.seed)
-    plots.save_training_curves(config.output_dir, digits)
+        sampling.save_latent_walk(config.output_dir, digit, sampler, config.seed, unit)
+    plots.save_training_curves(config.output_dir, list(dict.fromkeys(units)))
     report = build(config.output_dir, rows, evaluator_record, config.eval_samples, compared)
     outputs.write_json(outputs.report_path(config.output_dir, "json"), report)
     text = markdown(report)

@@ -53,12 +53,15 @@ def walk_noise(latent_dim, seed, anchors=WALK_ANCHORS, steps=WALK_STEPS):
     return np.array([[slerp(points[i], points[i + 1], t) for t in fractions] for i in range(anchors - 1)], np.float32)
 
 
-def save_latent_walk(output_dir, digit, sampler, seed):
-    """Draws the walk of the digit's `generators.Sampler` and saves it as output/digit-N/latent-walk.png; returns the path."""
+def save_latent_walk(output_dir, digit, sampler, seed, unit=None):
+    """Draws the walk of the digit's `generators.Sampler` and saves it as output/digit-N/latent-walk.png; returns the path.
+
+    A conditional family's (`unit` its name) goes into its folder (outputs.latent_walk_path).
+    """
     noise = walk_noise(sampler.latent_dim, seed=[seed, digit, 13])
     legs, steps, latent_dim = noise.shape
     frames = data.to_uint8(sampler.images_for(noise.reshape(legs * steps, latent_dim))).reshape(legs, steps, 28, 28)
-    path = outputs.latent_walk_path(output_dir, digit)
+    path = outputs.latent_walk_path(output_dir, digit, unit)
     images.save_png(path, images.latent_walk_strip(frames))
     return path
 

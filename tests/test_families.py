@@ -7,9 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from mnistgan import config as config_lib, gan, gan_step, generators, networks, outputs
+from mnistgan import config as config_lib, gan, gan_step, generators, networks, outputs, report
 from mnistgan.jobs import jobs_of
 from tests.conftest import Killed, blob_images, die_after_checkpoint, run_main, tiny_config
+from tests.test_classifier import tiny_mnist
+from tests.test_evaluation import ScriptedEvaluator
 
 
 def test_cgan_mlp_has_cgan_mnists_networks():
@@ -82,6 +84,18 @@ def test_a_conditional_family_trains_one_network_and_lists_it_for_every_digit(tm
     assert [s.draw(2, seed=0).shape for s in samplers] == [(2, 28, 28, 1)] * 2
     folder = os.path.join(config.output_dir, family)
     assert os.path.exists(os.path.join(folder, "samples", "step-000004.png")) and os.path.exists(os.path.join(folder, "evolution.png"))
+    # The report reads the family's run and shows its shared pictures once, a latent walk per digit.
+    assert report.evaluate(dataclasses.replace(config, action="evaluate", digits=()), tiny_mnist(60), ScriptedEvaluator([3.0, 0.0] * 2)) == 0
+    written = json.load(open(outputs.report_path(config.output_dir, "json")))
+    assert [(r["digit"], r["unit"], r["steps"]) for r in written["digits"]] == [(3, family, 4), (5, family, 4)]
+    assert written["digits"][1]["pictures"] == {
+        "samples": f"{family}/samples/step-000004.png", "evolution": f"{family}/evolution.png",
+        "latent_walk": f"{family}/latent-walk-5.png", "curves": f"{family}/curves.png",
+    }  # fmt: skip
+    assert (written["summary"]["family"], written["summary"]["runs"]) == (family, 1)
+    assert not any(name.startswith("digit-") for name in os.listdir(config.output_dir))
+    text = open(outputs.report_path(config.output_dir), encoding="utf-8").read()
+    assert text.count(f"![digit 3, samples]({family}/samples/step-000004.png)") == 1 and "![digit 5, samples]" not in text
     other_digits = dataclasses.replace(config, digits=(3,), gan=dataclasses.replace(config.gan, steps=8))
     with pytest.raises(config_lib.UserError, match="trains digits 3,5"):
         gan.unit_training(other_digits, family).check()
