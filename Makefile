@@ -3,6 +3,7 @@
 # make run PRESET=fast OUTPUT=output-fast: the same with another preset, into another folder.
 # make test: set up the same way and run the test suite.
 # make setup TF=gpu: TensorFlow with CUDA for an NVIDIA GPU instead of the CPU-only build.
+# make setup ENGINE=ray: also Ray, for --engine ray (a cluster; README: On a cluster). make test installs it.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,6 +15,9 @@ TF ?= $(if $(wildcard $(VENV)/.requirements-gpu),gpu,cpu)
 $(if $(filter-out cpu gpu,$(TF)),$(error TF=$(TF): use TF=cpu (the default) or TF=gpu))
 REQUIREMENTS := $(if $(filter gpu,$(TF)),requirements-gpu.txt,requirements.txt)
 STAMP := $(VENV)/.requirements-$(TF)
+ENGINE ?= local
+$(if $(filter-out local ray,$(ENGINE)),$(error ENGINE=$(ENGINE): use ENGINE=local (the default) or ENGINE=ray))
+RAY_STAMP := $(VENV)/.requirements-ray
 
 .PHONY: setup run test bench-throughput bench-pipeline clean
 
@@ -26,7 +30,11 @@ $(STAMP): requirements.txt requirements-common.txt requirements-gpu.txt
 	rm -f $(VENV)/.requirements-*
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
+	touch $(RAY_STAMP)
+
+setup: $(STAMP) $(if $(filter ray,$(ENGINE)),$(RAY_STAMP))
 	$(PY) main.py --fetch-mnist --mnist-dir $(MNIST_DIR)
 
 RUN_FLAGS = --preset $(PRESET) --output-dir $(OUTPUT) --mnist-dir $(MNIST_DIR)
@@ -36,7 +44,8 @@ run: setup
 	$(PY) main.py --train-mnist --compare $(RUN_FLAGS)
 	$(PY) main.py --evaluate $(RUN_FLAGS)
 
-test: setup
+# The tests cover --engine ray too, so they install Ray.
+test: setup $(RAY_STAMP)
 	$(PY) -m pytest -q --durations=15 tests
 
 clean:

@@ -13,6 +13,7 @@ any Python, it continues in the project's environment (.venv, made by `make setu
 # This file only turns flags into a `Config`; the work is in the `mnistgan` package.
 
 import os
+import re
 import sys
 
 from mnistgan import environment  # Standard library only, so it runs before the environment is entered.
@@ -140,6 +141,19 @@ _WORKERS = flags.DEFINE_integer(
     "workers", None, "Digits trained at once, each in its own process (default: one per core, at most 2; 1: one after another).",
     lower_bound=1,
 )
+_ENGINE = flags.DEFINE_enum(
+    "engine",
+    "local",
+    list(config_lib.ENGINES),
+    "Where --train-digits runs: local, worker processes on this machine (--workers); ray, one Ray task per "
+    "(digit, run) on a cluster whose nodes share the output folder (README: On a cluster).",
+)
+_ADDRESS = flags.DEFINE_string(
+    "address",
+    None,
+    "With --engine ray: the cluster's head, HOST:PORT, or auto (the cluster this machine is part of). "
+    "Without it, a Ray instance of this machine's own starts and stops with the command.",
+)
 _STOP_ON_DECLINE = flags.DEFINE_boolean("stop-on-decline", False, "Stop a digit once its quality falls 3 checks in a row.")
 _DIGITS = flags.DEFINE_list("digits", None, "Digits --evaluate measures (default: every trained one).")
 _EVAL_SAMPLES = flags.DEFINE_integer(
@@ -261,6 +275,14 @@ def make_config(argv):
         raise UserError("--compare-with goes with --evaluate")
     if os.path.realpath(_OUTPUT_DIR.value) in map(os.path.realpath, _COMPARE_WITH.value):
         raise UserError("--compare-with: the output folder itself is the report's first row; name other folders")
+    if _ENGINE.present and action != "train-digits":
+        raise UserError("--engine goes with --train-digits")
+    if _ADDRESS.present and _ENGINE.value != "ray":
+        raise UserError("--address names a Ray cluster: it goes with --engine ray")
+    if _ADDRESS.value and _ADDRESS.value != "auto" and not re.fullmatch(r"[^\s:]+:\d{1,5}", _ADDRESS.value):
+        raise UserError(f"--address: {_ADDRESS.value!r} is neither HOST:PORT nor auto")
+    if _WORKERS.present and _ENGINE.value == "ray":
+        raise UserError("--workers is the local engine's; with --engine ray every CPU of the cluster takes a run")
     if _WORKERS.present and action != "train-digits":
         raise UserError("--workers goes with --train-digits")
     if _RUNS_PER_DIGIT.present and action != "train-digits":
@@ -285,6 +307,8 @@ def make_config(argv):
             source=_EXPORT_SOURCE.value,
         ),
         workers=_WORKERS.value or config_lib.default_workers(),
+        engine=_ENGINE.value,
+        address=_ADDRESS.value or "",
         preset=_PRESET.value,
         gan=config_lib.with_overrides(
             config_lib.family_config(gan_preset, _PRESET.value, _FAMILY.value),

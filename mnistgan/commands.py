@@ -17,6 +17,10 @@ def fetch_mnist(config):
 def train_digits(config):
     mnist = data.load(config.mnist_dir)
     logging.info("training on %s", environment.training_device())
+    if config.engine == "ray":
+        from mnistgan import cluster  # The driver does not import TensorFlow either.
+
+        return cluster.train_digits(config, mnist)
     # A conditional family's network is one unit of work for every digit: it uses all the cores in this process.
     if config.workers > 1 and len(config.digits) > 1 and config.gan.family not in config_lib.CONDITIONAL_FAMILIES:
         from mnistgan import workers  # The parent process does not import TensorFlow.

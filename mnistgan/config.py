@@ -183,6 +183,8 @@ class ClassifierConfig:
     checkpoint_every: int = 1000
 
 
+ENGINES = ("local", "ray")
+
 PRESETS = {
     # Each choice decided on validation (docs/techniques.md): D's minibatch standard deviation,
     # D at a quarter of G's rate, two independent runs of 4,000 steps per digit, and a classifier
@@ -279,6 +281,8 @@ class Config:
       export: what `export-mnist` writes.
       workers: digits trained at once, each in its own process (1: one
         after another in this process).
+      engine: where `train-digits` runs its jobs: "local" (workers.py) or "ray" (cluster.py).
+      address: the Ray cluster to use ("auto", "HOST:PORT"); "" starts a Ray instance of this machine's own.
       gan: GAN hyperparameters.
       classifier: classifier hyperparameters.
     """
@@ -294,6 +298,8 @@ class Config:
     compare_with: tuple = ()
     export: ExportConfig = ExportConfig()
     workers: int = 1
+    engine: str = "local"
+    address: str = ""
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()

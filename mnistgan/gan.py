@@ -14,6 +14,7 @@ output/generators.json (`generators.record_training`).
 """
 
 import dataclasses
+import functools
 import os
 import uuid
 
@@ -60,10 +61,12 @@ class DigitTraining:
       progress: makes the progress reporter from (label, start step, total
         steps): a `Progress`, or what reports to a parent process.
       run: which of the digit's `runs_per_digit` independent runs (1-based).
+      attempt: an `ownership.Attempt` (cluster.py): it claims the folder and stops once a newer one has.
     """
 
-    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress, run=1):
+    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress, run=1, attempt=None):
         self.config = config
+        self.attempt = attempt  # An `ownership.Attempt` on a cluster; None where locks keep one writer.
         self.make_progress = progress
         self.evaluator = evaluator if config.gan.eval_every > 0 else None  # Selects the best generator.
         self.feature_evaluator = evaluator  # Measures coverage for coverage-targeted runs.
@@ -187,12 +190,17 @@ class DigitTraining:
         record, checkpoint = self.check()
         os.makedirs(self.folder, exist_ok=True)
         record = record or {"run_id": uuid.uuid4().hex[:12], "wall_time_s": 0.0, **self._first_record()}
+        guard = None
+        if self.attempt:
+            self.attempt.claim(self.folder)
+            record["node"] = self.attempt.node
+            guard = functools.partial(self.attempt.check, self.folder)
         draw_weights = self._draw_weights(record)
         if step_fn is None:
             step_fn = gan_step.GanStep(self.new_state(draw_weights))
         else:
             step_fn.state.reset(self.train_images, self.seed, draw_weights, self.train_labels)
-        loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy)
+        loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy, guard)
         loop.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
         if self._finished(record, start):
@@ -345,7 +353,7 @@ def check_digits(config):
             unit_training(config, unit, run=run).check()
 
 
-def train_jobs(config, jobs, evaluator=None, progress=Progress):
+def train_jobs(config, jobs, evaluator=None, progress=Progress, attempt=None):
     """Trains digit runs one after another in this process; yields a `DigitResult` each.
 
     Args:
@@ -354,20 +362,21 @@ def train_jobs(config, jobs, evaluator=None, progress=Progress):
         (n, 28, 28), as `jobs_of` makes them.
       evaluator: as `DigitTraining` takes it.
       progress: makes each digit's progress reporter, as `DigitTraining` takes it.
+      attempt: as `DigitTraining` takes it (a cluster task's, which trains one job).
     """
     shared = None  # One state and compiled step for all digits: see GanState.reset.
     for unit, run, train, validation in jobs:
-        training = unit_training(config, unit, train, validation, evaluator, progress, run)
+        training = unit_training(config, unit, train, validation, evaluator, progress, run, attempt)
         if shared is None:
             shared = gan_step.GanStep(training.new_state())
         yield training.train(shared)
 
 
-def unit_training(config, unit, train=None, validation=None, evaluator=None, progress=Progress, run=1):
+def unit_training(config, unit, train=None, validation=None, evaluator=None, progress=Progress, run=1, attempt=None):
     """The training of one job's unit: a `DigitTraining` for a digit, a `ConditionalTraining` for a family's name."""
     if isinstance(unit, str):
-        return ConditionalTraining(config, unit, train, validation, evaluator, progress, run)
-    return DigitTraining(config, unit, train, validation, evaluator, progress, run)
+        return ConditionalTraining(config, unit, train, validation, evaluator, progress, run, attempt)
+    return DigitTraining(config, unit, train, validation, evaluator, progress, run, attempt)
 
 
 class ConditionalTraining(DigitTraining):
@@ -384,8 +393,10 @@ class ConditionalTraining(DigitTraining):
       The rest as `DigitTraining` takes them.
     """
 
-    def __init__(self, config, family, train=None, validation=None, evaluator=None, progress=Progress, run=1):
-        super().__init__(config, family, None if train is None else train[0], None if validation is None else validation[0], evaluator, progress, run)
+    def __init__(self, config, family, train=None, validation=None, evaluator=None, progress=Progress, run=1, attempt=None):
+        super().__init__(
+            config, family, None if train is None else train[0], None if validation is None else validation[0], evaluator, progress, run, attempt
+        )
         if train is not None:
             self.train_labels = np.asarray(train[1], np.int32)
             self.validation_labels = np.asarray(validation[1], np.int32)

@@ -82,12 +82,15 @@ class Harness:
       checkpoint: the `tf.train.Checkpoint` that holds the run's whole state.
       directory: the run's checkpoints/ folder.
       remedy: what to do about a damaged checkpoint.
+      guard: called before the files of any event are written; it raises to stop a run that must
+        not write any more (an attempt that a newer one took over, ownership.py).
     """
 
-    def __init__(self, checkpoint, directory, remedy):
+    def __init__(self, checkpoint, directory, remedy, guard=None):
         self.checkpoint = checkpoint
         self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
         self.remedy = remedy
+        self.guard = guard
 
     def restore(self, prefix):
         """Puts the state back to the checkpoint `prefix` (from `outputs.latest_checkpoint`); None: a fresh run."""
@@ -127,6 +130,8 @@ class Harness:
             due = schedule.due(step)
             if not due:
                 continue
+            if self.guard:
+                self.guard()
             task.on_events(step, due)
             if "checkpoint" in due:
                 self._save(task, step)

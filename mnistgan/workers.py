@@ -59,12 +59,8 @@ def train_digits(config, mnist):
     """
     with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
         generators.prepare_training(config)
-        _check_digits_apart(config)
-        if config.gan.uses_evaluator and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
-            environment.import_tensorflow_quietly()
-            from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
-
-            evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
+        check_digits_apart(config)
+        train_evaluator_if_missing(config, mnist)
         jobs = jobs_of(config, data.per_digit(mnist, config.digits))
         workers = min(config.workers, len(jobs))
         results = _train_in_pool(config, jobs, workers, threads_per_worker(workers))
@@ -74,7 +70,19 @@ def train_digits(config, mnist):
     return exit_status(ordered)
 
 
-def _check_digits_apart(config):
+def train_evaluator_if_missing(config, mnist):
+    """Trains the evaluator here, once, when the runs select by quality and the output folder has none yet.
+
+    Only then does this process import TensorFlow; the runs load the evaluator it saved.
+    """
+    if config.gan.uses_evaluator and not all(map(os.path.exists, outputs.evaluator_files(config.output_dir))):
+        environment.import_tensorflow_quietly()
+        from mnistgan import evaluation  # Deferred: imports TensorFlow, needed only this once.
+
+        evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
+
+
+def check_digits_apart(config):
     """Refuses a damaged file (or changed setting) of any digit before any digit trains.
 
     gan.check_digits runs in a short-lived process, so this one stays free of TensorFlow.

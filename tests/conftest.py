@@ -59,10 +59,10 @@ def die_after_checkpoint(monkeypatch, step):
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
 
 
-def run_main(*args, cwd=None, timeout=300):
+def run_main(*args, cwd=None, timeout=300, env=None):
     """Runs main.py as a user would; returns the CompletedProcess."""
     return subprocess.run(
-        [sys.executable, MAIN, *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout
+        [sys.executable, MAIN, *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout, env=env
     )
 
 
