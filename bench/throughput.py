@@ -22,6 +22,12 @@ digits x steps x batch / seconds) and the ratio to the straightforward port.
   stacked-2        two digits' networks in one compiled step in one process
                    (two threads), each digit with its own batch-norm
                    statistics and Adam state, five pairs one after another.
+  ray-2            ./main.py --train-digits 0,...,9 --engine ray on a local
+                   cluster of this machine (mnistgan.local_cluster): a head
+                   with no CPUs and two worker nodes of one CPU each, one task
+                   per digit. The cluster starts once before the rounds (its
+                   start-up time is printed apart); each job includes the
+                   driver's connection and the pre-flight check of the nodes.
 
 Matrix-multiply peaks are measured in the same run; GFLOP/s uses the analytic
 FLOP count of a step (multiply-add = 2 FLOPs; backward = 2x forward).
@@ -154,12 +160,15 @@ def run_variant(name, steps):
     """Runs one variant's whole ten-digit job in this process (the timed child)."""
     from mnistgan import data
 
-    if name.startswith(("sequential", "workers")):
-        workers = "1" if name == "sequential" else name.split("-")[1]
+    if name.startswith(("sequential", "workers", "ray")):
         output = tempfile.mkdtemp(prefix="throughput-")
         every = str(steps)
+        if name.startswith("ray"):  # The cluster's address and token come in the environment (main()).
+            engine = ["--engine", "ray", "--address", os.environ["THROUGHPUT_RAY_ADDRESS"]]
+        else:
+            engine = ["--workers", "1" if name == "sequential" else name.split("-")[1]]
         args = ["--train-digits", ",".join(map(str, DIGITS)), "--steps", every, "--sample-every", every,
-                "--checkpoint-every", every, "--eval-every", "0", "--workers", workers,
+                "--checkpoint-every", every, "--eval-every", "0", *engine,
                 "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]  # fmt: skip
         subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], check=True, capture_output=True)
         shutil.rmtree(output)
@@ -178,12 +187,12 @@ def run_variant(name, steps):
         raise SystemExit(f"unknown variant {name!r}")
 
 
-def timed(name, steps):
+def timed(name, steps, env=None):
     """Wall seconds of a fresh process running variant `name`, and what it printed."""
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--run", name, "--steps", str(steps), "--mnist-dir", _MNIST_DIR.value],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=env,
     )  # fmt: skip
     return time.perf_counter() - start, result.stdout
 
@@ -194,10 +203,23 @@ def main(argv):
         run_variant(_RUN.value, _STEPS.value)
         return
     seconds = {name: [] for name in _VARIANTS.value}
-    for round_ in range(_ROUNDS.value):
-        for name in _VARIANTS.value:
-            seconds[name].append(timed(name, _STEPS.value)[0])
-            print(f"round {round_ + 1}: {name} {seconds[name][-1]:.1f} s", file=sys.stderr, flush=True)
+    cluster, env, start_up = None, None, None
+    if any(name.startswith("ray") for name in _VARIANTS.value):
+        from mnistgan import local_cluster
+
+        workers = int(next(n for n in _VARIANTS.value if n.startswith("ray")).split("-")[1])
+        start = time.perf_counter()
+        cluster = local_cluster.LocalCluster(workers=workers, cpus=1)
+        start_up = time.perf_counter() - start
+        env = dict(cluster.env, THROUGHPUT_RAY_ADDRESS=cluster.address)
+    try:
+        for round_ in range(_ROUNDS.value):
+            for name in _VARIANTS.value:
+                seconds[name].append(timed(name, _STEPS.value, env if name.startswith("ray") else None)[0])
+                print(f"round {round_ + 1}: {name} {seconds[name][-1]:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        if cluster:
+            cluster.stop()
     peaks = json.loads(timed("peaks", 0)[1].strip().splitlines()[-1])
     images = len(DIGITS) * _STEPS.value * BATCH
     base = statistics.median(seconds[_VARIANTS.value[0]])
@@ -213,6 +235,8 @@ def main(argv):
             f"{name:<16} | {median:>8.1f} | {images / median:>8.0f} | {flops / median / 1e9:>8.1f} | "
             f"{base / median:.2f}x   (range {min(times):.1f}-{max(times):.1f} s)"
         )
+    if start_up is not None:
+        print(f"the local Ray cluster (a head and {len(cluster.ids)} worker nodes of one CPU) started in {start_up:.1f} s")
     print(f"matmul peak (2048x2048, 2 threads): float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
 
 
