@@ -26,7 +26,6 @@ import hashlib
 import logging as python_logging
 import os
 import socket
-import time
 import traceback
 
 from absl import logging
@@ -34,7 +33,7 @@ from absl import logging
 from mnistgan import data, generators, locks, outputs
 from mnistgan.errors import UserError
 from mnistgan.jobs import job_locks, jobs_of, run_label, units_of
-from mnistgan.progress import Progress, ProgressBoard
+from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
 INSTALL = "--engine ray needs Ray, which is not installed here: make setup ENGINE=ray (or .venv/bin/pip install -r requirements-ray.txt)"
@@ -176,28 +175,16 @@ def preflight(ray, output_dir, token):
     return nodes
 
 
-class _ProgressRelay(Progress):
-    """A run's `Progress` inside a task: sends its lines to the driver's board through a Ray queue."""
+def _sender(events, label):
+    """Puts an event on the driver's queue; a line that cannot be delivered is not worth stopping the run for."""
 
-    def __init__(self, events, key, label, start_step, total):
-        super().__init__(label, start_step, total, interval_s=1.0)
-        self.events, self.key = events, key
-
-    def update(self, step, **values):
-        now = time.monotonic()
-        if now - self.last_print < self.interval_s and step < self.total:
-            return
-        self.last_print = now
-        self._send(("progress", self.key, (step, self.total, self.steps_per_second(step))))
-
-    def message(self, text):
-        self._send(("message", self.key, text))
-
-    def _send(self, event):
+    def send(event):
         try:
-            self.events.put(event, timeout=10)
-        except Exception as e:  # pylint: disable=broad-except  # A lost line must not stop the run.
-            logging.warning("%s: progress line not delivered (%s)", self.label, type(e).__name__)
+            events.put(event, timeout=10)
+        except Exception as e:  # pylint: disable=broad-except
+            logging.warning("%s: progress line not delivered (%s)", label, type(e).__name__)
+
+    return send
 
 
 def train_job(config, job, threads, events, verbosity, *earlier):
@@ -227,7 +214,7 @@ def train_job(config, job, threads, events, verbosity, *earlier):
     attempt = ownership.Attempt(node)
 
     def progress(label, start, total):
-        return _ProgressRelay(events, tuple(job[:2]), label, start, total)
+        return RelayedProgress(_sender(events, label), tuple(job[:2]), label, start, total)
 
     return next(gan.train_jobs(config, [job], evaluator, progress, attempt))
 

@@ -55,6 +55,30 @@ class Progress:
         self.stream.flush()
 
 
+class RelayedProgress(Progress):
+    """A run's `Progress` in a worker or a cluster task: sends its lines to the parent's `ProgressBoard`.
+
+    Args:
+      send: puts one event on the parent's queue: ("progress", key, (step, total, steps/s)) or
+        ("message", key, text).
+      key: the run's (unit, run).
+    """
+
+    def __init__(self, send, key, label, start_step, total):
+        super().__init__(label, start_step, total, interval_s=1.0)
+        self.send, self.key = send, key
+
+    def update(self, step, **values):
+        now = time.monotonic()
+        if now - self.last_print < self.interval_s and step < self.total:
+            return
+        self.last_print = now
+        self.send(("progress", self.key, (step, self.total, self.steps_per_second(step))))
+
+    def message(self, text):
+        self.send(("message", self.key, text))
+
+
 def format_seconds(seconds):
     if seconds != seconds:  # NaN: no rate yet.
         return "?"

@@ -19,7 +19,6 @@ import os
 import queue
 import signal
 import sys
-import time
 import traceback
 
 from absl import logging
@@ -27,7 +26,7 @@ from absl import logging
 from mnistgan import data, environment, generators, locks, outputs
 from mnistgan.errors import UserError
 from mnistgan.jobs import job_locks, jobs_of, run_label
-from mnistgan.progress import Progress, ProgressBoard
+from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
 # Seconds between the parent's looks at whether its workers are still alive.
@@ -182,25 +181,6 @@ def _check_finished(processes, unfinished):
         )
 
 
-class _ProgressRelay(Progress):
-    """A digit's `Progress` inside a worker: sends its lines to the parent's board."""
-
-    def __init__(self, events, key, label, start_step, total):
-        super().__init__(label, start_step, total, interval_s=1.0)
-        self.events = events
-        self.key = key
-
-    def update(self, step, **values):
-        now = time.monotonic()
-        if now - self.last_print < self.interval_s and step < self.total:
-            return
-        self.last_print = now
-        self.events.put(("progress", self.key, (step, self.total, self.steps_per_second(step))))
-
-    def message(self, text):
-        self.events.put(("message", self.key, text))
-
-
 def _die_with_parent(parent_pid):
     """Ends this worker when its parent dies, even by SIGKILL (Linux), so no orphan keeps writing."""
     if sys.platform.startswith("linux"):
@@ -235,7 +215,7 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events, index):
             yield job
 
     def progress(label, start, total):
-        return _ProgressRelay(events, current[0], label, start, total)
+        return RelayedProgress(events.put, current[0], label, start, total)
 
     try:
         for result in gan.train_jobs(config, jobs(), evaluator, progress):
