@@ -175,14 +175,15 @@ def preflight(ray, output_dir, token):
     return nodes
 
 
-def _sender(events, label):
-    """Puts an event on the driver's queue; a line that cannot be delivered is not worth stopping the run for."""
+def _sender(events):
+    """Puts an event on the driver's queue without waiting for it.
+
+    Never `ray.get` here: while a task waits on one, Ray lends its CPU to another task, and two
+    runs would share one core. A line lost with a dying queue is not worth stopping the run for.
+    """
 
     def send(event):
-        try:
-            events.put(event, timeout=10)
-        except Exception as e:  # pylint: disable=broad-except
-            logging.warning("%s: progress line not delivered (%s)", label, type(e).__name__)
+        events.actor.put_nowait.remote(event)
 
     return send
 
@@ -214,7 +215,7 @@ def train_job(config, job, threads, events, verbosity, *earlier):
     attempt = ownership.Attempt(node)
 
     def progress(label, start, total):
-        return RelayedProgress(_sender(events, label), tuple(job[:2]), label, start, total)
+        return RelayedProgress(_sender(events), tuple(job[:2]), label, start, total)
 
     return next(gan.train_jobs(config, [job], evaluator, progress, attempt))
 
