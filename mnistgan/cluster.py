@@ -271,11 +271,11 @@ def train_digits(config, mnist):
 def _run(ray, config, jobs, largest_node_cpus):
     """Submits the jobs and follows them to the end; returns {(unit, run): DigitResult}."""
     from ray.util.queue import Empty, Queue  # pylint: disable=import-outside-toplevel
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # pylint: disable=import-outside-toplevel
 
     # A conditional family's one network takes a whole node, as it takes the whole machine locally.
     cpus = largest_node_cpus if isinstance(jobs[0][0], str) else 1
     task = ray.remote(num_cpus=cpus, max_calls=1, max_retries=MAX_RETRIES, retry_exceptions=False)(train_job)
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # pylint: disable=import-outside-toplevel
 
     # The progress queue lives on the driver's own node: a worker node may die.
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -305,7 +305,7 @@ def _run(ray, config, jobs, largest_node_cpus):
                     board.message(payload)
             for ref in ready:
                 key = pending.pop(ref)
-                results[key] = _result(ray, ref, key)
+                results[key] = _result(ray, ref, key, config.output_dir)
                 board.finish(run_label(*key))
     finally:
         for ref in pending:
@@ -315,7 +315,7 @@ def _run(ray, config, jobs, largest_node_cpus):
     return results
 
 
-def _result(ray, ref, key):
+def _result(ray, ref, key, output_dir):
     """The task's `DigitResult`; a refusal, a bug or a task that ran out of retries as one line saying how to resume."""
     resume = "the other runs were stopped; run the same command again to resume them"
     try:
@@ -324,7 +324,7 @@ def _result(ray, ref, key):
         cause = getattr(e, "cause", None)
         if isinstance(cause, UserError):
             raise UserError(f"{cause}; {resume}") from None
-        refusal = outputs.out_of_space(cause, "the output folder") if isinstance(cause, Exception) else None
+        refusal = outputs.out_of_space(cause, output_dir) if isinstance(cause, Exception) else None
         if refusal:
             raise UserError(f"{refusal}; {resume}") from None
         logging.error("the task training %s failed:\n%s", run_label(*key), "".join(traceback.format_exception(cause)) if cause else e)
