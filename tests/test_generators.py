@@ -272,7 +272,9 @@ def test_a_conditional_generator_goes_through_the_export_and_the_report(conditio
     written = json.load(open(outputs.report_path(output, "json")))
     assert [row["digit"] for row in written["digits"]] == [5] and written["untrained_digits"] == []
     assert written["digits"][0]["stream"]["noise_scale"] == 1.2  # The default stream: snapshots at noise 1.2.
-    assert os.path.exists(outputs.latent_walk_path(output, 5))
+    # Its latent walk goes beside the conditional network (the unit that draws every digit), not into a digit-5/ folder.
+    assert written["digits"][0]["pictures"]["latent_walk"] == "conditional/latent-walk-5.png"
+    assert os.path.exists(outputs.latent_walk_path(output, 5, "conditional")) and not os.path.exists(os.path.join(output, "digit-5"))
 
 
 def test_a_conditional_entry_on_an_unconditional_model_is_refused(tmp_path):
