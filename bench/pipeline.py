@@ -131,7 +131,8 @@ def gan_time_line(output):
 
 def main(argv):
     del argv
-    extra = [*_GAN_FLAGS.value, *_CLASSIFIER_FLAGS.value]
+    # Where a run trains (--address) is no setting of the experiment: it names neither the block nor the folder.
+    extra = [flag for flag in [*_GAN_FLAGS.value, *_CLASSIFIER_FLAGS.value] if not flag.startswith("--address")]
     label = " ".join([_PRESET.value, *(["with"] if extra else []), *extra])
     folder = re.sub(r"[^A-Za-z0-9.]+", "-", label.replace(" with ", " ")).strip("-")
     output = os.path.join(ROOT, "bench", "out", f"{folder}-seed{_SEED.value}")
