@@ -35,16 +35,21 @@ _GAN_FLAGS = flags.DEFINE_list("gan-flags", [], "Extra main.py flags of the GAN 
 _CLASSIFIER_FLAGS = flags.DEFINE_list("classifier-flags", [], "Extra main.py flags of the classifier stage.")
 _EVALUATE = flags.DEFINE_boolean("evaluate", False, "Also run `main.py --evaluate` (the report), as `make run` does.")
 _MNIST_DIR = flags.DEFINE_string("mnist-dir", os.path.join(ROOT, "data", "mnist"), "MNIST folder.")
+_LOCAL_CLUSTER = flags.DEFINE_integer(
+    "local-cluster", 0, "Train the GAN stage with --engine ray on a Ray cluster of this machine: a head without CPUs "
+    "and this many worker nodes of one CPU each (mnistgan.local_cluster), started and stopped around the stage.",
+    lower_bound=0,
+)
 _RESUME = flags.DEFINE_boolean(
     "resume", False, "Keep the run's folder in bench/out/ and resume it from its checkpoints (a run cut short); "
     "the block then gives this invocation's wall times and the GAN runs' own recorded time.",
 )
 
 
-def run_stage(args):
+def run_stage(args, env=None):
     """Runs main.py with `args`; returns (wall seconds, peak resident MiB) of that process."""
     start = time.monotonic()
-    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=ROOT)
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=ROOT, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
@@ -133,6 +138,8 @@ def main(argv):
     del argv
     # Where a run trains (--address) is no setting of the experiment: it names neither the block nor the folder.
     extra = [flag for flag in [*_GAN_FLAGS.value, *_CLASSIFIER_FLAGS.value] if not flag.startswith("--address")]
+    if _LOCAL_CLUSTER.value:
+        extra.append("--engine=ray")
     label = " ".join([_PRESET.value, *(["with"] if extra else []), *extra])
     folder = re.sub(r"[^A-Za-z0-9.]+", "-", label.replace(" with ", " ")).strip("-")
     output = os.path.join(ROOT, "bench", "out", f"{folder}-seed{_SEED.value}")
@@ -145,7 +152,21 @@ def main(argv):
     }
     if _EVALUATE.value:
         stages["report (--evaluate)"] = ["--evaluate", *common]
-    measured = {name: run_stage(args) for name, args in stages.items()}
+    measured = {}
+    for name, args in stages.items():
+        if name.startswith("GAN") and _LOCAL_CLUSTER.value:
+            sys.path.insert(0, ROOT)
+            from mnistgan import local_cluster
+
+            started = time.monotonic()
+            cluster = local_cluster.LocalCluster(workers=_LOCAL_CLUSTER.value, cpus=1)
+            print(f"a local Ray cluster of {_LOCAL_CLUSTER.value} one-CPU nodes started in {time.monotonic() - started:.1f} s", flush=True)
+            try:
+                measured[name] = run_stage([*args, "--engine", "ray", "--address", cluster.address], cluster.env)
+            finally:
+                cluster.stop()
+        else:
+            measured[name] = run_stage(args)
     keep_digit_records(output, os.path.join(ROOT, "bench", "runs", os.path.basename(output)))
     with open(os.path.join(output, "results.jsonl")) as f:
         records = {r["data_source"]: r for r in map(json.loads, f)}
