@@ -14,6 +14,7 @@ any Python, it continues in the project's environment (.venv, made by `make setu
 
 import os
 import re
+import shlex
 import sys
 
 from mnistgan import environment  # Standard library only, so it runs before the environment is entered.
@@ -307,6 +308,7 @@ def make_config(argv):
             source=_EXPORT_SOURCE.value,
         ),
         workers=_WORKERS.value or config_lib.default_workers(),
+        command=shlex.join(["./main.py", *sys.argv[1:]]),
         engine=_ENGINE.value,
         address=_ADDRESS.value or "",
         preset=_PRESET.value,

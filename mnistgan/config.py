@@ -281,6 +281,7 @@ class Config:
       export: what `export-mnist` writes.
       workers: digits trained at once, each in its own process (1: one
         after another in this process).
+      command: the command line this config was made from, as run records note it.
       engine: where `train-digits` runs its jobs: "local" (workers.py) or "ray" (cluster.py).
       address: the Ray cluster to use ("auto", "HOST:PORT"); "" starts a Ray instance of this machine's own.
       gan: GAN hyperparameters.
@@ -298,6 +299,7 @@ class Config:
     compare_with: tuple = ()
     export: ExportConfig = ExportConfig()
     workers: int = 1
+    command: str = ""
     engine: str = "local"
     address: str = ""
     preset: str = "default"

@@ -122,6 +122,7 @@ class DigitTraining:
             steps_per_second=round(self.progress.steps_per_second(step), 2),
             # The cores it trained on, so that runs trained side by side and alone compare by core-minutes.
             cores=tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1,
+            command=self.config.command or record.get("command", ""),
             status=status,
         )
 

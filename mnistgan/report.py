@@ -152,6 +152,8 @@ def family_summary(output_dir, rows, classifiers):
         **{m: float(np.mean([row[measured][m] for row in rows])) if rows else None for m in SUMMARY_METRICS},
         "validation_accuracy": synthetic.get("validation_accuracy"),
         "test_accuracy": synthetic.get("test_accuracy"),
+        # The command that trained the folder's runs (run 1 of its first digit).
+        "command": next((r["command"] for r in records if r.get("command")), None),
     }
 
 
@@ -169,7 +171,7 @@ def compared_summaries(folders):
         if record is None:
             raise UserError(f"--compare-with: {path} does not exist; {remedy}")
         number = (int, float, type(None))
-        fields = {"family": str, "runs": int, "digits": int, "gan_core_minutes": number, **dict.fromkeys(SUMMARY_METRICS, number)}
+        fields = {"family": str, "runs": int, "digits": int, "gan_core_minutes": number, "command": (str, type(None)), **dict.fromkeys(SUMMARY_METRICS, number)}
         outputs.check_fields(record["summary"], f"{path} summary", remedy, fields | dict.fromkeys(("validation_accuracy", "test_accuracy"), number))
         summaries[folder] = record["summary"]
     return summaries
@@ -292,6 +294,9 @@ def _family_section(report):
             f"{measured.get(s.get('measured'), '–')} | {cells} | {_percent(s.get('validation_accuracy'))} | "
             f"{_percent(s.get('test_accuracy'))} |"
         )
+    commands = [(folder, s.get("command")) for folder, s in rows if s.get("command")]
+    if commands:
+        lines += ["", "Trained by:", "", *(f"- {folder}: `{command}`" for folder, command in commands)]
     if not report["compared"]:
         lines += ["", "`--compare-with FOLDER,...` adds the rows of other output folders (each with its own report)."]
     return lines + [""]

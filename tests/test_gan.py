@@ -288,6 +288,9 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     for digit in (0, 1):
         assert os.path.exists(outputs.generator_path(str(tmp_path), digit))
         assert f"{digit} | done   |      4" in result.stdout
+        with open(outputs.training_files(outputs.digit_dir(str(tmp_path), digit)).record) as f:
+            command = json.load(f)["command"]  # Two workers: each run records the command that started it.
+        assert command.startswith("./main.py --train-digits 0,1 --steps 4") and command.endswith(f"--output-dir {tmp_path}")
 
 
 @pytest.mark.parametrize(

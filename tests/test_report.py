@@ -145,11 +145,14 @@ def test_the_family_row_and_other_folders_beside_it(trained_digit, tmp_path):
     other = str(tmp_path / "other")
     os.makedirs(other)
     outputs.write_json(outputs.report_path(other, "json"), {"summary": dict(summary, family="mlp", runs=10, test_accuracy=0.9)})
+    # And the command that trained each folder, from its run records.
+    outputs.write_json(outputs.training_files(outputs.digit_dir(output, 5)).record, dict(record, command="./main.py --train-digits 5"))
     config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20, compare_with=(other,))
     assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
     text = open(outputs.report_path(output), encoding="utf-8").read()
     assert re.search(rf"^\| {re.escape(other)} \| mlp \| 10 \| .* \| 90\.00% \|$", text, re.M)
     assert re.search(r"^\| this folder \| dcgan \| 1 \|", text, re.M)
+    assert "- this folder: `./main.py --train-digits 5`" in text
 
 
 @pytest.mark.parametrize(
