@@ -44,9 +44,12 @@ run: setup
 	$(PY) main.py --train-mnist --compare $(RUN_FLAGS)
 	$(PY) main.py --evaluate $(RUN_FLAGS)
 
-# The tests cover --engine ray too, so they install Ray.
+# The tests cover --engine ray too, so they install Ray. They run in TEST_PROCESSES processes
+# (pytest-xdist), each module whole in one of them, so module fixtures such as the Ray cluster
+# are built once; `make test TEST_PROCESSES=0` runs them all in this one process.
+TEST_PROCESSES ?= 2
 test: setup $(RAY_STAMP)
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=15 tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache
