@@ -46,8 +46,11 @@ FAMILY_RECIPES = {
     # The per-digit DCGAN's networks and the preset's techniques, given the label.
     "cdcgan": {"generator_step_dropout": True},
 }  # fmt: skip
-# One conditional network stands in for ten per-digit ones: outside preset `original` it trains ten times the preset's steps.
+# One conditional network stands in for ten per-digit ones: outside preset `original` it trains ten times the
+# preset's steps, with samples, checkpoints and quality checks ten times as far apart, so that its snapshots
+# span the same share of its run as a digit's do (steps 25,000-40,000 of 40,000, not 38,500-40,000).
 CONDITIONAL_STEP_SCALE = 10
+CONDITIONAL_SCALED_FIELDS = ("steps", "sample_every", "checkpoint_every", "eval_every")
 # GanConfig fields that only the dcgan family's networks have, with the flag that sets each.
 DCGAN_ONLY = {
     "minibatch_std_group": "--minibatch-std-group", "spectral_norm": "--spectral-norm", "packing": "--packing",
@@ -367,7 +370,7 @@ def family_config(gan, preset, family):
     if preset == "original" and own_steps:
         recipe["steps"] = own_steps
     elif family in CONDITIONAL_FAMILIES:
-        recipe["steps"] = gan.steps * CONDITIONAL_STEP_SCALE
+        recipe.update({field: getattr(gan, field) * CONDITIONAL_STEP_SCALE for field in CONDITIONAL_SCALED_FIELDS})
     return dataclasses.replace(gan, family=family, **recipe)
 
 
