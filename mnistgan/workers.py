@@ -58,11 +58,9 @@ def train_digits(config, mnist):
     """
     with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
         generators.prepare_training(config)
-        check_digits_apart(config)
-        train_evaluator_if_missing(config, mnist)
         jobs = jobs_of(config, data.per_digit(mnist, config.digits))
         workers = min(config.workers, len(jobs))
-        results = _train_in_pool(config, jobs, workers, threads_per_worker(workers))
+        results = _train_in_pool(config, mnist, jobs, workers, threads_per_worker(workers))
         ordered = [results[digit, run] for digit, run, *_ in jobs]
         generators.record_training(config.output_dir, ordered)
     print_summary(ordered)
@@ -85,6 +83,7 @@ def check_digits_apart(config):
     """Refuses a damaged file (or changed setting) of any digit before any digit trains.
 
     gan.check_digits runs in a short-lived process, so this one stays free of TensorFlow.
+    The Ray driver uses it; local workers have the first of them check (`_train_in_pool`).
     """
     # Ctrl-C is the parent's to handle, as for the workers.
     with multiprocessing.get_context("spawn").Pool(1, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
@@ -107,14 +106,15 @@ def _refusal(config, verbosity):
     return None
 
 
-def _train_in_pool(config, jobs, workers, threads):
-    """Runs the jobs in `workers` processes; returns {(digit, run): DigitResult}."""
+def _train_in_pool(config, mnist, jobs, workers, threads):
+    """Runs the jobs in `workers` processes; returns {(digit, run): DigitResult}.
+
+    The first worker reads every digit's files back (gan.check_digits) as soon as it has
+    TensorFlow, so this process stays free of it without starting one more process for the
+    check. Only once they pass is the evaluator trained (when missing) and are jobs handed out.
+    """
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe.
     tasks, events = context.Queue(), context.Queue()
-    for job in jobs:
-        tasks.put(job)
-    for _ in range(workers):
-        tasks.put(None)  # One stop sign per worker.
     processes = [
         context.Process(
             target=_worker_main,
@@ -126,12 +126,18 @@ def _train_in_pool(config, jobs, workers, threads):
     ]
     runs = config.gan.runs_per_digit
     what = f"{len(jobs) // runs} digit(s)" + (f", {runs} runs each" if runs > 1 else "")
-    logging.info("training %s in %d worker processes (%d thread(s) each)", what, workers, threads)
     for process in processes:
         process.start()
-    board = ProgressBoard(len(jobs), config.gan.steps)
     results = {}
     try:
+        _wait_for_check(events, processes, jobs)
+        train_evaluator_if_missing(config, mnist)
+        for job in jobs:
+            tasks.put(job)
+        for _ in range(workers):
+            tasks.put(None)  # One stop sign per worker.
+        logging.info("training %s in %d worker processes (%d thread(s) each)", what, workers, threads)
+        board = ProgressBoard(len(jobs), config.gan.steps)
         while len(results) < len(jobs):
             try:
                 _handle(events.get(timeout=_POLL_S), board, results)
@@ -145,6 +151,28 @@ def _train_in_pool(config, jobs, workers, threads):
                 process.terminate()  # A kill leaves every file whole; the digit resumes next time.
             process.join()
     return results
+
+
+def _wait_for_check(events, processes, jobs):
+    """Waits for the first worker's gan.check_digits; raises its refusal, as `check_digits_apart` does."""
+    while True:
+        try:
+            event = events.get(timeout=_POLL_S)
+        except queue.Empty:
+            if any(p.exitcode is not None for p in processes):
+                try:
+                    event = events.get(timeout=_POLL_S)  # What a worker sent just before it ended.
+                except queue.Empty:
+                    _check_finished(processes, set((d, r) for d, r, *_ in jobs))
+                    continue
+            else:
+                continue
+        kind, _, payload = event
+        if kind == "checked":
+            return
+        if kind == "crashed":
+            raise RuntimeError(f"the worker checking the digits' files failed:\n{payload}")
+        _handle(event, None, {})  # Before any job, only a refusal.
 
 
 def _handle(event, board, results):
@@ -202,17 +230,30 @@ def _worker_main(config, threads, verbosity, parent_pid, tasks, events, index):
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from mnistgan import gan
 
+    if index == 0:
+        try:
+            gan.check_digits(config)
+        except UserError as e:
+            events.put(("refused", None, str(e)))
+            return
+        except Exception:  # A bug, not bad input: the parent shows where.
+            events.put(("crashed", None, traceback.format_exc()))
+            return
+        events.put(("checked", None, None))
+    first = tasks.get()  # The parent hands out jobs once the check passed and the evaluator exists.
     evaluator = None
-    if config.gan.uses_evaluator:
+    if config.gan.uses_evaluator and first is not None:
         from mnistgan import evaluation
 
         evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist=None, announce=index == 0)
     current = [None]
 
     def jobs():
-        for job in iter(tasks.get, None):
+        job = first
+        while job is not None:
             current[0] = job[:2]
             yield job
+            job = tasks.get()
 
     def progress(label, start, total):
         return RelayedProgress(events.put, current[0], label, start, total)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from mnistgan import environment
-from tests.conftest import MAIN, ROOT, run_main
+from tests.conftest import MAIN, ROOT
 
 
 def system_python():
@@ -70,20 +70,6 @@ def test_without_the_environment_one_line_says_how_to_set_it_up(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].startswith("main.py: error: ") and "not set up yet" in lines[0] and "make setup" in lines[0]
-
-
-def test_training_prints_progress_and_the_device_but_no_tensorflow_chatter(tmp_path, real_mnist_dir):
-    # Two digits in two worker processes, as `make run` trains: the parent and each worker start TensorFlow.
-    result = run_main(
-        "--train-digits", "3,5", "--workers", "2", "--steps", "2", "--eval-every", "0", "--sample-every", "2",
-        "--checkpoint-every", "2", "--output-dir", str(tmp_path), "--mnist-dir", real_mnist_dir,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    for noise in ("oneDNN", "absl::InitializeLog", "Sharding callback", "cpu_feature_guard"):
-        assert noise not in result.stderr
-    assert "training on CPU" in result.stderr or "training on GPU" in result.stderr
-    for digit in (3, 5):
-        assert f"digit {digit}: step 2: held-out discriminator accuracy" in result.stderr
 
 
 def test_make_selects_the_tensorflow_build():

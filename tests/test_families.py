@@ -122,16 +122,17 @@ def test_a_conditional_run_killed_at_a_checkpoint_resumes_to_the_straight_runs_w
 def test_a_conditional_family_from_the_command_line_then_the_classifier(tmp_path, real_mnist_dir):
     output = str(tmp_path / "output")
     common = ("--mnist-dir", real_mnist_dir, "--output-dir", output)
+    # One snapshot: the classifier's stream then loads ten samplers instead of twenty.
     result = run_main(
         "--train-digits", "0,1,2,3,4,5,6,7,8,9", "--family", "cgan-mlp", "--runs-per-digit", "1", "--steps", "4",
-        "--sample-every", "2", "--checkpoint-every", "2", "--eval-every", "0", *common,
+        "--sample-every", "2", "--checkpoint-every", "2", "--eval-every", "0", "--snapshots", "1", *common,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "cgan-mlp | done" in result.stdout
     with open(os.path.join(output, "generators.json")) as f:
         listed = json.load(f)["digits"]
     assert {d: e["generator"]["label"] for d, e in listed.items()} == {str(d): d for d in range(10)}
-    result = run_main("--train-mnist", "--classifier-steps", "2", *common)
+    result = run_main("--train-mnist", "--classifier-steps", "2", "--classifier-batch-size", "10", *common)
     assert result.returncode == 0, result.stderr
     with open(os.path.join(output, "classifier-synthetic", "run.json")) as f:
         stream = json.load(f)["stream"]

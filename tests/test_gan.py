@@ -279,18 +279,35 @@ def test_a_run_killed_mid_training_resumes_and_finishes(tmp_path):
     assert steps == sorted(set(steps)) and steps[-1] == killed_at + 20
 
 
-def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
+def test_train_digits_from_the_command_line_prints_progress_and_the_device_but_no_tensorflow_chatter(tmp_path, real_mnist_dir):
+    # Two digits in two worker processes, as `make run` trains: the parent and each worker start TensorFlow.
     result = run_main(
-        "--train-digits", "0,1", "--steps", "4", "--batch-size", "8", "--sample-every", "2",
+        "--train-digits", "3,5", "--workers", "2", "--steps", "4", "--batch-size", "8", "--sample-every", "2",
         "--checkpoint-every", "2", "--eval-every", "0", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    for digit in (0, 1):
+    for noise in ("oneDNN", "absl::InitializeLog", "Sharding callback", "cpu_feature_guard"):
+        assert noise not in result.stderr
+    assert "training on CPU" in result.stderr or "training on GPU" in result.stderr
+    for digit in (3, 5):
+        assert f"digit {digit}: step 2: held-out discriminator accuracy" in result.stderr
         assert os.path.exists(outputs.generator_path(str(tmp_path), digit))
         assert f"{digit} | done   |      4" in result.stdout
         with open(outputs.training_files(outputs.digit_dir(str(tmp_path), digit)).record) as f:
             command = json.load(f)["command"]  # Two workers: each run records the command that started it.
-        assert command.startswith("./main.py --train-digits 0,1 --steps 4") and command.endswith(f"--output-dir {tmp_path}")
+        assert command.startswith("./main.py --train-digits 3,5 --workers 2 --steps 4") and command.endswith(f"--output-dir {tmp_path}")
+
+
+@pytest.fixture(scope="module")
+def plain_two_steps(tmp_path_factory):
+    """((d_loss, g_loss), generator weights as numpy) of the plain config after two steps from seed 0:
+    what every technique is compared with, built and traced once (GanState.reset seeds everything)."""
+    import tensorflow as tf
+
+    config = tiny_config(tmp_path_factory.mktemp("plain")).gan
+    plain = gan_step.GanStep(gan_state.GanState(config, data.to_float(blob_images(64)), seed=0))
+    d_loss, g_loss, _ = plain.train_steps(tf.constant(2, tf.int32))
+    return (float(d_loss), float(g_loss)), [w.numpy() for w in plain.state.generator.trainable_weights]
 
 
 @pytest.mark.parametrize(
@@ -302,21 +319,18 @@ def test_train_digits_from_the_command_line(tmp_path, real_mnist_dir):
     ],
     ids=lambda t: next(iter(t)),
 )
-def test_each_technique_trains_a_step_and_changes_it(tmp_path, technique):
+def test_each_technique_trains_a_step_and_changes_it(tmp_path, technique, plain_two_steps):
     import tensorflow as tf
 
+    plain_losses, plain_weights = plain_two_steps
     config = tiny_config(tmp_path).gan
-    images = data.to_float(blob_images(64))
-    plain = gan_step.GanStep(gan_state.GanState(config, images, seed=0))
-    varied = gan_step.GanStep(gan_state.GanState(dataclasses.replace(config, **technique), images, seed=0))
-    d_plain, g_plain, _ = plain.train_steps(tf.constant(2, tf.int32))
+    varied = gan_step.GanStep(gan_state.GanState(dataclasses.replace(config, **technique), data.to_float(blob_images(64)), seed=0))
     d_loss, g_loss, finite = varied.train_steps(tf.constant(2, tf.int32))
     assert bool(finite) and int(varied.state.step) == 2
-    assert (float(d_loss), float(g_loss)) != (float(d_plain), float(g_plain))
+    assert (float(d_loss), float(g_loss)) != plain_losses
     # Against the plain step's generator, so a term outside the gradient tape would fail here.
-    plain_weights = plain.state.generator.trainable_weights
     varied_weights = varied.state.generator.trainable_weights
-    assert any(w.shape != p.shape or np.abs(w.numpy() - p.numpy()).max() > 0 for w, p in zip(varied_weights, plain_weights))
+    assert any(w.shape != p.shape or np.abs(w.numpy() - p).max() > 0 for w, p in zip(varied_weights, plain_weights))
 
 
 def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):

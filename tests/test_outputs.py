@@ -153,7 +153,7 @@ def test_a_damaged_file_is_refused_in_one_line_and_nothing_is_touched(template, 
     [
         (
             f"digit-3/{CKPT.format(GAN_STEPS)}{DATA}", "garbage",
-            # Two digits: worker processes (the default), whose parent checks every digit before any trains.
+            # Two digits: worker processes (the default), the first of which checks every digit before any trains.
             ["--train-digits", "2,3", "--steps", str(GAN_STEPS + 2), "--batch-size", "8", "--eval-every", "0"],
         ),
         (
