@@ -136,3 +136,37 @@ def test_the_board_shows_every_digit_in_flight_and_an_eta():
     line = board.line()
     assert "digit 3 50/100 10.0/s" in line and "digit 5 20/100 10.0/s" in line and "1/4 done" in line
     assert line.endswith("ETA 0:11")  # (50 + 80 + 100 waiting) steps at 20 steps/s.
+
+
+class _Ended:
+    """Stands for a worker process that has ended with `exitcode`."""
+
+    def __init__(self, exitcode):
+        self.exitcode = exitcode
+
+
+def _events(*sent):
+    import queue
+
+    events = queue.Queue()
+    for event in sent:
+        events.put(event)
+    return events
+
+
+def test_the_first_workers_check_passes_refuses_in_one_line_or_shows_a_crash(monkeypatch):
+    import pytest
+
+    from mnistgan.errors import UserError
+
+    monkeypatch.setattr(workers, "_POLL_S", 0.01)
+    jobs = [(3, 1), (5, 1)]
+    running = [_Ended(None)]
+    workers._wait_for_check(_events(("checked", None, None)), running, jobs)  # Returns: jobs may go out.
+    with pytest.raises(UserError, match="^digit 3: damaged generator.keras$"):
+        workers._wait_for_check(_events(("refused", None, "digit 3: damaged generator.keras")), running, jobs)
+    with pytest.raises(RuntimeError, match="the worker checking the digits' files failed:\nTraceback"):
+        workers._wait_for_check(_events(("crashed", None, "Traceback (most recent call last): ...")), running, jobs)
+    # A worker killed before it said anything (the OOM killer): one line naming the digits.
+    with pytest.raises(UserError, match=r"exit code -9\) before digit\(s\) 3,5 finished; run the same command again"):
+        workers._wait_for_check(_events(), [_Ended(-9)], jobs)
