@@ -4,14 +4,17 @@ import dataclasses
 import io
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 
 from mnistgan import data, outputs, workers
+from mnistgan.errors import UserError
 from mnistgan.progress import ProgressBoard
 from tests.conftest import MAIN, blob_images, run_main, tiny_config
 
@@ -146,8 +149,6 @@ class _Ended:
 
 
 def _events(*sent):
-    import queue
-
     events = queue.Queue()
     for event in sent:
         events.put(event)
@@ -155,10 +156,6 @@ def _events(*sent):
 
 
 def test_the_first_workers_check_passes_refuses_in_one_line_or_shows_a_crash(monkeypatch):
-    import pytest
-
-    from mnistgan.errors import UserError
-
     monkeypatch.setattr(workers, "_POLL_S", 0.01)
     jobs = [(3, 1), (5, 1)]
     running = [_Ended(None)]
