@@ -70,6 +70,8 @@ def test_a_second_command_on_a_digit_in_training_is_refused_and_a_killed_ones_lo
     try:
         checkpoint_state = tmp_path / "digit-3" / "checkpoints" / "checkpoint"
         wait_for(checkpoint_state.exists, first)
+        # Frozen mid-training: it still holds the lock (a flock), but takes no CPU from the second command.
+        first.send_signal(signal.SIGSTOP)
         second = run_main("--train-digits", "3,4", "--steps", "20", *common)
         one_line_refusal(second, "digit 3 in", f"is being trained by process {first.pid} on host", "--train-digits 3")
         assert not (tmp_path / "digit-4").exists()  # Refused before any work.
