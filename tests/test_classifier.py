@@ -346,7 +346,8 @@ print(classifier.DataSourceClassifier(config, "synthetic", tiny_mnist(), constan
 
 
 def test_a_classifier_killed_at_a_random_moment_resumes_to_the_straight_runs_weights(tmp_path):
-    script, steps = KILL_SCRIPT.format(root=ROOT), 600
+    # 280 steps after the first checkpoint: seconds of training left when the kill falls, up to 1 s after it.
+    script, steps = KILL_SCRIPT.format(root=ROOT), 300
     folder = tmp_path / "killed" / "classifier-synthetic"
     process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "killed"), str(steps)])
     deadline = time.monotonic() + 120
