@@ -315,7 +315,8 @@ def plain_two_steps(tmp_path_factory):
     [
         dict(loss="hinge"), dict(augment="translation,cutout"), dict(r1_gamma=10.0), dict(minibatch_std_group=4),
         dict(mode_seeking_weight=1.0), dict(spectral_norm=True), dict(generator_width=1.5), dict(discriminator_width=2.0),
-        dict(packing=2), dict(lr_decay_fraction=0.9), dict(label_smoothing=0.1), dict(family="mlp"),
+        dict(packing=2), dict(lr_decay_fraction=0.9), dict(label_smoothing=0.1),
+        dict(family="mlp", generator_width=1.0, discriminator_width=1.0),  # The mlp family has no widths.
     ],
     ids=lambda t: next(iter(t)),
 )
