@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,9 +33,36 @@ def csv_steps(config):
         return [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
 
 
-def test_short_run_writes_every_file(tmp_path):
-    config = tiny_config(tmp_path)
-    result = train(config)
+# Finished runs that several tests start from, each trained once: (config, the DigitResult its
+# training returned). A test that changes one works on a copy (`copy_of`); the others only read it.
+@pytest.fixture(scope="module")
+def two_steps(tmp_path_factory):
+    config = tiny_config(tmp_path_factory.mktemp("two-steps"), steps=2)
+    return config, train(config)
+
+
+@pytest.fixture(scope="module")
+def four_steps(tmp_path_factory):
+    config = tiny_config(tmp_path_factory.mktemp("four-steps"))
+    return config, train(config)
+
+
+@pytest.fixture(scope="module")
+def eight_steps_two_snapshots(tmp_path_factory):
+    config = tiny_config(tmp_path_factory.mktemp("snapshots"), steps=8, snapshots=2, eval_every=0)
+    return config, train(config)
+
+
+def copy_of(trained, tmp_path):
+    """The trained run's config, its output folder a copy in `tmp_path`, as if this test had trained it there."""
+    config, _ = trained
+    copy = dataclasses.replace(config, output_dir=str(tmp_path / "output"))
+    shutil.copytree(config.output_dir, copy.output_dir)
+    return copy
+
+
+def test_short_run_writes_every_file(tmp_path, four_steps):
+    config, result = four_steps
     assert result.status == "done" and result.steps == 4
     folder = outputs.digit_dir(config.output_dir, 3)
     for name in ("generator.keras", "evolution.png", "evolution.npz", "metrics.csv", "run.json"):
@@ -50,9 +78,8 @@ def test_short_run_writes_every_file(tmp_path):
     assert not [n for n in os.listdir(folder) if ".tmp" in n]  # No temporary files left behind.
 
 
-def test_generator_loads_in_a_process_that_never_imports_the_project(tmp_path):
-    config = tiny_config(tmp_path, steps=2)
-    train(config)
+def test_generator_loads_in_a_process_that_never_imports_the_project(tmp_path, two_steps):
+    config, _ = two_steps
     script = (
         "import sys, numpy as np, keras\n"
         "assert not any(m.startswith('mnistgan') for m in sys.modules)\n"
@@ -68,11 +95,10 @@ def test_generator_loads_in_a_process_that_never_imports_the_project(tmp_path):
     assert result.stdout.strip() == "(6, 28, 28, 1) float32 True True"
 
 
-def test_resume_continues_the_step_counter_and_matches_a_straight_run(tmp_path):
+def test_resume_continues_the_step_counter_and_matches_a_straight_run(tmp_path, four_steps):
     straight = tiny_config(tmp_path / "straight", steps=8)
     train(straight)
-    resumed = tiny_config(tmp_path / "resumed", steps=4)
-    train(resumed)
+    resumed = copy_of(four_steps, tmp_path / "resumed")  # Trained to step 4.
     sample_4 = outputs.sample_path(resumed.output_dir, 3, 4)
     mtime_4 = os.path.getmtime(sample_4)
     result = train(with_steps(resumed, 8))
@@ -87,11 +113,10 @@ def test_resume_continues_the_step_counter_and_matches_a_straight_run(tmp_path):
         np.testing.assert_array_equal(wa, wb)  # Bit-exact: all random state is checkpointed.
 
 
-def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path):
+def test_a_reused_gan_trains_a_digit_exactly_as_a_fresh_one(tmp_path, four_steps):
     import keras
 
-    fresh = tiny_config(tmp_path / "fresh")
-    train(fresh)
+    fresh, _ = four_steps
     reused = tiny_config(tmp_path / "reused")
     other = gan.DigitTraining(dataclasses.replace(reused, digits=(5,)), 5, blob_images(40, seed=7), blob_images(16, seed=1))
     shared = gan_step.GanStep(gan_state.GanState(reused.gan, other.train_images, other.seed))
@@ -181,9 +206,8 @@ def test_each_purpose_draws_its_own_noise():
     np.testing.assert_array_equal(np.random.default_rng(gan_monitor.noise_seed(13, 500, "quality")).standard_normal(4), draws[2])
 
 
-def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path):
-    config = tiny_config(tmp_path, steps=2)
-    train(config)
+def test_finished_digit_is_skipped_and_restart_starts_over(tmp_path, two_steps):
+    config = copy_of(two_steps, tmp_path)
     path = outputs.generator_path(config.output_dir, 3)
     mtime, run_id = os.path.getmtime(path), read_record(config)["run_id"]
     assert train(config).steps == 2
@@ -207,11 +231,10 @@ def test_restarting_the_first_run_of_a_digit_keeps_its_other_runs(tmp_path):
     assert gan.run_seed(0, 3, 2) not in {gan.run_seed(seed, digit) for seed in range(10_000) for digit in range(10)}
 
 
-def test_changed_settings_refuse_to_resume(tmp_path):
+def test_changed_settings_refuse_to_resume(tmp_path, two_steps):
     from mnistgan.errors import UserError
 
-    config = tiny_config(tmp_path, steps=2)
-    train(config)
+    config = copy_of(two_steps, tmp_path)
     with pytest.raises(UserError, match="batch_size 8 -> 16.*--restart"):
         train(dataclasses.replace(config, gan=dataclasses.replace(config.gan, batch_size=16, steps=4)))
     record = read_record(config)
@@ -221,9 +244,8 @@ def test_changed_settings_refuse_to_resume(tmp_path):
         train(with_steps(config, 4))
 
 
-def test_a_record_from_before_d_learning_rate_existed_resumes(tmp_path):
-    config = tiny_config(tmp_path, steps=2)
-    train(config)
+def test_a_record_from_before_d_learning_rate_existed_resumes(tmp_path, two_steps):
+    config = copy_of(two_steps, tmp_path)
     record = read_record(config)
     del record["config"]["d_learning_rate"]  # Older versions trained D at the generator's rate, as None does.
     outputs.write_json(os.path.join(outputs.digit_dir(config.output_dir, 3), "run.json"), record)
@@ -232,9 +254,8 @@ def test_a_record_from_before_d_learning_rate_existed_resumes(tmp_path):
     assert read_record(config)["config"]["d_learning_rate"] is None
 
 
-def test_nan_loss_stops_the_digit_and_keeps_the_last_good_checkpoint(tmp_path):
-    config = tiny_config(tmp_path, steps=4)
-    train(config)
+def test_nan_loss_stops_the_digit_and_keeps_the_last_good_checkpoint(tmp_path, four_steps):
+    config = copy_of(four_steps, tmp_path)
     path = outputs.generator_path(config.output_dir, 3)
     with open(path, "rb") as f:
         good_generator = f.read()
@@ -347,9 +368,8 @@ def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
     assert losses[1000.0] > losses[0.0] + 1e-3
 
 
-def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path):
-    config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
-    train(config)
+def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path, eight_steps_two_snapshots):
+    config, _ = eight_steps_two_snapshots
     paths = outputs.snapshot_paths(config.output_dir, 3)
     assert [os.path.basename(p) for p in paths] == ["step-000006.keras", "step-000008.keras"]
     assert not outputs.snapshot_paths(tiny_config(tmp_path / "none").output_dir, 3)
@@ -366,9 +386,8 @@ def test_a_kill_right_after_the_last_checkpoint_leaves_every_snapshot(tmp_path, 
     assert [os.path.basename(p) for p in paths] == ["step-000006.keras", "step-000008.keras"]
 
 
-def test_a_run_resumed_with_more_steps_keeps_only_the_last_checkpoints_snapshots(tmp_path):
-    config = tiny_config(tmp_path, steps=8, snapshots=2, eval_every=0)
-    train(config)
+def test_a_run_resumed_with_more_steps_keeps_only_the_last_checkpoints_snapshots(tmp_path, eight_steps_two_snapshots):
+    config = copy_of(eight_steps_two_snapshots, tmp_path)
     train(with_steps(config, 12))
     paths = outputs.snapshot_paths(config.output_dir, 3)
     assert [os.path.basename(p) for p in paths] == ["step-000010.keras", "step-000012.keras"]
