@@ -46,10 +46,12 @@ run: setup
 
 # The tests cover --engine ray too, so they install Ray. They run in TEST_PROCESSES processes
 # (pytest-xdist), each module whole in one of them, so module fixtures such as the Ray cluster
-# are built once; `make test TEST_PROCESSES=0` runs them all in this one process.
+# are built once; `make test TEST_PROCESSES=0` runs them all in this one process. The modules go
+# out slowest first (tests/conftest.py); without --no-loadscope-reorder, pytest-xdist would hand
+# them out by their number of tests instead, and the slow modules of few tests would come last.
 TEST_PROCESSES ?= 2
 test: setup $(RAY_STAMP)
-	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --durations=15 tests
+	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache
