@@ -1,5 +1,6 @@
 """Several digits trained at once in worker processes."""
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -41,16 +42,26 @@ def trained_generator(output_dir, digit):
     return [w.numpy() for w in generator.trainable_weights], generator(z, training=False).numpy()
 
 
-def test_two_workers_write_every_file_and_train_as_one_process_does(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def parallel_run(tmp_path_factory):
+    """Two runs each of digits 3 and 5, trained by two worker processes: (config, the summary it printed).
+
+    One pool of workers (each starts TensorFlow) for both tests below.
+    """
+    # float32, so that only the order of float sums may differ (one thread per worker, two in one process).
+    config = tiny_config(tmp_path_factory.mktemp("parallel"), eval_every=0, snapshots=1, runs_per_digit=2, precision="float32")
+    config = dataclasses.replace(config, digits=(3, 5), workers=2)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert workers.train_digits(config, two_digit_mnist()) == 0
+    return config, out.getvalue()
+
+
+def test_two_workers_write_every_file_and_train_as_one_process_does(tmp_path, parallel_run):
     from mnistgan import gan
 
-    mnist = two_digit_mnist()
-    # float32, so that only the order of float sums may differ (one thread per worker, two here).
-    parallel = dataclasses.replace(tiny_config(tmp_path / "parallel", eval_every=0, precision="float32"), digits=(3, 5), workers=2)
-    assert workers.train_digits(parallel, mnist) == 0
-    summary = capsys.readouterr().out
+    parallel, summary = parallel_run
     sequential = dataclasses.replace(parallel, output_dir=str(tmp_path / "sequential"), workers=1)
-    assert gan.train_digits(sequential, mnist) == 0
+    assert gan.train_digits(sequential, two_digit_mnist()) == 0
     for digit in (3, 5):
         folder = outputs.digit_dir(parallel.output_dir, digit)
         for name in ("generator.keras", "evolution.png", "metrics.csv", "run.json"):
@@ -67,12 +78,10 @@ def test_two_workers_write_every_file_and_train_as_one_process_does(tmp_path, ca
     assert any(not np.allclose(a, b) for a, b in zip(three, five))  # Each digit trained on its own data and seed.
 
 
-def test_two_workers_train_the_runs_of_a_digit_side_by_side_each_in_its_own_folder(tmp_path, capsys):
+def test_two_workers_train_the_runs_of_a_digit_side_by_side_each_in_its_own_folder(parallel_run):
     from mnistgan import generators
 
-    config = dataclasses.replace(tiny_config(tmp_path, eval_every=0, snapshots=1, runs_per_digit=2), workers=2)
-    assert workers.train_digits(config, two_digit_mnist()) == 0
-    summary = capsys.readouterr().out
+    config, summary = parallel_run
     assert "      3 | done   |      4" in summary and "3 run 2 | done   |      4" in summary
     first, second = outputs.digit_dir(config.output_dir, 3), outputs.digit_dir(config.output_dir, 3, run=2)
     assert second == os.path.join(first, "run-2")
