@@ -83,8 +83,9 @@ def real_mnist_dir():
 # The slowest modules first, so that `make test`'s two processes (pytest-xdist, a module each
 # at a time) end at about the same time instead of one waiting on the other's last big module.
 # The Makefile's --no-loadscope-reorder keeps this order (else xdist sorts by number of tests).
-# By their CPU time alone on 2026-12-03 (s): faults 180, gan 165, cluster 160, workers 115,
-# classifier 80, families 60, generators 45, evaluation 45, outputs 35, report 15; the rest less.
+# By their CPU time, each module alone, on 2026-12-03 (s): faults 175, gan 160, cluster 150,
+# workers 105, classifier 80, families 65, generators 45, evaluation 45, outputs 45, report 15;
+# the rest 15 or less.
 SLOWEST_FIRST = (
     "test_faults", "test_gan", "test_cluster", "test_workers", "test_classifier", "test_families", "test_generators",
     "test_evaluation", "test_outputs", "test_report",
