@@ -474,10 +474,8 @@ def train_and_report(config, mnist, samplers=None):
     classifiers = [DataSourceClassifier(config, source, mnist, samplers) for source in config.data_sources]
     held = [locks.Lock(config.output_dir, f"classifier-{source}", f"the classifier on {source} data") for source in config.data_sources]
     with locks.holding(held):
-        busy = locks.digits_in_training(config.output_dir) if "synthetic" in config.data_sources else []
-        if busy:
-            listed = ",".join(map(str, busy))
-            raise UserError(f"digit(s) {listed} in {config.output_dir} are still training; run this command once they have finished")
+        if "synthetic" in config.data_sources:
+            locks.refuse_digits_in_training(config.output_dir)
         for source_classifier in classifiers:  # Refuse a missing generator or damaged file before any training.
             source_classifier.check()
         outputs.read_results(config.output_dir)

@@ -2,7 +2,7 @@
 
 from absl import logging
 
-from mnistgan import config as config_lib, data, environment, outputs
+from mnistgan import config as config_lib, data, environment, generators, locks, outputs
 
 
 def fetch_mnist(config):
@@ -32,21 +32,36 @@ def train_digits(config):
     return gan.train_digits(config, mnist)
 
 
+# The consumers below first check, without TensorFlow, every generator file they will load, so a
+# missing or damaged one is refused at once rather than after seconds of importing it. They check
+# again when they load them.
+
+
 def train_mnist(config):
+    mnist = data.load(config.mnist_dir)
+    if "synthetic" in config.data_sources:
+        locks.refuse_digits_in_training(config.output_dir)
+        generators.classifier_entries(config.output_dir, config.classifier)
     environment.import_tensorflow_quietly()
     from mnistgan import classifier  # Deferred: imports TensorFlow.
 
-    return classifier.train_and_report(config, data.load(config.mnist_dir))
+    return classifier.train_and_report(config, mnist)
 
 
 def evaluate(config):
+    mnist = data.load(config.mnist_dir)
+    generators.kept_entries(config.output_dir, generators.measured_digits(config.output_dir, config.digits))
     environment.import_tensorflow_quietly()
     from mnistgan import report  # Deferred: imports TensorFlow.
 
-    return report.evaluate(config, data.load(config.mnist_dir))
+    return report.evaluate(config, mnist)
 
 
 def export_mnist(config):
+    if config.export.source == "classifier":
+        generators.classifier_entries(config.output_dir, config.classifier)
+    else:
+        generators.kept_entries(config.output_dir)
     environment.import_tensorflow_quietly()
     from mnistgan import sampling  # Deferred: imports TensorFlow.
 

@@ -278,6 +278,18 @@ def trained_digits(output_dir):
     return [d for d, entry in sorted(load_manifest(output_dir).items()) if entry.generator is not None]
 
 
+def measured_digits(output_dir, digits=()):
+    """The digits `--evaluate` measures: `digits`, or else every one with a kept generator (`trained_digits`).
+
+    Raises:
+      UserError: when `digits` is empty and no digit is trained.
+    """
+    digits = list(digits) or trained_digits(output_dir)
+    if not digits:
+        raise UserError(f"no trained generators in {output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
+    return digits
+
+
 # ---- samplers ----
 
 
@@ -353,16 +365,28 @@ def _check_run_id(output_dir, entry, digit):
         )
 
 
+def locate(output_dir, entry, digit):
+    """The path of one manifest entry's generator, checked without loading it (no TensorFlow).
+
+    Raises:
+      UserError: a path that leaves the output folder, a missing file, a file of a
+        run that was started again since, or one that is not a .keras archive.
+    """
+    path = check_inside(output_dir, entry.path, outputs.manifest_path(output_dir))
+    if not os.path.exists(path):
+        raise UserError(f"{path} is missing (listed in {outputs.manifest_path(output_dir)}); {retrain_digit(digit)}")
+    _check_run_id(output_dir, entry, digit)
+    outputs.check_keras_archive(path, retrain_digit(digit))
+    return path
+
+
 def load_sampler(output_dir, entry, digit, noise_scale=1.0):
     """The `Sampler` of one manifest entry, its model loaded in Keras' safe mode.
 
     Raises:
       UserError: a missing or unreadable file, or a model that is not a digit generator.
     """
-    path = check_inside(output_dir, entry.path, outputs.manifest_path(output_dir))
-    if not os.path.exists(path):
-        raise UserError(f"{path} is missing (listed in {outputs.manifest_path(output_dir)}); {retrain_digit(digit)}")
-    _check_run_id(output_dir, entry, digit)
+    path = locate(output_dir, entry, digit)
     model = outputs.load_keras_model(path, retrain_digit(digit))
     inputs = len(model.inputs)
     if inputs != (1 if entry.label is None else 2) or len(model.inputs[0].shape) != 2 or tuple(model.output_shape[1:]) != IMAGE_SHAPE:
@@ -396,24 +420,26 @@ def _missing(output_dir, digits, what, remedy):
     return MissingGenerators(f"no {what} for digit(s) {listed} in {output_dir}; {remedy.format(listed=listed)}")
 
 
-def kept_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):
-    """One `Sampler` per digit: the generator training kept, in `digits` order.
+def kept_entries(output_dir, digits=ALL_DIGITS, manifest=None):
+    """The `Entry` of each digit's kept generator, in `digits` order, every file checked (`locate`).
 
     Raises:
-      UserError: naming every digit without one and the command that trains it, or the first unreadable file.
+      UserError: naming every digit without one and the command that trains it, or the first damaged file.
     """
     manifest = load_manifest(output_dir) if manifest is None else manifest
     missing = [d for d in digits if d not in manifest or manifest[d].generator is None]
     if missing:
         raise _missing(output_dir, missing, "generator", "train them first: ./main.py --train-digits {listed}")
-    return [load_sampler(output_dir, manifest[d].generator, d, noise_scale) for d in digits]
+    for d in digits:
+        locate(output_dir, manifest[d].generator, d)
+    return [manifest[d].generator for d in digits]
 
 
-def snapshot_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):
-    """For each digit in `digits`, the `Sampler`s of every snapshot of every run (run 1's first).
+def snapshot_entries(output_dir, digits=ALL_DIGITS, manifest=None):
+    """For each digit in `digits`, the `Entry`s of every snapshot of every run (run 1's first), every file checked.
 
     Raises:
-      UserError: naming the digits that kept no snapshots, or the first unreadable file.
+      UserError: naming the digits that kept no snapshots, or the first damaged file.
     """
     manifest = load_manifest(output_dir) if manifest is None else manifest
     missing = [d for d in digits if d not in manifest or not manifest[d].snapshots]
@@ -423,7 +449,30 @@ def snapshot_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=N
             "were trained without), or draw from generator.keras (--snapshot-mixture=false)"
         )
         raise _missing(output_dir, missing, "snapshots", remedy)
-    return [[load_sampler(output_dir, e, d, noise_scale) for e in manifest[d].snapshots] for d in digits]
+    for d in digits:
+        for entry in manifest[d].snapshots:
+            locate(output_dir, entry, d)
+    return [list(manifest[d].snapshots) for d in digits]
+
+
+def classifier_entries(output_dir, classifier_config, digits=ALL_DIGITS):
+    """For each digit, the `Entry`s the synthetic classifier draws from (see `classifier_samplers`), every file
+    checked. It reads no model, so a command can refuse a missing or damaged file before TensorFlow starts."""
+    if classifier_config.snapshot_mixture:
+        return snapshot_entries(output_dir, digits)
+    return [[entry] for entry in kept_entries(output_dir, digits)]
+
+
+def kept_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):
+    """One `Sampler` per digit: the generator training kept, in `digits` order (files as `kept_entries`)."""
+    entries = kept_entries(output_dir, digits, manifest)
+    return [load_sampler(output_dir, e, d, noise_scale) for d, e in zip(digits, entries)]
+
+
+def snapshot_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):
+    """For each digit in `digits`, the `Sampler`s of every snapshot of every run (files as `snapshot_entries`)."""
+    entries = snapshot_entries(output_dir, digits, manifest)
+    return [[load_sampler(output_dir, e, d, noise_scale) for e in digit_entries] for d, digit_entries in zip(digits, entries)]
 
 
 def classifier_samplers(output_dir, classifier_config, digits=ALL_DIGITS):
@@ -434,10 +483,8 @@ def classifier_samplers(output_dir, classifier_config, digits=ALL_DIGITS):
     `rejection_candidates` > 1 filtered by each run's discriminator (rejection.py). The export
     draws from the same samplers, so it is the data the classifier learned from.
     """
-    if classifier_config.snapshot_mixture:
-        samplers = snapshot_samplers(output_dir, digits, classifier_config.noise_scale)
-    else:
-        samplers = [[s] for s in kept_samplers(output_dir, digits, classifier_config.noise_scale)]
+    entries = classifier_entries(output_dir, classifier_config, digits)
+    samplers = [[load_sampler(output_dir, e, d, classifier_config.noise_scale) for e in digit_entries] for d, digit_entries in zip(digits, entries)]
     if classifier_config.rejection_candidates > 1:
         from mnistgan import rejection  # Deferred: imports TensorFlow.
 

@@ -175,3 +175,15 @@ def digits_in_training(output_dir):
                 record = outputs.read_json(outputs.training_files(outputs.digit_dir(output_dir, family, run)).record) or {}
                 busy.update(record.get("digits") or range(10))
     return sorted(busy)
+
+
+def refuse_digits_in_training(output_dir):
+    """Refuses to learn from a folder in which another command is still training digits (`digits_in_training`).
+
+    Raises:
+      UserError: naming those digits.
+    """
+    busy = digits_in_training(output_dir)
+    if busy:
+        listed = ",".join(map(str, busy))
+        raise UserError(f"digit(s) {listed} in {output_dir} are still training; run this command once they have finished")

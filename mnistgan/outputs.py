@@ -347,6 +347,18 @@ def read_npz(path, remedy, keys):
         raise damaged(path, e, remedy) from e
 
 
+def check_keras_archive(path, remedy):
+    """Refuses a file that is not a zip archive, as every .keras file is, without importing Keras.
+
+    Keras itself says "file not found" for such a file.
+
+    Raises:
+      UserError: naming the file and `remedy`.
+    """
+    if not zipfile.is_zipfile(path):
+        raise damaged(path, "not a .keras archive", remedy)
+
+
 def load_keras_model(path, remedy):
     """A .keras model loaded in Keras' safe mode.
 
@@ -355,9 +367,7 @@ def load_keras_model(path, remedy):
     """
     import keras  # Deferred: importing Keras costs seconds.
 
-    # Keras says "file not found" for a file that is not a zip archive.
-    if not zipfile.is_zipfile(path):
-        raise damaged(path, "not a .keras archive", remedy)
+    check_keras_archive(path, remedy)
     try:
         return keras.models.load_model(path)
     except (ValueError, OSError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:

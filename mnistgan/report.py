@@ -366,9 +366,7 @@ def evaluate(config, mnist, evaluator=None):
     Raises:
       UserError: when no generator is trained, or one asked for is missing or unreadable.
     """
-    digits = list(config.digits) or generators.trained_digits(config.output_dir)
-    if not digits:
-        raise UserError(f"no trained generators in {config.output_dir}; train them first: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9")
+    digits = generators.measured_digits(config.output_dir, config.digits)
     # Every file it reads is checked before anything is trained or written.
     kept = generators.kept_samplers(config.output_dir, digits)
     streams = stream_samplers(config, digits)

@@ -4,6 +4,8 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -12,7 +14,7 @@ import tensorflow as tf
 
 from mnistgan import classifier, config as config_lib, gan, generators, networks, outputs, report, sampling
 from mnistgan.errors import UserError
-from tests.conftest import run_main, tiny_config
+from tests.conftest import ROOT, run_main, tiny_config
 from tests.test_classifier import digit_of, save_generators, tiny_mnist
 from tests.test_evaluation import ScriptedEvaluator
 from tests.test_sampling import read_idx
@@ -159,6 +161,34 @@ def test_consumers_refuse_a_damaged_manifest_from_the_command_line(tmp_path, rea
         assert result.returncode == 2 and len(lines) == 1 and "generators.json is damaged" in lines[0], (action, result.stderr)
     assert os.listdir(tmp_path / "x") == []  # Only made by the writability check.
     assert not os.path.exists(outputs.classifier_dir(output, "synthetic"))
+
+
+def test_consumers_refuse_a_damaged_generator_before_importing_tensorflow(tmp_path, real_mnist_dir):
+    """A refusal in well under a second, not after seconds of importing TensorFlow (commands.py)."""
+    output = str(tmp_path / "out")
+    save_generators(output)
+    with open(outputs.generator_path(output, 7), "r+b") as f:
+        f.truncate(100)
+    script = f"""
+import sys, main
+from absl import flags
+from mnistgan import commands
+from mnistgan.errors import UserError
+for action in (["--train-mnist", "--snapshot-mixture=false"], ["--evaluate"], ["--export-mnist", {str(tmp_path / "x")!r}, "--export-source", "generator"]):
+    flags.FLAGS.unparse_flags()  # Each action parsed afresh, as its own command would be.
+    argv = main._parse_flags(["main.py", *action, "--output-dir", {output!r}, "--mnist-dir", {real_mnist_dir!r}])
+    try:
+        commands.execute(main.make_config(argv))
+        print("accepted")
+    except UserError as e:
+        print(e)
+print("tensorflow imported:", "tensorflow" in sys.modules or "keras" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4 and lines[-1] == "tensorflow imported: False", result.stdout + result.stderr
+    for line in lines[:3]:
+        assert "digit-7/generator.keras is damaged" in line and "--train-digits 7 --restart" in line, line
 
 
 def test_a_run_started_again_since_the_manifest_was_written_is_refused(tmp_path):
