@@ -355,7 +355,7 @@ def make_config(argv):
 def main(argv):
     try:
         config = make_config(argv)
-        from mnistgan import commands  # Deferred: it imports TensorFlow (seconds).
+        from mnistgan import commands  # Deferred: flags are refused before absl logging and the actions load.
 
         return commands.execute(config)
     except UserError as e:

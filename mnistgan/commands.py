@@ -1,5 +1,7 @@
 """What each action of main.py does, given the run's `Config`."""
 
+import contextlib
+
 from absl import logging
 
 from mnistgan import config as config_lib, data, environment, generators, locks, outputs
@@ -32,9 +34,9 @@ def train_digits(config):
     return gan.train_digits(config, mnist)
 
 
-# The consumers below first check, without TensorFlow, every generator file they will load, so a
-# missing or damaged one is refused at once rather than after seconds of importing it. They check
-# again when they load them.
+# The consumers below first check, without TensorFlow, the generator files they will load
+# (generators.locate), so one that is missing, truncated or not a .keras archive is refused at once
+# rather than after seconds of importing TensorFlow. They check again when they load them.
 
 
 def train_mnist(config):
@@ -50,7 +52,10 @@ def train_mnist(config):
 
 def evaluate(config):
     mnist = data.load(config.mnist_dir)
-    generators.kept_entries(config.output_dir, generators.measured_digits(config.output_dir, config.digits))
+    digits = generators.measured_digits(config.output_dir, config.digits)
+    generators.kept_entries(config.output_dir, digits)
+    with contextlib.suppress(generators.MissingGenerators):  # The report says that the stream is not measured.
+        generators.stream_entries(config.output_dir, config.classifier, digits)
     environment.import_tensorflow_quietly()
     from mnistgan import report  # Deferred: imports TensorFlow.
 

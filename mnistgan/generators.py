@@ -156,6 +156,17 @@ def run_status(output_dir, digit, run):
     return _run_record(output_dir, digit, run).get("status")
 
 
+_warned = set()
+
+
+def _warn_once(output_dir, message):
+    """Logs `message` about `output_dir` once per process: a command derives a folder's manifest several times."""
+    key = (os.path.realpath(output_dir), message)
+    if key not in _warned:
+        _warned.add(key)
+        logging.warning("%s", message)
+
+
 def derive_manifest(output_dir):
     """{digit: DigitGenerators} read from the folder's files, for a folder trained before the manifest existed.
 
@@ -173,7 +184,7 @@ def derive_manifest(output_dir):
             record = _run_record(output_dir, digit, run)
             ids[run] = record.get("run_id")
             if run > 1 and record.get("status") != "done":
-                logging.warning("digit %d: run %d has not finished (%s); its snapshots are not used", digit, run, record.get("status", "no run.json"))
+                _warn_once(output_dir, f"digit {digit}: run {run} has not finished ({record.get('status', 'no run.json')}); its snapshots are not used")
                 continue
             snapshots += [Entry(os.path.relpath(p, output_dir), run, ids[run]) for p in outputs.snapshot_paths(output_dir, digit, run)]
         manifest[digit] = DigitGenerators(Entry(os.path.relpath(kept, output_dir), 1, ids.get(1)), tuple(snapshots))
@@ -456,11 +467,26 @@ def snapshot_entries(output_dir, digits=ALL_DIGITS, manifest=None):
 
 
 def classifier_entries(output_dir, classifier_config, digits=ALL_DIGITS):
-    """For each digit, the `Entry`s the synthetic classifier draws from (see `classifier_samplers`), every file
-    checked. It reads no model, so a command can refuse a missing or damaged file before TensorFlow starts."""
+    """For each digit, the `Entry`s the synthetic classifier draws from (see `classifier_samplers`), each file
+    checked by `locate`. It loads no model, so a command can refuse a file that is missing, truncated or not
+    a .keras archive before TensorFlow starts (with `rejection_candidates`, the discriminators are checked
+    when rejection.py loads them)."""
     if classifier_config.snapshot_mixture:
         return snapshot_entries(output_dir, digits)
     return [[entry] for entry in kept_entries(output_dir, digits)]
+
+
+def stream_entries(output_dir, classifier_config, digits=ALL_DIGITS):
+    """`classifier_entries`, or None when the classifier draws from each digit's kept generator alone at
+    N(0, 1): `--evaluate` then measures its stream as the kept generators' row, not again.
+
+    Raises:
+      MissingGenerators: as `classifier_entries` (the report says the stream is not measured).
+    """
+    cfg = classifier_config
+    if not cfg.snapshot_mixture and cfg.noise_scale == 1.0 and cfg.rejection_candidates == 1:
+        return None
+    return classifier_entries(output_dir, cfg, digits)
 
 
 def kept_samplers(output_dir, digits=ALL_DIGITS, noise_scale=1.0, manifest=None):

@@ -70,11 +70,10 @@ def stream_samplers(config, digits):
     measures that), or when a digit kept no snapshots for a mixture (the report
     then says so); a damaged or missing generator file is refused.
     """
-    cfg = config.classifier
-    if not cfg.snapshot_mixture and cfg.noise_scale == 1.0 and cfg.rejection_candidates == 1:
-        return None
     try:
-        samplers = generators.classifier_samplers(config.output_dir, cfg, digits)
+        if generators.stream_entries(config.output_dir, config.classifier, digits) is None:
+            return None
+        samplers = generators.classifier_samplers(config.output_dir, config.classifier, digits)
     except generators.MissingGenerators as e:
         logging.warning("the classifier's stream is not measured: %s", e)
         return None

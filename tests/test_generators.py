@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from unittest import mock
 
 import keras
 import numpy as np
@@ -89,7 +90,10 @@ def test_a_folder_from_before_the_manifest_is_read_from_its_files(tmp_path):
     shutil.copyfile(outputs.generator_path(output, 4), unfinished)
     outputs.write_json(outputs.training_files(outputs.digit_dir(output, 4, 3)).record, {"run_id": "third", "status": "running"})
     assert not os.path.exists(outputs.manifest_path(output))
-    manifest = generators.load_manifest(output)
+    with mock.patch.object(generators.logging, "warning") as warning:
+        manifest = generators.load_manifest(output)
+        generators.load_manifest(output)  # A command derives it several times; the reader is told once.
+    assert warning.call_count == 1 and "digit 4: run 3 has not finished (running)" in warning.call_args.args[1]
     assert sorted(manifest) == list(range(10))
     assert [(e.run, e.run_id) for e in manifest[4].snapshots] == [(1, None), (2, "second")]
     assert len(generators.kept_samplers(output)) == 10
@@ -163,20 +167,45 @@ def test_consumers_refuse_a_damaged_manifest_from_the_command_line(tmp_path, rea
     assert not os.path.exists(outputs.classifier_dir(output, "synthetic"))
 
 
-def test_consumers_refuse_a_damaged_generator_before_importing_tensorflow(tmp_path, real_mnist_dir):
+def with_snapshots(output):
+    """Every digit's generator.keras also kept as a snapshot of run 1, listed in a written manifest."""
+    for digit in range(10):
+        path = outputs.snapshot_path(output, digit, 100)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copy(outputs.generator_path(output, digit), path)
+    generators.write_manifest(output, generators.derive_manifest(output))
+
+
+@pytest.mark.parametrize(
+    "damage, flags, fragment",
+    [
+        # What each command draws from by default: every snapshot (--evaluate through the classifier's stream).
+        ("truncate-snapshot", [], "digit-3/snapshots/step-000100.keras is damaged"),
+        ("delete-snapshot", [], "digit-3/snapshots/step-000100.keras is missing"),
+        ("truncate-generator", ["--snapshot-mixture=false"], "digit-7/generator.keras is damaged"),
+    ],
+)
+def test_consumers_refuse_a_damaged_generator_before_importing_tensorflow(tmp_path, real_mnist_dir, damage, flags, fragment):
     """A refusal in well under a second, not after seconds of importing TensorFlow (commands.py)."""
     output = str(tmp_path / "out")
     save_generators(output)
-    with open(outputs.generator_path(output, 7), "r+b") as f:
-        f.truncate(100)
+    with_snapshots(output)
+    if damage == "delete-snapshot":
+        os.remove(outputs.snapshot_path(output, 3, 100))
+    else:
+        path = outputs.snapshot_path(output, 3, 100) if damage == "truncate-snapshot" else outputs.generator_path(output, 7)
+        with open(path, "r+b") as f:
+            f.truncate(100)
+    export_source = ["--export-source", "generator"] if damage == "truncate-generator" else []
+    actions = [["--train-mnist"], ["--evaluate"], ["--export-mnist", str(tmp_path / "x"), *export_source]]
     script = f"""
 import sys, main
 from absl import flags
 from mnistgan import commands
 from mnistgan.errors import UserError
-for action in (["--train-mnist", "--snapshot-mixture=false"], ["--evaluate"], ["--export-mnist", {str(tmp_path / "x")!r}, "--export-source", "generator"]):
+for action in {actions!r}:
     flags.FLAGS.unparse_flags()  # Each action parsed afresh, as its own command would be.
-    argv = main._parse_flags(["main.py", *action, "--output-dir", {output!r}, "--mnist-dir", {real_mnist_dir!r}])
+    argv = main._parse_flags(["main.py", *action, *{flags!r}, "--output-dir", {output!r}, "--mnist-dir", {real_mnist_dir!r}])
     try:
         commands.execute(main.make_config(argv))
         print("accepted")
@@ -188,7 +217,7 @@ print("tensorflow imported:", "tensorflow" in sys.modules or "keras" in sys.modu
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 4 and lines[-1] == "tensorflow imported: False", result.stdout + result.stderr
     for line in lines[:3]:
-        assert "digit-7/generator.keras is damaged" in line and "--train-digits 7 --restart" in line, line
+        assert fragment in line and "--restart" in line, line
 
 
 def test_a_run_started_again_since_the_manifest_was_written_is_refused(tmp_path):
