@@ -4,7 +4,7 @@ import contextlib
 
 from absl import logging
 
-from mnistgan import config as config_lib, data, environment, generators, locks, outputs
+from mnistgan import config as config_lib, data, environment, generators, jobs, locks, outputs
 
 
 def fetch_mnist(config):
@@ -28,10 +28,12 @@ def train_digits(config):
         from mnistgan import workers  # The parent process does not import TensorFlow.
 
         return workers.train_digits(config, mnist)
-    environment.import_tensorflow_quietly()
-    from mnistgan import gan  # Deferred: imports TensorFlow.
+    # The runs' locks first: a command on a digit that another one trains is refused before TensorFlow starts.
+    with locks.holding(jobs.job_locks(config)):
+        environment.import_tensorflow_quietly()
+        from mnistgan import gan  # Deferred: imports TensorFlow.
 
-    return gan.train_digits(config, mnist)
+        return gan.train_digits(config, mnist, held=True)
 
 
 # The consumers below first check, without TensorFlow, the generator files they will load

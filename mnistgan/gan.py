@@ -437,7 +437,7 @@ class ConditionalTraining(DigitTraining):
         return result
 
 
-def train_digits(config, mnist, evaluator=None):
+def train_digits(config, mnist, evaluator=None, held=False):
     """Trains every digit in `config.digits`, one after another in this process; prints a summary.
 
     Args:
@@ -445,6 +445,7 @@ def train_digits(config, mnist, evaluator=None):
       mnist: a `data.Mnist`.
       evaluator: an `evaluation.Evaluator`; loaded (or trained once) when
         None and `config.gan.eval_every` > 0.
+      held: the caller holds the runs' locks (`job_locks`) already.
 
     Returns:
       0 when every digit finished, 1 when any stopped on a non-finite loss.
@@ -452,7 +453,7 @@ def train_digits(config, mnist, evaluator=None):
     Raises:
       UserError: another command trains one of these runs in the same folder (see locks.py), or a damaged file.
     """
-    with locks.holding(job_locks(config)):
+    with locks.holding([] if held else job_locks(config)):
         generators.prepare_training(config)
         check_digits(config)
         if evaluator is None and config.gan.uses_evaluator:

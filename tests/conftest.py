@@ -80,7 +80,7 @@ def real_mnist_dir():
     return REAL_MNIST_DIR
 
 
-# The slowest modules first, so that `make test`'s two processes (pytest-xdist, a module each
+# The slowest modules first, so that `make test`'s processes (pytest-xdist, a module each
 # at a time) end at about the same time instead of one waiting on the other's last big module.
 # The Makefile's --no-loadscope-reorder keeps this order (else xdist sorts by number of tests).
 # By their CPU time, each module alone, on 2026-12-03 (s): faults 175, gan 160, cluster 150,
