@@ -1,5 +1,6 @@
 """Shared fixtures: tiny configs and images made inside the tests (no network)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -71,6 +72,36 @@ def run_main(*args, cwd=None, timeout=300, env=None):
     return subprocess.run(
         [sys.executable, MAIN, *args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout, env=env
     )
+
+
+COMMANDS_SCRIPT = """
+import json, sys, main
+from absl import flags
+from mnistgan import commands
+from mnistgan.errors import UserError
+for args in json.loads(sys.argv[1]):
+    flags.FLAGS.unparse_flags()  # Each command parsed afresh, as if it ran alone.
+    try:
+        commands.execute(main.make_config(main._parse_flags(["main.py", *args])))
+        print("accepted")
+    except UserError as e:
+        print(e)
+print("tensorflow imported:", "tensorflow" in sys.modules or "keras" in sys.modules)
+"""
+
+
+def outcomes_before_tensorflow(*commands):
+    """Runs each command (main.py's flags) through `commands.execute` in one fresh Python.
+
+    Returns:
+      (one line per command: its refusal or "accepted", whether TensorFlow or Keras was imported by the end).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", COMMANDS_SCRIPT, json.dumps(commands)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(commands) + 1 and lines[-1].startswith("tensorflow imported: "), result.stdout + result.stderr
+    return lines[:-1], lines[-1] == "tensorflow imported: True"
 
 
 @pytest.fixture

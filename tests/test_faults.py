@@ -13,7 +13,7 @@ import pytest
 
 from mnistgan import locks, outputs
 from mnistgan.errors import UserError
-from tests.conftest import MAIN, REAL_MNIST_DIR, ROOT, run_main
+from tests.conftest import MAIN, REAL_MNIST_DIR, ROOT, outcomes_before_tensorflow, run_main
 
 
 def one_line_refusal(result, *fragments):
@@ -88,26 +88,14 @@ def test_a_second_command_on_a_digit_in_training_is_refused_and_a_killed_ones_lo
 def test_a_digit_in_training_is_refused_before_tensorflow_starts(tmp_path, real_mnist_dir, workers):
     """In one process (--workers 1) as with worker processes: a refusal at once, not after seconds of start-up."""
     held = locks.Lock(str(tmp_path), locks.digit_lock_name(4), "digit 4").acquire()  # As a command training digit 4 holds it.
-    script = f"""
-import sys, main
-from mnistgan import commands
-from mnistgan.errors import UserError
-argv = main._parse_flags(["main.py", "--train-digits", "3,4", "--workers", {workers!r}, "--runs-per-digit", "1",
-                          "--output-dir", {str(tmp_path)!r}, "--mnist-dir", {real_mnist_dir!r}])
-try:
-    commands.execute(main.make_config(argv))
-    print("accepted")
-except UserError as e:
-    print(e)
-print("tensorflow imported:", "tensorflow" in sys.modules or "keras" in sys.modules)
-"""
     try:
-        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        (refusal,), imported = outcomes_before_tensorflow(
+            ["--train-digits", "3,4", "--workers", workers, "--runs-per-digit", "1", "--output-dir", str(tmp_path), "--mnist-dir", real_mnist_dir]
+        )
     finally:
         held.release()
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[-1] == "tensorflow imported: False", result.stdout + result.stderr
-    assert f"digit 4 in {tmp_path} is being trained by process {os.getpid()}" in lines[0], lines[0]
+    assert not imported
+    assert f"digit 4 in {tmp_path} is being trained by process {os.getpid()}" in refusal, refusal
     assert not (tmp_path / "digit-3").exists()
 
 
