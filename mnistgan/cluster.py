@@ -32,7 +32,7 @@ from absl import logging
 
 from mnistgan import data, generators, locks, outputs
 from mnistgan.errors import UserError
-from mnistgan.jobs import job_locks, jobs_of, run_label, units_of
+from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label, units_of
 from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
@@ -253,6 +253,7 @@ def train_digits(config, mnist):
 
     with locks.holding(job_locks(config)):
         generators.prepare_training(config)
+        check_settings(config)  # A changed flag is refused before any process starts TensorFlow.
         config = _restart(config)
         workers.check_digits_apart(config)
         workers.train_evaluator_if_missing(config, mnist)

@@ -28,8 +28,10 @@ def train_digits(config):
         from mnistgan import workers  # The parent process does not import TensorFlow.
 
         return workers.train_digits(config, mnist)
-    # The runs' locks first: a command on a digit that another one trains is refused before TensorFlow starts.
+    # The runs' locks and settings first: a digit that another command trains, or a changed flag, is refused
+    # before TensorFlow starts.
     with locks.holding(jobs.job_locks(config)):
+        jobs.check_settings(config)
         environment.import_tensorflow_quietly()
         from mnistgan import gan  # Deferred: imports TensorFlow.
 

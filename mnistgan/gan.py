@@ -24,7 +24,7 @@ from absl import logging
 
 from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
 from mnistgan.errors import UserError
-from mnistgan.jobs import job_locks, jobs_of, run_label, units_of
+from mnistgan.jobs import RESUME_KEYS, VALUES_BEFORE_RECORDED, job_locks, jobs_of, restart_remedy, run_label, units_of
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
 
@@ -34,9 +34,6 @@ CSV_FIELDS = (
     "step", "d_loss", "g_loss", "heldout_d_accuracy", "frechet_distance", "class_precision", "precision", "recall",
     "elapsed_s",
 )  # fmt: skip
-# Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
-RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
-VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 # Seeds of a digit's runs lie this far apart: no two runs share a seed while config seeds stay below 10,000.
 RUN_SEED_STRIDE = 100_000
 # A conditional family's run seeds lie beyond every digit's.
@@ -88,7 +85,7 @@ class DigitTraining:
         self.coverage_path = os.path.join(self.folder, "coverage.npz")
 
     def _remedy(self):
-        return generators.retrain_digit(self.digit)
+        return restart_remedy(self.config, self.digit)
 
     def _seed(self):
         return run_seed(self.config.seed, self.digit, self.run)
@@ -415,9 +412,6 @@ class ConditionalTraining(DigitTraining):
             listed = ",".join(map(str, record["digits"]))
             raise UserError(f"{self.folder} trains digits {listed}: give --train-digits {listed}, or {self.remedy}")
         return record, checkpoint
-
-    def _remedy(self):
-        return f"start it over: ./main.py --train-digits {','.join(map(str, self.config.digits)) or '0,...,9'} --family {self.digit} --restart"
 
     def _files(self):
         return gan_files.ConditionalFiles(self.config, self.digit, self.remedy, self.run)

@@ -5,7 +5,11 @@ Free of TensorFlow, so that the parent of worker processes can hand jobs out.
 
 import numpy as np
 
-from mnistgan import config as config_lib, locks
+from mnistgan import config as config_lib, generators, locks, outputs
+
+# Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
+RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
+VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 
 
 def units_of(config):
@@ -46,3 +50,29 @@ def job_locks(config):
         for unit in units_of(config)
         for run in runs
     ]
+
+
+def restart_remedy(config, unit):
+    """What to do about a damaged file or a changed setting of a unit's run: start it over (the command)."""
+    if isinstance(unit, str):
+        return f"start it over: ./main.py --train-digits {','.join(map(str, config.digits)) or '0,...,9'} --family {unit} --restart"
+    return generators.retrain_digit(unit)
+
+
+def check_settings(config):
+    """Refuses, without TensorFlow, to resume a run whose run.json says it trained with other settings or seed.
+
+    gan.check_digits makes the same check among the rest, once TensorFlow has started; this one
+    spares a command with a changed flag the seconds of starting it (or its worker processes).
+
+    Raises:
+      UserError: naming the run's folder and each changed setting, or a damaged run.json.
+    """
+    if config.restart:
+        return  # Its folders are deleted.
+    for unit in units_of(config):
+        for run in range(1, config.gan.runs_per_digit + 1):
+            record = outputs.training_files(outputs.digit_dir(config.output_dir, unit, run)).record
+            outputs.read_resumable_record(
+                record, config.gan, config.seed, RESUME_KEYS, VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
+            )

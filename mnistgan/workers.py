@@ -25,7 +25,7 @@ from absl import logging
 
 from mnistgan import data, environment, generators, locks, outputs
 from mnistgan.errors import UserError
-from mnistgan.jobs import job_locks, jobs_of, run_label
+from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label
 from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
@@ -58,6 +58,7 @@ def train_digits(config, mnist):
     """
     with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
         generators.prepare_training(config)
+        check_settings(config)  # A changed flag is refused before any process starts TensorFlow.
         jobs = jobs_of(config, data.per_digit(mnist, config.digits))
         workers = min(config.workers, len(jobs))
         results = _train_in_pool(config, mnist, jobs, workers, threads_per_worker(workers))

@@ -1,5 +1,6 @@
 """Faults a user meets: a second command on a folder in use, a full disk, and help asked for."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnistgan import locks, outputs
+from mnistgan import config as config_lib, locks, outputs
 from mnistgan.errors import UserError
 from tests.conftest import MAIN, REAL_MNIST_DIR, ROOT, outcomes_before_tensorflow, run_main
 
@@ -97,6 +98,19 @@ def test_a_digit_in_training_is_refused_before_tensorflow_starts(tmp_path, real_
     assert not imported
     assert f"digit 4 in {tmp_path} is being trained by process {os.getpid()}" in refusal, refusal
     assert not (tmp_path / "digit-3").exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_changed_setting_is_refused_before_tensorflow_starts(tmp_path, real_mnist_dir, workers):
+    record = outputs.training_files(outputs.digit_dir(str(tmp_path), 3)).record
+    os.makedirs(os.path.dirname(record))
+    outputs.write_json(record, {"config": dataclasses.asdict(config_lib.GanConfig(batch_size=8)), "seed": 0, "wall_time_s": 1.0})
+    (refusal,), imported = outcomes_before_tensorflow(
+        ["--train-digits", "3,4", "--workers", workers, "--runs-per-digit", "1", "--output-dir", str(tmp_path), "--mnist-dir", real_mnist_dir]
+    )  # Two digits: with --workers 2, the parent of worker processes refuses before it starts them.
+    assert not imported
+    assert f"{tmp_path}/digit-3 was trained with other settings (" in refusal and "batch_size 8 -> 32" in refusal, refusal
+    assert "--restart" in refusal and os.listdir(tmp_path / "digit-3") == ["run.json"] and not (tmp_path / "digit-4").exists()
 
 
 # ---- a full disk ----
