@@ -49,9 +49,7 @@ run: setup
 # are built once; `make test TEST_PROCESSES=0` runs them all in this one process. The modules go
 # out slowest first (tests/conftest.py); without --no-loadscope-reorder, pytest-xdist would hand
 # them out by their number of tests instead, and the slow modules of few tests would come last.
-# Three processes on two cores: many tests wait on a subprocess or poll for a file, and a third
-# process fills that idle time (2026-12-03, 2-core AMD EPYC: 452 s against 511 s with two).
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= 2
 test: setup $(RAY_STAMP)
 	$(PY) -m pytest -q -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
