@@ -1,4 +1,5 @@
-"""The jobs of a `--train-digits` command: one run of one digit each, how messages name them, and their locks.
+"""The jobs of a `--train-digits` command: one run of one digit each, how messages name them, their locks,
+and the check that their settings match the runs they resume.
 
 Free of TensorFlow, so that the parent of worker processes can hand jobs out.
 """
