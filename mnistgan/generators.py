@@ -40,6 +40,15 @@ def retrain_digit(digit):
     return f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
 
 
+def retrain_entry(entry, digit):
+    """What to do about a damaged or missing file of a manifest entry: a conditional family's network
+    (its folder, output/<family>/..., names the family) is started over for every digit; else the digit."""
+    if entry.label is None:
+        return retrain_digit(digit)
+    family = os.path.normpath(entry.path).split(os.sep)[0]
+    return f"start the {family} network over: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --family {family} --restart"
+
+
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One saved generator as the manifest lists it.
@@ -385,9 +394,9 @@ def locate(output_dir, entry, digit):
     """
     path = check_inside(output_dir, entry.path, outputs.manifest_path(output_dir))
     if not os.path.exists(path):
-        raise UserError(f"{path} is missing (listed in {outputs.manifest_path(output_dir)}); {retrain_digit(digit)}")
+        raise UserError(f"{path} is missing (listed in {outputs.manifest_path(output_dir)}); {retrain_entry(entry, digit)}")
     _check_run_id(output_dir, entry, digit)
-    outputs.check_keras_archive(path, retrain_digit(digit))
+    outputs.check_keras_archive(path, retrain_entry(entry, digit))
     return path
 
 
@@ -398,7 +407,7 @@ def load_sampler(output_dir, entry, digit, noise_scale=1.0):
       UserError: a missing or unreadable file, or a model that is not a digit generator.
     """
     path = locate(output_dir, entry, digit)
-    model = outputs.load_keras_model(path, retrain_digit(digit))
+    model = outputs.load_keras_model(path, retrain_entry(entry, digit))
     inputs = len(model.inputs)
     if inputs != (1 if entry.label is None else 2) or len(model.inputs[0].shape) != 2 or tuple(model.output_shape[1:]) != IMAGE_SHAPE:
         kind = "an unconditional" if entry.label is None else "a conditional"
@@ -468,12 +477,44 @@ def snapshot_entries(output_dir, digits=ALL_DIGITS, manifest=None):
 
 def classifier_entries(output_dir, classifier_config, digits=ALL_DIGITS):
     """For each digit, the `Entry`s the synthetic classifier draws from (see `classifier_samplers`), each file
-    checked by `locate`. It loads no model, so a command can refuse a file that is missing, truncated or not
-    a .keras archive before TensorFlow starts (with `rejection_candidates`, the discriminators are checked
-    when rejection.py loads them)."""
+    checked by `locate`, and with `rejection_candidates` > 1 each run's discriminator by `discriminator_run`.
+    It loads no model, so a command can refuse a file that is missing, truncated or not a .keras archive
+    before TensorFlow starts (a checkpoint's contents are read when rejection.py loads its D)."""
     if classifier_config.snapshot_mixture:
-        return snapshot_entries(output_dir, digits)
-    return [[entry] for entry in kept_entries(output_dir, digits)]
+        entries = snapshot_entries(output_dir, digits)
+    else:
+        entries = [[entry] for entry in kept_entries(output_dir, digits)]
+    if classifier_config.rejection_candidates > 1:
+        for digit, digit_entries in zip(digits, entries):
+            for entry in digit_entries:
+                discriminator_run(output_dir, entry, digit)
+    return entries
+
+
+def discriminator_run(output_dir, entry, digit):
+    """The run whose discriminator filters `entry`'s images (rejection sampling), checked without TensorFlow.
+
+    Returns:
+      (its folder, the GAN settings its run.json records, as a dict).
+
+    Raises:
+      UserError: a conditional entry (its one network has no per-digit D here), a damaged run.json,
+        a run without checkpoint state or recorded settings, or a D that judges packs of images.
+    """
+    if entry.label is not None:
+        raise UserError(
+            f"digit {digit}: rejection sampling judges with a per-digit run's discriminator; a conditional "
+            "family's generators have none here (--rejection-candidates 1)"
+        )
+    folder = outputs.digit_dir(output_dir, digit, entry.run)
+    files = outputs.training_files(folder)
+    record = outputs.read_json(files.record, retrain_digit(digit)) or {}
+    if not os.path.exists(os.path.join(files.checkpoints, "checkpoint")) or not isinstance(record.get("config"), dict):
+        raise UserError(f"{folder} has no checkpoint and run.json to take its discriminator from; {retrain_digit(digit)}")
+    packing = record["config"].get("packing", 1)
+    if packing != 1:
+        raise UserError(f"{folder}: its discriminator judges packs of {packing} images, not one; rejection sampling needs one")
+    return folder, record["config"]
 
 
 def stream_entries(output_dir, classifier_config, digits=ALL_DIGITS):

@@ -22,7 +22,6 @@ import numpy as np
 import tensorflow as tf
 
 from mnistgan import config as config_lib, families, generators, outputs
-from mnistgan.errors import UserError
 
 GAMMA_PERCENTILE = 95.0
 BURN_IN = 2000
@@ -31,23 +30,17 @@ EPSILON = 1e-6
 IMAGES_PER_CALL = 500
 
 
-def load_discriminator(output_dir, digit, run):
-    """The discriminator of a run's last checkpoint, built with the run's recorded settings, for inference.
+def load_discriminator(output_dir, entry, digit):
+    """The discriminator of the last checkpoint of the run that made `entry`, built with the run's recorded
+    settings, for inference.
 
     Raises:
-      UserError: a run without a checkpoint or record, or one whose D judges packs of images.
+      UserError: as `generators.discriminator_run`, or a damaged checkpoint.
     """
-    folder = outputs.digit_dir(output_dir, digit, run)
-    files = outputs.training_files(folder)
-    remedy = generators.retrain_digit(digit)
-    record = outputs.read_json(files.record, remedy) or {}
-    checkpoint = outputs.latest_checkpoint(files.checkpoints, remedy)
-    if checkpoint is None or "config" not in record:
-        raise UserError(f"{folder} has no checkpoint and run.json to take its discriminator from; {remedy}")
+    folder, settings = generators.discriminator_run(output_dir, entry, digit)
+    checkpoint = outputs.latest_checkpoint(outputs.training_files(folder).checkpoints, generators.retrain_digit(digit))
     known = {f.name for f in dataclasses.fields(config_lib.GanConfig)}
-    cfg = dataclasses.replace(config_lib.GanConfig(), **{k: v for k, v in record["config"].items() if k in known})
-    if cfg.packing > 1:
-        raise UserError(f"{folder}: its discriminator judges packs of {cfg.packing} images, not one; rejection sampling needs one")
+    cfg = dataclasses.replace(config_lib.GanConfig(), **{k: v for k, v in settings.items() if k in known})
     discriminator = families.build_discriminator(cfg)
     tf.train.Checkpoint(discriminator=discriminator).restore(checkpoint).expect_partial()
     return discriminator
@@ -106,14 +99,9 @@ def filtered(output_dir, samplers_by_digit, digits, candidates):
     for digit, samplers in zip(digits, samplers_by_digit):
         wrapped = []
         for index, sampler in enumerate(samplers):
-            if sampler.label is not None:
-                raise UserError(
-                    f"digit {digit}: rejection sampling judges with a per-digit run's discriminator; a conditional "
-                    "family's generators have none here (--rejection-candidates 1)"
-                )
             run = sampler.entry.run
             if (digit, run) not in cache:
-                cache[digit, run] = load_discriminator(output_dir, digit, run)
+                cache[digit, run] = load_discriminator(output_dir, sampler.entry, digit)
             wrapped.append(RejectionSampler(sampler, cache[digit, run], candidates, seed=[digit, run, index]))
         result.append(wrapped)
     return result

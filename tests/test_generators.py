@@ -326,3 +326,16 @@ def test_a_conditional_entry_on_an_unconditional_model_is_refused(tmp_path):
     generators.write_manifest(output, manifest)
     with pytest.raises(UserError, match=r"digit-2/generator.keras is not a conditional digit generator"):
         generators.kept_samplers(output)
+
+
+def test_a_damaged_conditional_generator_names_its_family_not_a_digit(conditional_output, tmp_path):
+    output = str(tmp_path / "output")
+    shutil.copytree(conditional_output, output)
+    with open(os.path.join(output, "conditional", "generator.keras"), "r+b") as damaged:
+        damaged.truncate(100)
+    with pytest.raises(UserError) as refusal:
+        generators.kept_samplers(output, digits=(3,))
+    assert "--family conditional --restart" in str(refusal.value) and "--train-digits 0,1,2,3,4,5,6,7,8,9" in str(refusal.value)
+    os.remove(os.path.join(output, "conditional", "generator.keras"))
+    with pytest.raises(UserError, match=r"conditional/generator.keras is missing .*--family conditional --restart"):
+        generators.kept_samplers(output, digits=(3,))

@@ -3,7 +3,8 @@ import pytest
 
 from mnistgan import classifier, config as config_lib, data, gan, gan_state, generators, outputs, rejection
 from mnistgan.errors import UserError
-from tests.conftest import blob_images, tiny_config
+from tests.conftest import blob_images, outcomes_before_tensorflow, tiny_config
+from tests.test_classifier import save_generators
 
 
 def brightness_generator():
@@ -57,7 +58,7 @@ def test_rejection_keeps_what_the_discriminator_calls_real_and_exactly_as_many_i
 def test_the_discriminator_is_the_runs_own_from_its_last_checkpoint(tmp_path):
     config = tiny_config(tmp_path, eval_every=0, snapshots=2, minibatch_std_group=4, discriminator_width=0.5)
     gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train()
-    loaded = rejection.load_discriminator(config.output_dir, 3, 1)
+    loaded = rejection.load_discriminator(config.output_dir, generators.Entry("digit-3/generator.keras"), 3)
     state = gan_state.GanState(config.gan, data.to_float(blob_images(64)), seed=5)
     state.checkpoint.restore(outputs.latest_checkpoint(outputs.training_files(outputs.digit_dir(config.output_dir, 3)).checkpoints, ""))
     for a, b in zip(loaded.get_weights(), state.discriminator.get_weights()):
@@ -76,4 +77,15 @@ def test_a_packed_discriminator_is_refused(tmp_path):
     config = tiny_config(tmp_path, eval_every=0, packing=2)
     gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train()
     with pytest.raises(UserError, match="packs of 2 images"):
-        rejection.load_discriminator(config.output_dir, 3, 1)
+        rejection.load_discriminator(config.output_dir, generators.Entry("digit-3/generator.keras"), 3)
+
+
+def test_generators_without_their_runs_discriminators_are_refused_before_tensorflow(tmp_path, real_mnist_dir):
+    """Generators saved without their runs (no checkpoint, no run.json) have no D to filter with."""
+    output = str(tmp_path / "out")
+    save_generators(output)
+    flags = ["--rejection-candidates", "3", "--snapshot-mixture=false", "--output-dir", output, "--mnist-dir", real_mnist_dir]
+    refusals, imported = outcomes_before_tensorflow(["--train-mnist", *flags], ["--export-mnist", str(tmp_path / "x"), *flags])
+    assert not imported
+    for refusal in refusals:
+        assert "digit-0 has no checkpoint and run.json to take its discriminator from" in refusal and "--restart" in refusal, refusal
