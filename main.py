@@ -129,7 +129,9 @@ _RUNS_PER_DIGIT = flags.DEFINE_integer(
     f"all of them, as generators.json lists them (presets: {config_lib.preset_values('runs_per_digit')}).",
     lower_bound=1,
 )
-_SAMPLE_EVERY = flags.DEFINE_integer("sample-every", None, "Steps between sample grids (default: 250).", lower_bound=1)
+_SAMPLE_EVERY = flags.DEFINE_integer(
+    "sample-every", None, f"Steps between sample grids (presets: {config_lib.preset_values('sample_every')}).", lower_bound=1
+)
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint-every", None, "Steps between checkpoints and held-out checks (default: 500).", lower_bound=1
 )
