@@ -35,16 +35,18 @@ FAMILY_RECIPES = {
     # networks, batch 100, leaky ReLU 0.01, one-sided label smoothing 0.1; 100 epochs, 5,500 steps of a digit.
     "mlp": {
         "latent_dim": 100, "batch_size": 100, "learning_rate": 2e-3, "d_learning_rate": None, "beta1": 0.9,
-        "leaky_slope": 0.01, "label_smoothing": 0.1, "minibatch_std_group": 0, "own_steps": 5500,
+        "leaky_slope": 0.01, "label_smoothing": 0.1, "minibatch_std_group": 0, "coverage_focus": 0.0, "own_steps": 5500,
     },
     # cGAN_mnist's cgan_mnist.py: latent 100, Adam 2e-4 / beta1 0.5 for both networks, batch 32, real and
     # generated images in separate D batches, 20,000 steps.
     "cgan-mlp": {
         "latent_dim": 100, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
-        "mixed_batches": False, "generator_step_dropout": True, "minibatch_std_group": 0, "own_steps": 20000,
+        "mixed_batches": False, "generator_step_dropout": True, "minibatch_std_group": 0, "coverage_focus": 0.0,
+        "own_steps": 20000,
     },
-    # The per-digit DCGAN's networks and the preset's techniques, given the label.
-    "cdcgan": {"generator_step_dropout": True},
+    # The per-digit DCGAN's networks and the preset's techniques, given the label (coverage focus weighs one
+    # digit's images: a network of all digits has none to weigh).
+    "cdcgan": {"generator_step_dropout": True, "coverage_focus": 0.0},
 }  # fmt: skip
 # One conditional network stands in for ten per-digit ones: outside preset `original` it trains ten times the
 # preset's steps, with samples, checkpoints and quality checks ten times as far apart, so that its snapshots
@@ -60,23 +62,27 @@ DCGAN_ONLY = {
 _NOT_RECORDED = object()
 
 
-def resumable(default, before_recorded=_NOT_RECORDED):
+def resumable(default, before_recorded=_NOT_RECORDED, later_runs_only=False):
     """A setting that a checkpoint cannot be resumed under once it changes.
 
     Args:
       default: the field's default.
       before_recorded: for a setting added later, the value that runs recorded
         before it existed trained with, so that their folders still resume.
+      later_runs_only: the setting changes only runs 2, 3, ... of a digit; run 1
+        trains the same under any value, so it resumes (or stays finished) when it changes.
     """
-    metadata = {"resume": True}
+    metadata = {"resume": True, "later_runs_only": later_runs_only}
     if before_recorded is not _NOT_RECORDED:
         metadata["before_recorded"] = before_recorded
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def resume_keys(config_class):
-    """The fields of `config_class` declared with `resumable`."""
-    return tuple(f.name for f in dataclasses.fields(config_class) if f.metadata.get("resume"))
+def resume_keys(config_class, run=2):
+    """The fields of `config_class` declared with `resumable` that run `run` (1-based) cannot be resumed under
+    once they change: all of them but, for run 1, those declared `later_runs_only`."""
+    fields = dataclasses.fields(config_class)
+    return tuple(f.name for f in fields if f.metadata.get("resume") and (run > 1 or not f.metadata["later_runs_only"]))
 
 
 def values_before_recorded(config_class):
@@ -135,7 +141,7 @@ class GanConfig:
     lr_decay_fraction: float = resumable(0.0, before_recorded=0.0)
     # Runs 2, 3, ... of a digit draw real images with probability proportional to their evaluator-feature
     # distance to the earlier runs' samples, to this power (coverage.py; 0: uniformly).
-    coverage_focus: float = resumable(0.0, before_recorded=0.0)
+    coverage_focus: float = resumable(0.0, before_recorded=0.0, later_runs_only=True)
     # The networks (FAMILIES; families.py).
     family: str = resumable("dcgan", before_recorded="dcgan")
     # One-sided label smoothing: D's target for real images is 1 - this (0: none; the mlp family's recipe: 0.1).
@@ -190,11 +196,11 @@ ENGINES = ("local", "ray")
 
 PRESETS = {
     # Each choice decided on validation (docs/techniques.md): D's minibatch standard deviation,
-    # D at a quarter of G's rate, two independent runs of 4,000 steps per digit, and a classifier
-    # stream that draws each digit from both runs' last four checkpoints' generators with the noise
-    # widened to 1.2.
+    # D at a quarter of G's rate, two runs of 4,000 steps per digit, the second drawing its real
+    # images toward those the first covers worst (coverage focus 2), and a classifier stream that
+    # draws each digit from both runs' last four checkpoints' generators with the noise widened to 1.2.
     "default": (
-        GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, runs_per_digit=2),
+        GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, runs_per_digit=2, coverage_focus=2.0),
         ClassifierConfig(noise_scale=1.2, snapshot_mixture=True),
     ),
     # The seed's settings; it kept the last generator and sampled with moving
@@ -217,8 +223,8 @@ PRESETS = {
         GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, sample_every=200),
         ClassifierConfig(steps=10000, noise_scale=1.2, snapshot_mixture=True),
     ),
-    # The default's recipe with four runs per digit: the most variety within about two hours
-    # (docs/results.md).
+    # The default's recipe before coverage focus, with four independent runs per digit: the most
+    # variety within about two hours (docs/results.md).
     "best": (
         GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, runs_per_digit=4),
         ClassifierConfig(noise_scale=1.2, snapshot_mixture=True),

@@ -137,7 +137,7 @@ class DigitTraining:
         if self.config.restart:
             return None, None  # The folder is deleted.
         record = outputs.read_resumable_record(
-            self.run_json, self.gan_config, self.config.seed, RESUME_KEYS, VALUES_BEFORE_RECORDED, self.remedy
+            self.run_json, self.gan_config, self.config.seed, RESUME_KEYS[min(self.run, 2)], VALUES_BEFORE_RECORDED, self.remedy
         )
         checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
         if not self._finished(record, outputs.checkpoint_step(checkpoint)):

@@ -8,8 +8,9 @@ import numpy as np
 
 from mnistgan import config as config_lib, generators, locks, outputs
 
-# Settings a checkpoint cannot be resumed under once they change (declared in config.GanConfig).
-RESUME_KEYS = config_lib.resume_keys(config_lib.GanConfig)
+# Settings a checkpoint of a unit's run 1, and of its runs 2, 3, ..., cannot be resumed under once they
+# change (declared in config.GanConfig).
+RESUME_KEYS = {1: config_lib.resume_keys(config_lib.GanConfig, run=1), 2: config_lib.resume_keys(config_lib.GanConfig, run=2)}
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 
 
@@ -75,5 +76,5 @@ def check_settings(config):
         for run in range(1, config.gan.runs_per_digit + 1):
             record = outputs.training_files(outputs.digit_dir(config.output_dir, unit, run)).record
             outputs.read_resumable_record(
-                record, config.gan, config.seed, RESUME_KEYS, VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
+                record, config.gan, config.seed, RESUME_KEYS[min(run, 2)], VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
             )

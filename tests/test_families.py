@@ -141,7 +141,10 @@ def test_a_conditional_family_from_the_command_line_then_the_classifier(tmp_path
 
 def test_conditional_settings_that_cannot_apply_are_refused():
     cdcgan = config_lib.family_config(config_lib.PRESETS["default"][0], "default", "cdcgan")
-    assert (cdcgan.steps, cdcgan.minibatch_std_group, cdcgan.d_learning_rate) == (40_000, 4, 5e-5)
+    assert (cdcgan.steps, cdcgan.minibatch_std_group, cdcgan.d_learning_rate, cdcgan.coverage_focus) == (40_000, 4, 5e-5, 0.0)
+    # The default preset's coverage focus is not carried over to a network of all digits (it would be refused).
+    config_lib.check_family(cdcgan)
+    config_lib.check_family(config_lib.family_config(config_lib.PRESETS["default"][0], "default", "cgan-mlp"))
     # Its four snapshots span the last 15,000 of 40,000 steps, as a digit's span the last 1,500 of 4,000.
     assert (cdcgan.checkpoint_every, cdcgan.eval_every, cdcgan.sample_every) == (5000, 5000, 2500)
     cgan = config_lib.family_config(config_lib.PRESETS["original"][0], "original", "cgan-mlp")

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnistgan import config as config_lib, locks, outputs
+from mnistgan import config as config_lib, jobs, locks, outputs
 from mnistgan.errors import UserError
 from tests.conftest import MAIN, REAL_MNIST_DIR, ROOT, outcomes_before_tensorflow, run_main
 
@@ -111,6 +112,23 @@ def test_a_changed_setting_is_refused_before_tensorflow_starts(tmp_path, real_mn
     assert not imported
     assert f"{tmp_path}/digit-3 was trained with other settings (" in refusal and "batch_size 8 -> 32" in refusal, refusal
     assert "--restart" in refusal and os.listdir(tmp_path / "digit-3") == ["run.json"] and not (tmp_path / "digit-4").exists()
+
+
+def test_a_setting_of_later_runs_only_leaves_run_1_resumable(tmp_path):
+    """Coverage focus changes what run 2 draws, not run 1: a folder of independent runs keeps its run 1."""
+    independent = dataclasses.replace(config_lib.PRESETS["default"][0], coverage_focus=0.0)
+    for run in (1, 2):
+        record = outputs.training_files(outputs.digit_dir(str(tmp_path), 3, run)).record
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        outputs.write_json(record, {"config": dataclasses.asdict(independent), "seed": 0, "wall_time_s": 1.0})
+    config = config_lib.Config(action="train-digits", digits=(3,), output_dir=str(tmp_path), gan=config_lib.PRESETS["default"][0])
+    assert config.gan.coverage_focus == 2.0
+    with pytest.raises(UserError, match=r"digit-3/run-2 was trained with other settings \(coverage_focus 0.0 -> 2.0\)"):
+        jobs.check_settings(config)
+    shutil.rmtree(outputs.digit_dir(str(tmp_path), 3, 2))
+    jobs.check_settings(config)  # Run 1 alone: no refusal.
+    with pytest.raises(UserError, match=r"digit-3 was trained with other settings \(d_learning_rate"):
+        jobs.check_settings(dataclasses.replace(config, gan=dataclasses.replace(config.gan, d_learning_rate=1e-4)))
 
 
 # ---- a full disk ----
