@@ -66,8 +66,9 @@ def wait_for(predicate, process, seconds=180):
 
 
 def test_a_second_command_on_a_digit_in_training_is_refused_and_a_killed_ones_lock_taken_over(tmp_path, real_mnist_dir):
+    # One run per digit: the default's coverage-targeted run 2 would first train the evaluator (minutes).
     common = ["--batch-size", "8", "--sample-every", "10", "--checkpoint-every", "10", "--eval-every", "0",
-              "--workers", "1", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path)]  # fmt: skip
+              "--runs-per-digit", "1", "--workers", "1", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path)]  # fmt: skip
     first = subprocess.Popen([sys.executable, MAIN, "--train-digits", "3", "--steps", "5000", *common], stderr=subprocess.DEVNULL)
     try:
         checkpoint_state = tmp_path / "digit-3" / "checkpoints" / "checkpoint"

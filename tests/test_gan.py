@@ -302,9 +302,11 @@ def test_a_run_killed_mid_training_resumes_and_finishes(tmp_path):
 
 def test_train_digits_from_the_command_line_prints_progress_and_the_device_but_no_tensorflow_chatter(tmp_path, real_mnist_dir):
     # Two digits in two worker processes, as `make run` trains: the parent and each worker start TensorFlow.
+    # Their runs 2 independent: a coverage-targeted one would first train the evaluator for minutes (test_coverage).
     result = run_main(
         "--train-digits", "3,5", "--workers", "2", "--steps", "4", "--batch-size", "8", "--sample-every", "2",
-        "--checkpoint-every", "2", "--eval-every", "0", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
+        "--checkpoint-every", "2", "--eval-every", "0", "--coverage-focus", "0", "--mnist-dir", real_mnist_dir,
+        "--output-dir", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     for noise in ("oneDNN", "absl::InitializeLog", "Sharding callback", "cpu_feature_guard"):
