@@ -23,7 +23,7 @@ import re
 import numpy as np
 from absl import logging
 
-from mnistgan import locks, outputs
+from mnistgan import config as config_lib, locks, outputs
 from mnistgan.errors import UserError
 
 MANIFEST_VERSION = 1
@@ -36,17 +36,23 @@ class MissingGenerators(UserError):
 
 
 def retrain_digit(digit):
-    """What to do about a damaged or missing generator file of `digit`."""
+    """What to do about a damaged or missing file of `digit`'s runs; `digit` may be a conditional family's
+    name (config.CONDITIONAL_FAMILIES), whose one network for all digits is started over."""
+    if isinstance(digit, str):
+        return f"start the {digit} network over: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --family {digit} --restart"
     return f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
 
 
+def top_folder(entry):
+    """The first folder of a manifest entry's path: digit-d, or a conditional network's output/<family>."""
+    return entry.path.replace(os.sep, "/").split("/")[0]
+
+
 def retrain_entry(entry, digit):
-    """What to do about a damaged or missing file of a manifest entry: a conditional family's network
-    (its folder, output/<family>/..., names the family) is started over for every digit; else the digit."""
-    if entry.label is None:
-        return retrain_digit(digit)
-    family = os.path.normpath(entry.path).split(os.sep)[0]
-    return f"start the {family} network over: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --family {family} --restart"
+    """What to do about a damaged or missing file of a manifest entry: `retrain_digit` of the conditional
+    family whose folder holds it, else of `digit`."""
+    family = top_folder(entry)
+    return retrain_digit(family if entry.label is not None and family in config_lib.CONDITIONAL_FAMILIES else digit)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -268,7 +274,7 @@ def kept_unit(output_dir, digit, manifest=None):
     entry = (manifest or load_manifest(output_dir)).get(digit)
     if entry is None or entry.generator is None or entry.generator.label is None:
         return digit
-    return entry.generator.path.replace(os.sep, "/").split("/")[0]
+    return top_folder(entry.generator)
 
 
 def training_records(output_dir, digits=ALL_DIGITS):

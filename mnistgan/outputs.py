@@ -465,7 +465,10 @@ def read_resumable_record(path, config, seed, resume_keys, values_before_recorde
     if changed or record.get("seed") != seed:
         what = ", ".join(f"{k} {old.get(k, 'not recorded')} -> {new[k]}" for k in changed)
         what = what or f"seed {record.get('seed')} -> {seed}"
-        raise UserError(f"{os.path.dirname(path)} was trained with other settings ({what}); add --restart to start over")
+        raise UserError(
+            f"{os.path.dirname(path)} was trained with other settings ({what}); give them their old values to resume it, "
+            "or add --restart to start over"
+        )
     return record
 
 

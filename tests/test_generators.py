@@ -278,7 +278,7 @@ def conditional_generator(latent_dim=4):
 def conditional_output(tmp_path_factory):
     """An output folder whose manifest lists one conditional generator for all ten digits, each with its label."""
     output = str(tmp_path_factory.mktemp("conditional") / "output")
-    path = os.path.join(output, "conditional", "generator.keras")
+    path = os.path.join(output, "cdcgan", "generator.keras")  # Where --family cdcgan saves its network.
     os.makedirs(os.path.dirname(path))
     conditional_generator().save(path)
     entry = generators.Entry(os.path.relpath(path, output), 1, "cond")
@@ -314,8 +314,8 @@ def test_a_conditional_generator_goes_through_the_export_and_the_report(conditio
     assert [row["digit"] for row in written["digits"]] == [5] and written["untrained_digits"] == []
     assert written["digits"][0]["stream"]["noise_scale"] == 1.2  # The default stream: snapshots at noise 1.2.
     # Its latent walk goes beside the conditional network (the unit that draws every digit), not into a digit-5/ folder.
-    assert written["digits"][0]["pictures"]["latent_walk"] == "conditional/latent-walk-5.png"
-    assert os.path.exists(outputs.latent_walk_path(output, 5, "conditional")) and not os.path.exists(os.path.join(output, "digit-5"))
+    assert written["digits"][0]["pictures"]["latent_walk"] == "cdcgan/latent-walk-5.png"
+    assert os.path.exists(outputs.latent_walk_path(output, 5, "cdcgan")) and not os.path.exists(os.path.join(output, "digit-5"))
 
 
 def test_a_conditional_entry_on_an_unconditional_model_is_refused(tmp_path):
@@ -331,11 +331,15 @@ def test_a_conditional_entry_on_an_unconditional_model_is_refused(tmp_path):
 def test_a_damaged_conditional_generator_names_its_family_not_a_digit(conditional_output, tmp_path):
     output = str(tmp_path / "output")
     shutil.copytree(conditional_output, output)
-    with open(os.path.join(output, "conditional", "generator.keras"), "r+b") as damaged:
+    with open(os.path.join(output, "cdcgan", "generator.keras"), "r+b") as damaged:
         damaged.truncate(100)
     with pytest.raises(UserError) as refusal:
         generators.kept_samplers(output, digits=(3,))
-    assert "--family conditional --restart" in str(refusal.value) and "--train-digits 0,1,2,3,4,5,6,7,8,9" in str(refusal.value)
-    os.remove(os.path.join(output, "conditional", "generator.keras"))
-    with pytest.raises(UserError, match=r"conditional/generator.keras is missing .*--family conditional --restart"):
+    assert "./main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --family cdcgan --restart" in str(refusal.value)
+    os.remove(os.path.join(output, "cdcgan", "generator.keras"))
+    with pytest.raises(UserError, match=r"cdcgan/generator.keras is missing .*--family cdcgan --restart"):
         generators.kept_samplers(output, digits=(3,))
+    # Its run.json too, as --evaluate reads it.
+    outputs.write_text(os.path.join(output, "cdcgan", "run.json"), "{not json")
+    with pytest.raises(UserError, match=r"cdcgan/run.json .*--family cdcgan --restart"):
+        report.digit_record(output, "cdcgan")
