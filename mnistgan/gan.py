@@ -24,7 +24,7 @@ from absl import logging
 
 from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
 from mnistgan.errors import UserError
-from mnistgan.jobs import RESUME_KEYS, VALUES_BEFORE_RECORDED, job_locks, jobs_of, restart_remedy, run_label, units_of
+from mnistgan.jobs import VALUES_BEFORE_RECORDED, job_locks, jobs_of, restart_remedy, resume_keys, run_label, units_of
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
 
@@ -137,7 +137,7 @@ class DigitTraining:
         if self.config.restart:
             return None, None  # The folder is deleted.
         record = outputs.read_resumable_record(
-            self.run_json, self.gan_config, self.config.seed, RESUME_KEYS[min(self.run, 2)], VALUES_BEFORE_RECORDED, self.remedy
+            self.run_json, self.gan_config, self.config.seed, resume_keys(self.run), VALUES_BEFORE_RECORDED, self.remedy
         )
         checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
         if not self._finished(record, outputs.checkpoint_step(checkpoint)):

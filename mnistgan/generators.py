@@ -35,11 +35,12 @@ class MissingGenerators(UserError):
     """Digits that training has not (yet) given what a consumer asks for."""
 
 
-def retrain_digit(digit):
+def retrain_digit(digit, family_digits=ALL_DIGITS):
     """What to do about a damaged or missing file of `digit`'s runs; `digit` may be a conditional family's
-    name (config.CONDITIONAL_FAMILIES), whose one network for all digits is started over."""
+    name (config.CONDITIONAL_FAMILIES), whose one network for `family_digits` is started over."""
     if isinstance(digit, str):
-        return f"start the {digit} network over: ./main.py --train-digits 0,1,2,3,4,5,6,7,8,9 --family {digit} --restart"
+        digits = ",".join(map(str, family_digits))
+        return f"start the {digit} network over: ./main.py --train-digits {digits} --family {digit} --restart"
     return f"start digit {digit} over: ./main.py --train-digits {digit} --restart"
 
 

@@ -8,10 +8,13 @@ import numpy as np
 
 from mnistgan import config as config_lib, generators, locks, outputs
 
-# Settings a checkpoint of a unit's run 1, and of its runs 2, 3, ..., cannot be resumed under once they
-# change (declared in config.GanConfig).
-RESUME_KEYS = {1: config_lib.resume_keys(config_lib.GanConfig, run=1), 2: config_lib.resume_keys(config_lib.GanConfig, run=2)}
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
+
+
+def resume_keys(run):
+    """The settings a checkpoint of a unit's run `run` (1-based) cannot be resumed under once they change
+    (declared in config.GanConfig; run 1 resumes under a changed coverage focus)."""
+    return config_lib.resume_keys(config_lib.GanConfig, run=run)
 
 
 def units_of(config):
@@ -56,9 +59,7 @@ def job_locks(config):
 
 def restart_remedy(config, unit):
     """What to do about a damaged file or a changed setting of a unit's run: start it over (the command)."""
-    if isinstance(unit, str):
-        return f"start it over: ./main.py --train-digits {','.join(map(str, config.digits)) or '0,...,9'} --family {unit} --restart"
-    return generators.retrain_digit(unit)
+    return generators.retrain_digit(unit, config.digits or generators.ALL_DIGITS)
 
 
 def check_settings(config):
@@ -76,5 +77,5 @@ def check_settings(config):
         for run in range(1, config.gan.runs_per_digit + 1):
             record = outputs.training_files(outputs.digit_dir(config.output_dir, unit, run)).record
             outputs.read_resumable_record(
-                record, config.gan, config.seed, RESUME_KEYS[min(run, 2)], VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
+                record, config.gan, config.seed, resume_keys(run), VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
             )

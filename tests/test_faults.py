@@ -132,6 +132,16 @@ def test_a_setting_of_later_runs_only_leaves_run_1_resumable(tmp_path):
         jobs.check_settings(dataclasses.replace(config, gan=dataclasses.replace(config.gan, d_learning_rate=1e-4)))
 
 
+def test_a_conditional_networks_damaged_record_names_the_digits_it_trains(tmp_path):
+    record = outputs.training_files(outputs.digit_dir(str(tmp_path), "cdcgan")).record
+    os.makedirs(os.path.dirname(record))
+    with open(record, "w") as f:
+        f.write('{"config": ')
+    config = config_lib.Config(action="train-digits", digits=(3, 5), output_dir=str(tmp_path), gan=config_lib.GanConfig(family="cdcgan"))
+    with pytest.raises(UserError, match=r"cdcgan/run.json .*start the cdcgan network over: ./main.py --train-digits 3,5 --family cdcgan --restart"):
+        jobs.check_settings(config)
+
+
 # ---- a full disk ----
 
 FAULT_SCRIPT = """
