@@ -194,7 +194,7 @@ _REJECTION_CANDIDATES = flags.DEFINE_integer(
     "rejection-candidates",
     None,
     "Discriminator rejection sampling in the classifier's stream: each image is chosen from this many by its GAN run's own "
-    f"discriminator; 1: none (presets: {config_lib.preset_values('rejection_candidates', 'classifier')}).",
+    f"discriminator, so runs trained with --packing 1; 1: none (presets: {config_lib.preset_values('rejection_candidates', 'classifier')}).",
     lower_bound=1,
 )
 _DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")

@@ -35,18 +35,19 @@ FAMILY_RECIPES = {
     # networks, batch 100, leaky ReLU 0.01, one-sided label smoothing 0.1; 100 epochs, 5,500 steps of a digit.
     "mlp": {
         "latent_dim": 100, "batch_size": 100, "learning_rate": 2e-3, "d_learning_rate": None, "beta1": 0.9,
-        "leaky_slope": 0.01, "label_smoothing": 0.1, "minibatch_std_group": 0, "coverage_focus": 0.0, "own_steps": 5500,
+        "leaky_slope": 0.01, "label_smoothing": 0.1, "minibatch_std_group": 0, "packing": 1, "coverage_focus": 0.0,
+        "own_steps": 5500,
     },
     # cGAN_mnist's cgan_mnist.py: latent 100, Adam 2e-4 / beta1 0.5 for both networks, batch 32, real and
     # generated images in separate D batches, 20,000 steps.
     "cgan-mlp": {
         "latent_dim": 100, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
-        "mixed_batches": False, "generator_step_dropout": True, "minibatch_std_group": 0, "coverage_focus": 0.0,
-        "own_steps": 20000,
+        "mixed_batches": False, "generator_step_dropout": True, "minibatch_std_group": 0, "packing": 1,
+        "coverage_focus": 0.0, "own_steps": 20000,
     },
     # The per-digit DCGAN's networks and the preset's techniques, given the label (coverage focus weighs one
-    # digit's images: a network of all digits has none to weigh).
-    "cdcgan": {"generator_step_dropout": True, "coverage_focus": 0.0},
+    # digit's images: a network of all digits has none to weigh; its D judges one image with its label, no packs).
+    "cdcgan": {"generator_step_dropout": True, "packing": 1, "coverage_focus": 0.0},
 }  # fmt: skip
 # One conditional network stands in for ten per-digit ones: outside preset `original` it trains ten times the
 # preset's steps, with samples, checkpoints and quality checks ten times as far apart, so that its snapshots
@@ -196,11 +197,15 @@ ENGINES = ("local", "ray")
 
 PRESETS = {
     # Each choice decided on validation (docs/techniques.md): D's minibatch standard deviation,
-    # D at a quarter of G's rate, two runs of 4,000 steps per digit, the second drawing its real
-    # images toward those the first covers worst (coverage focus 2), and a classifier stream that
-    # draws each digit from both runs' last four checkpoints' generators with the noise widened to 1.2.
+    # D at a quarter of G's rate judging packs of two images (PacGAN), two runs of 4,000 steps per
+    # digit, the second drawing its real images toward those the first covers worst (coverage focus 2),
+    # and a classifier stream that draws each digit from both runs' last four checkpoints' generators
+    # with the noise widened to 1.2.
     "default": (
-        GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, runs_per_digit=2, coverage_focus=2.0),
+        GanConfig(
+            steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, packing=2, snapshots=4, runs_per_digit=2,
+            coverage_focus=2.0,
+        ),
         ClassifierConfig(noise_scale=1.2, snapshot_mixture=True),
     ),
     # The seed's settings; it kept the last generator and sampled with moving
@@ -217,13 +222,13 @@ PRESETS = {
         ),
         ClassifierConfig(steps=20000, precision="float32"),
     ),
-    # The default's recipe with one run per digit and half the classifier's steps, to fit 30 minutes
+    # The default's recipe without packing, with one run per digit and half the classifier's steps, to fit 30 minutes
     # (docs/results.md): 10,000 classifier steps scored as high on validation as 20,000 here.
     "fast": (
         GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, sample_every=200),
         ClassifierConfig(steps=10000, noise_scale=1.2, snapshot_mixture=True),
     ),
-    # The default's recipe before coverage focus, with four independent runs per digit: the most
+    # The default's recipe before coverage focus and packing, with four independent runs per digit: the most
     # variety within about two hours (docs/results.md).
     "best": (
         GanConfig(steps=4000, d_learning_rate=5e-5, minibatch_std_group=4, snapshots=4, runs_per_digit=4),

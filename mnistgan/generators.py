@@ -520,7 +520,10 @@ def discriminator_run(output_dir, entry, digit):
         raise UserError(f"{folder} has no checkpoint and run.json to take its discriminator from; {retrain_digit(digit)}")
     packing = record["config"].get("packing", 1)
     if packing != 1:
-        raise UserError(f"{folder}: its discriminator judges packs of {packing} images, not one; rejection sampling needs one")
+        raise UserError(
+            f"{folder}: its discriminator judges packs of {packing} images, not one; rejection sampling needs one "
+            "(train the digits again with --packing 1 --restart, or into another --output-dir)"
+        )
     return folder, record["config"]
 
 

@@ -106,7 +106,7 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
         ("--spectral-norm", "spectral_norm", True),
         ("--generator-width=2", "generator_width", 2.0),
         ("--discriminator-width=0.5", "discriminator_width", 0.5),
-        ("--packing=2", "packing", 2),
+        ("--packing=3", "packing", 3),  # Not the default preset's 2.
         ("--lr-decay=0.33", "lr_decay_fraction", 0.33),
         ("--coverage-focus=2", "coverage_focus", 2.0),
         ("--family=mlp", "family", "mlp"),

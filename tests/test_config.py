@@ -23,8 +23,8 @@ DEFAULT_CLASSIFIER = {
 }  # fmt: skip
 PRESETS = {
     "default": (
-        {**DEFAULT_GAN, "steps": 4000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "snapshots": 4, "runs_per_digit": 2,
-         "coverage_focus": 2.0},
+        {**DEFAULT_GAN, "steps": 4000, "d_learning_rate": 5e-5, "minibatch_std_group": 4, "packing": 2, "snapshots": 4,
+         "runs_per_digit": 2, "coverage_focus": 2.0},
         {**DEFAULT_CLASSIFIER, "noise_scale": 1.2, "snapshot_mixture": True},
     ),
     # The seed project (gtoubassi/mnist-gan): 20,000 steps at batch 32, Adam 2e-4 / 0.5 for both networks,
@@ -119,7 +119,8 @@ def test_a_family_brings_its_recipe_and_the_original_preset_its_length():
     default, original = config_lib.PRESETS["default"][0], config_lib.PRESETS["original"][0]
     mlp = config_lib.family_config(default, "default", "mlp")
     assert (mlp.family, mlp.latent_dim, mlp.batch_size, mlp.learning_rate, mlp.beta1, mlp.label_smoothing) == ("mlp", 100, 100, 2e-3, 0.9, 0.1)
-    assert (mlp.minibatch_std_group, mlp.d_learning_rate, mlp.steps, mlp.runs_per_digit, mlp.coverage_focus) == (0, None, 4000, 2, 0.0)
+    assert (mlp.minibatch_std_group, mlp.d_learning_rate, mlp.steps, mlp.runs_per_digit, mlp.coverage_focus, mlp.packing) == (
+        0, None, 4000, 2, 0.0, 1)
     assert config_lib.family_config(original, "original", "mlp").steps == 5500
     assert config_lib.family_config(default, "default", "dcgan") == default
     config_lib.check_family(mlp)

@@ -141,8 +141,9 @@ def test_a_conditional_family_from_the_command_line_then_the_classifier(tmp_path
 
 def test_conditional_settings_that_cannot_apply_are_refused():
     cdcgan = config_lib.family_config(config_lib.PRESETS["default"][0], "default", "cdcgan")
-    assert (cdcgan.steps, cdcgan.minibatch_std_group, cdcgan.d_learning_rate, cdcgan.coverage_focus) == (40_000, 4, 5e-5, 0.0)
-    # The default preset's coverage focus is not carried over to a network of all digits (it would be refused).
+    assert (cdcgan.steps, cdcgan.minibatch_std_group, cdcgan.d_learning_rate, cdcgan.coverage_focus, cdcgan.packing) == (
+        40_000, 4, 5e-5, 0.0, 1)
+    # The default preset's coverage focus and packing are not carried over to a network of all digits (they would be refused).
     config_lib.check_family(cdcgan)
     config_lib.check_family(config_lib.family_config(config_lib.PRESETS["default"][0], "default", "cgan-mlp"))
     # Its four snapshots span the last 15,000 of 40,000 steps, as a digit's span the last 1,500 of 4,000.

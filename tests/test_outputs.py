@@ -27,7 +27,7 @@ def gan_config(output_dir, steps, digits=(3,)):
     config = tiny_config(
         output_dir, steps=steps, checkpoint_every=GAN_STEPS, eval_every=0,
         d_learning_rate=preset.d_learning_rate, minibatch_std_group=preset.minibatch_std_group,
-        generator_width=preset.generator_width, discriminator_width=preset.discriminator_width,
+        generator_width=preset.generator_width, discriminator_width=preset.discriminator_width, packing=preset.packing,
     )  # fmt: skip
     return dataclasses.replace(config, output_dir=str(output_dir), digits=digits)
 

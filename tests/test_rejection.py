@@ -1,3 +1,6 @@
+import dataclasses
+import os
+
 import numpy as np
 import pytest
 
@@ -76,7 +79,7 @@ def test_the_discriminator_is_the_runs_own_from_its_last_checkpoint(tmp_path):
 def test_a_packed_discriminator_is_refused(tmp_path):
     config = tiny_config(tmp_path, eval_every=0, packing=2)
     gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train()
-    with pytest.raises(UserError, match="packs of 2 images"):
+    with pytest.raises(UserError, match=r"packs of 2 images, not one; rejection sampling needs one \(train the digits again with --packing 1"):
         rejection.load_discriminator(config.output_dir, generators.Entry("digit-3/generator.keras"), 3)
 
 
@@ -89,3 +92,20 @@ def test_generators_without_their_runs_discriminators_are_refused_before_tensorf
     assert not imported
     for refusal in refusals:
         assert "digit-0 has no checkpoint and run.json to take its discriminator from" in refusal and "--restart" in refusal, refusal
+
+
+def test_a_packed_runs_discriminator_is_refused_before_tensorflow(tmp_path, real_mnist_dir):
+    """The default preset's runs judge packs of two: DRS on them says how to train runs it can filter."""
+    output = str(tmp_path / "out")
+    save_generators(output)
+    for digit in range(10):
+        files = outputs.training_files(outputs.digit_dir(output, digit))
+        os.makedirs(files.checkpoints, exist_ok=True)
+        open(os.path.join(files.checkpoints, "checkpoint"), "w").close()
+        outputs.write_json(files.record, {"config": dataclasses.asdict(config_lib.PRESETS["default"][0]), "seed": 0})
+    flags = ["--rejection-candidates", "3", "--snapshot-mixture=false", "--output-dir", output, "--mnist-dir", real_mnist_dir]
+    refusals, imported = outcomes_before_tensorflow(["--train-mnist", *flags], ["--export-mnist", str(tmp_path / "x"), *flags])
+    assert not imported
+    for refusal in refusals:
+        assert "digit-0: its discriminator judges packs of 2 images, not one" in refusal, refusal
+        assert "--packing 1 --restart" in refusal, refusal
