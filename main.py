@@ -25,7 +25,7 @@ if __name__ == "__main__":
 
 from absl import app, flags  # noqa: E402
 
-from mnistgan import config as config_lib  # noqa: E402
+from mnistgan import config as config_lib, precision as precision_lib  # noqa: E402
 from mnistgan.errors import UserError  # noqa: E402
 
 _TRAIN_DIGITS = flags.DEFINE_list("train-digits", None, "Train one GAN per digit, e.g. 0,1,2,3,4,5,6,7,8,9.")
@@ -42,6 +42,14 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random choice.", lower_bo
 _PRESET = flags.DEFINE_enum("preset", "default", list(config_lib.PRESETS), "Bundle of defaults for the flags below.")
 _RESTART = flags.DEFINE_boolean("restart", False, "Start over instead of resuming from the last checkpoint.")
 
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    None,
+    list(precision_lib.FLAG_VALUES),
+    "Arithmetic of the networks --train-digits and --train-mnist train: auto, bfloat16 where it is faster on this "
+    "machine (measured once, then cached); float32; bfloat16. A run resumes in the precision it started in "
+    f"(presets: {config_lib.preset_values('precision')}).",
+)
 _FAMILY = flags.DEFINE_enum(
     "family",
     "dcgan",
@@ -197,8 +205,23 @@ _REJECTION_CANDIDATES = flags.DEFINE_integer(
     f"discriminator, so runs trained with --packing 1; 1: none (presets: {config_lib.preset_values('rejection_candidates', 'classifier')}).",
     lower_bound=1,
 )
-_DATA = flags.DEFINE_enum("data", "synthetic", list(config_lib.DATA_SOURCES), "Classifier training data.")
-_COMPARE = flags.DEFINE_boolean("compare", False, "Train the classifier on both real and synthetic data; print a table.")
+_DATA = flags.DEFINE_enum(
+    "data", "synthetic", list(config_lib.DATA_SOURCES),
+    "Classifier training data: generated digits, real ones, or batches of both (--synthetic-share of each generated).",
+)  # fmt: skip
+_COMPARE = flags.DEFINE_boolean(
+    "compare", False, f"Train the classifier on each data source ({', '.join(config_lib.DATA_SOURCES)}); print a table."
+)
+_SYNTHETIC_SHARE = flags.DEFINE_float(
+    "synthetic-share", None, "Share of each real+synthetic batch that is generated, in (0, 1) (default: 0.5).",
+)
+_REAL_PER_DIGIT = flags.DEFINE_integer(
+    "real-per-digit",
+    None,
+    "Scarce real data: the GANs (--train-digits), the evaluator that steers them and the classifiers (--train-mnist) learn "
+    "from the first N training images of each digit only; validation and test stay whole (default: 0, all 55,000).",
+    lower_bound=0,
+)
 _CLASSIFIER_STEPS = flags.DEFINE_integer(
     "classifier-steps", None, f"Classifier training steps (presets: {config_lib.preset_values('steps', 'classifier')}).", lower_bound=1
 )
@@ -292,6 +315,15 @@ def make_config(argv):
         raise UserError(
             "--runs-per-digit goes with --train-digits; the other commands use every run that training listed in generators.json"
         )
+    if _REAL_PER_DIGIT.present and action not in ("train-digits", "train-mnist"):
+        raise UserError("--real-per-digit goes with --train-digits or --train-mnist, which learn from real images")
+    if _SYNTHETIC_SHARE.present and action != "train-mnist":
+        raise UserError("--synthetic-share goes with --train-mnist")
+    if _SYNTHETIC_SHARE.value is not None and not 0 < _SYNTHETIC_SHARE.value < 1:
+        raise UserError(f"--synthetic-share: {_SYNTHETIC_SHARE.value} is outside (0, 1)")
+    if _PRECISION.present and action not in ("train-digits", "train-mnist"):
+        raise UserError("--precision goes with --train-digits or --train-mnist, which train networks")
+    chosen_precision = None if _PRECISION.value is None else precision_lib.flag_to_policy(_PRECISION.value)
     gan_preset, classifier_preset = config_lib.PRESETS[_PRESET.value]
     config = config_lib.Config(
         action=action,
@@ -318,6 +350,7 @@ def make_config(argv):
             config_lib.family_config(gan_preset, _PRESET.value, _FAMILY.value),
             steps=_STEPS.value,
             batch_size=_BATCH_SIZE.value,
+            precision=chosen_precision,
             d_learning_rate=_D_LEARNING_RATE.value,
             loss=_LOSS.value,
             augment=None if _AUGMENT.value is None else config_lib.parse_augment(_AUGMENT.value),
@@ -338,17 +371,29 @@ def make_config(argv):
             stop_on_decline=_STOP_ON_DECLINE.value or None,
             snapshots=_SNAPSHOTS.value,
             runs_per_digit=_RUNS_PER_DIGIT.value,
+            real_per_digit=_REAL_PER_DIGIT.value,
         ),
         classifier=config_lib.with_overrides(
             classifier_preset,
             steps=_CLASSIFIER_STEPS.value,
             batch_size=_CLASSIFIER_BATCH_SIZE.value,
+            precision=chosen_precision,
             noise_scale=_NOISE_SCALE.value,
             snapshot_mixture=_SNAPSHOT_MIXTURE.value,
             rejection_candidates=_REJECTION_CANDIDATES.value,
+            real_per_digit=_REAL_PER_DIGIT.value,
+            synthetic_share=_SYNTHETIC_SHARE.value,
         ),
     )
     config_lib.check_family(config.gan)
+    generated = config.classifier.generated_per_batch("real+synthetic")
+    if _SYNTHETIC_SHARE.present and "real+synthetic" not in config.data_sources:
+        raise UserError("--synthetic-share sets the real+synthetic batches: give --data real+synthetic or --compare")
+    if "real+synthetic" in config.data_sources and not 0 < generated < config.classifier.batch_size:
+        raise UserError(
+            f"--synthetic-share {config.classifier.synthetic_share} of a batch of {config.classifier.batch_size} is "
+            f"{generated} generated images: give a share that leaves at least one generated and one real image"
+        )
     if config.gan.mode_seeking_weight > 0 and config.gan.batch_size < 2:
         raise UserError("--mode-seeking-weight pairs images within a batch: give --batch-size 2 or more")
     return config

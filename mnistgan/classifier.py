@@ -1,8 +1,10 @@
-"""The classifier experiment: Deep MNIST trained on generated or real digits.
+"""The classifier experiment: Deep MNIST trained on generated digits, real ones, or both.
 
 `synthetic` streams fresh batches from the generators that training listed in
 output/generators.json (asked of `generators.classifier_samplers`; every batch
-is new noise, labels balanced), `real` reads the 55,000 training images.
+is new noise, labels balanced), `real` reads the 55,000 training images (or,
+with `real_per_digit`, the first N of each digit), and `real+synthetic` puts
+both in every batch, the generated share set by `synthetic_share`.
 Validation images drive the progress display; the test images are used once,
 at the end, for the reported numbers. Each run writes
 `output/classifier-<data>/` (model.keras, confusion.png, metrics.csv, logs/,
@@ -21,14 +23,18 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import config as config_lib, data, environment, generators, harness, images, locks, networks, optimizers, outputs
+from mnistgan import config as config_lib, data, environment, generators, harness, images, locks, networks, optimizers, outputs, precision
 from mnistgan.errors import UserError
 from mnistgan.progress import Progress
 
-# Steps run inside one compiled call between looks from Python.
-STEPS_PER_CALL = 50
 CSV_FIELDS = ("step", "loss", "validation_accuracy", "elapsed_s")
 RESUME_KEYS = config_lib.resume_keys(config_lib.ClassifierConfig)
+# What runs recorded before a setting existed trained with (a finished run of an older version stays finished).
+VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.ClassifierConfig)
+# Only a real+synthetic run draws by the share: the other sources resume under any.
+MIXED_ONLY_KEYS = ("synthetic_share",)
+# The mixed stream's shuffle draws from its own generator, seeded this far from the generated images' one.
+MIX_SEED_OFFSET = 7919
 
 
 # ---- the synthetic stream ----
@@ -101,6 +107,42 @@ class SyntheticStream:
         self.images.assign(tf.reshape(images, self.images.shape))
         self.labels.assign(tf.reshape(labels, [-1]))
         self.cursor.assign(0)
+
+
+class MixedStream(SyntheticStream):
+    """Batches of real training images and fresh generated ones (`--data real+synthetic`), in random order.
+
+    The generated part is this `SyntheticStream` drawing `generated` images per
+    batch (digits balanced within one, as there); the real part is the next batch
+    of `real_next`, as `real_batches` makes it. Each batch shuffles the two
+    together, inside the compiled step, so no position says which kind an image
+    is. A checkpoint holds the generated stream's state and the shuffle's; the
+    real part is the same from any step by itself, so a resumed run draws what a
+    straight one would.
+
+    Args:
+      samplers: as `SyntheticStream` takes them.
+      generated: generated images per batch, 1 or more.
+      real_next: returns float32 (real, 28, 28, 1) in [0, 1] and int32 (real,) labels, real >= 1.
+      seed: seeds the generated images and the shuffle.
+    """
+
+    def __init__(self, samplers, generated, real_next, seed, batches_per_draw=50):
+        super().__init__(samplers, generated, seed, batches_per_draw)
+        self.real_next = real_next
+        self.mix_rng = tf.random.Generator.from_seed(seed + MIX_SEED_OFFSET)  # Apart from the generated images' noise.
+
+    def checkpoint_state(self):
+        return {**super().checkpoint_state(), "mix_rng": self.mix_rng}
+
+    def __call__(self):
+        """Returns float32 (generated + real, 28, 28, 1) in [0, 1] and int32 (generated + real,) labels, shuffled together."""
+        generated_images, generated_labels = super().__call__()
+        real_images, real_labels = self.real_next()
+        images = tf.concat([generated_images, real_images], axis=0)
+        labels = tf.concat([generated_labels, tf.cast(real_labels, tf.int32)], axis=0)
+        order = tf.argsort(self.mix_rng.uniform(tf.shape(labels)))
+        return tf.gather(images, order), tf.gather(labels, order)
 
 
 # ---- training ----
@@ -199,13 +241,14 @@ class ClassifierResult:
 
 
 def real_batches(mnist, batch_size, seed, start_step):
-    """`next` on shuffled (images, labels) batches of the real training split.
+    """`next` on shuffled (images, labels) batches of the real training split, from batch `start_step` on.
 
-    A resumed run reshuffles from a seed that includes the step, rather than
-    checkpointing a 55,000-image shuffle buffer.
+    The batches depend only on the seed and the step (data.batches), so a
+    resumed run draws what a straight one would without checkpointing them.
+    Each call gives float32 (batch_size, 28, 28, 1) in [0, 1] and int32 (batch_size,).
     """
     images_, labels = mnist.split("train")
-    iterator = iter(data.batches(images_, labels, batch_size, seed=seed * 100003 + start_step))
+    iterator = iter(data.batches(images_, labels, batch_size, seed=seed, start=start_step))
     return lambda: next(iterator)
 
 
@@ -217,15 +260,17 @@ class ClassifierTraining:
     Args:
       cfg: a `ClassifierConfig`.
       seed: seeds the weights, dropout and the batches.
-      data_source: "synthetic" or "real", as the record notes it.
+      data_source: one of config.DATA_SOURCES, as the record notes it.
       folder: where it writes.
       label: how progress lines name it.
       remedy: what to do about a damaged file in `folder`.
+      machine_precision: what a precision of "auto" stands for here (Config.machine_precision; "": decided when needed).
     """
 
-    def __init__(self, cfg, seed, data_source, folder, label, remedy):
+    def __init__(self, cfg, seed, data_source, folder, label, remedy, machine_precision=""):
         self.cfg, self.seed, self.data_source = cfg, seed, data_source
         self.folder, self.label, self.remedy = folder, label, remedy
+        self.machine_precision = machine_precision
         self.paths = outputs.training_files(folder)
         self.run_json, self.checkpoint_dir = self.paths.record, self.paths.checkpoints
         self.csv = outputs.MetricsCsv(self.paths.metrics, CSV_FIELDS, f"delete it (its rows are lost) or {remedy}")
@@ -244,7 +289,8 @@ class ClassifierTraining:
           UserError: naming a damaged file and what to do, or a change of
             settings or generators since the run began.
         """
-        record = outputs.read_resumable_record(self.run_json, self.cfg, self.seed, RESUME_KEYS, remedy=self.remedy)
+        keys = [k for k in RESUME_KEYS if self.data_source == "real+synthetic" or k not in MIXED_ONLY_KEYS]
+        record = outputs.read_resumable_record(self.run_json, self.cfg, self.seed, keys, VALUES_BEFORE_RECORDED, self.remedy)
         # A record from before runs noted their generators from the start lacks them until it finishes.
         recorded = run_ids if record is None else record.get("generator_run_ids", run_ids)
         if recorded != run_ids:
@@ -272,11 +318,16 @@ class ClassifierTraining:
         Args:
           mnist: a `data.Mnist`; its validation images are checked at each "eval".
           record: the run.json to update.
-          batch_source: the start step -> the batches: a `SyntheticStream`, or
-            a function returning (images, labels) as `real_batches` makes it.
+          batch_source: the start step -> the batches: a `SyntheticStream` (or
+            `MixedStream`), or a function returning (images, labels) as `real_batches` makes it.
         """
         os.makedirs(self.folder, exist_ok=True)
         start = outputs.checkpoint_step(checkpoint)
+        # The precision it trains in, which run.json records: a resumed run keeps its own under "auto".
+        policy, note = precision.run_policy(self.cfg.precision, record.get("config") if checkpoint else None, self.machine_precision)
+        self.cfg = dataclasses.replace(self.cfg, precision=policy)
+        if note:
+            logging.info("%s: %s", self.label, note)
         next_batch = batch_source(start)
         stream = next_batch if isinstance(next_batch, SyntheticStream) else None
         trainer = ClassifierTrainer(self.cfg, next_batch, seed=self.seed)
@@ -294,7 +345,7 @@ class ClassifierTraining:
         writer = tf.summary.create_file_writer(self.paths.logs)
         progress = Progress(self.label, start, cfg.steps)
         task = ClassifierTask(self, trainer, mnist, record, progress, writer)
-        schedule = harness.Schedule(cfg.steps, {"eval": cfg.eval_every, "checkpoint": cfg.checkpoint_every}, STEPS_PER_CALL)
+        schedule = harness.Schedule(cfg.steps, {"eval": cfg.eval_every, "checkpoint": cfg.checkpoint_every})
         try:
             step = loop.train(task, schedule, start, progress, writer)
         except harness.NonFiniteLoss as e:
@@ -358,27 +409,29 @@ class DataSourceClassifier:
 
     Args:
       config: the whole `Config`.
-      data_source: "synthetic" or "real".
-      mnist: a `data.Mnist`.
-      samplers: what the synthetic stream draws from, as `generators.classifier_samplers`
-        gives it (synthetic only; asked of the output folder's manifest when None).
+      data_source: one of config.DATA_SOURCES.
+      mnist: a `data.Mnist`; it learns only from the first `config.classifier.real_per_digit`
+        training images of each digit (data.first_per_digit).
+      samplers: what the generated images are drawn from, as `generators.classifier_samplers`
+        gives it (config.GENERATED_SOURCES only; asked of the output folder's manifest when None).
     """
 
     def __init__(self, config, data_source, mnist, samplers=None):
         self.config = config
         self.cfg = config.classifier
         self.data_source = data_source
-        self.mnist = mnist
+        self.mnist = data.first_per_digit(mnist, self.cfg.real_per_digit)
         self.samplers = samplers
         self.folder = outputs.classifier_dir(config.output_dir, data_source)
         self.model_path = outputs.training_files(self.folder).model
         self.training = ClassifierTraining(
             self.cfg, config.seed, data_source, self.folder, f"classifier ({data_source})",
-            f"train it again: ./main.py --train-mnist --data {data_source} --restart",
+            f"train it again: ./main.py --train-mnist --data {data_source} --restart", config.machine_precision,
         )  # fmt: skip
 
     def _samplers(self):
         if self.samplers is None:
+            generators.check_real_per_digit(self.config.output_dir, self.cfg.real_per_digit)
             self.samplers = generators.classifier_samplers(self.config.output_dir, self.cfg)
         return self.samplers
 
@@ -388,13 +441,13 @@ class DataSourceClassifier:
         Returns:
           (record, checkpoint, run_ids): the run.json to resume from and the
           latest checkpoint's prefix (each None for a fresh run), and the run
-          ids of the generators it draws from (synthetic data only).
+          ids of the generators it draws from (config.GENERATED_SOURCES only).
 
         Raises:
           UserError: naming a damaged file and what to do, or a change of
             settings or generators since the run began.
         """
-        run_ids = generators.run_ids(self._samplers()) if self.data_source == "synthetic" else None
+        run_ids = generators.run_ids(self._samplers()) if self.data_source in config_lib.GENERATED_SOURCES else None
         if self.config.restart:
             return None, None, run_ids  # The folder is deleted.
         record, checkpoint = self.training.read_back(run_ids)
@@ -405,9 +458,12 @@ class DataSourceClassifier:
         return record, checkpoint, run_ids
 
     def _batch_source(self, start_step):
-        if self.data_source == "synthetic":
-            return SyntheticStream(self._samplers(), self.cfg.batch_size, seed=self.config.seed)
-        return real_batches(self.mnist, self.cfg.batch_size, self.config.seed, start_step)
+        cfg, seed = self.cfg, self.config.seed
+        generated = cfg.generated_per_batch(self.data_source)
+        if generated == cfg.batch_size:
+            return SyntheticStream(self._samplers(), cfg.batch_size, seed=seed)
+        real_next = real_batches(self.mnist, cfg.batch_size - generated, seed, start_step)
+        return MixedStream(self._samplers(), generated, real_next, seed) if generated else real_next
 
     def train(self):
         """Trains (or resumes) to `config.classifier.steps`, then measures on the test split."""
@@ -436,10 +492,16 @@ class DataSourceClassifier:
             confusion = outputs.confusion_path(self.config.output_dir, self.data_source)
             images.save_png(confusion, images.confusion_heatmap(report["confusion"], title))
         record.update(report)
+        generated = self.cfg.generated_per_batch(self.data_source)
         record.update(
             status="done",
             steps_done=int(trainer.step.numpy()),
             batch_size=self.cfg.batch_size,
+            # What the report's table of data sources groups by (and where the figure came from).
+            real_per_digit=self.cfg.real_per_digit,
+            generated_per_batch=generated,
+            synthetic_share=generated / self.cfg.batch_size,
+            command=self.config.command or record.get("command", ""),
             impressions=int(trainer.step.numpy()) * self.cfg.batch_size,
             generator_run_ids=run_ids,
             **({"stream": [[s.describe() for s in digit] for digit in self.samplers]} if run_ids is not None else {}),
@@ -465,7 +527,9 @@ def train_and_report(config, mnist, samplers=None):
     """Trains a classifier per data source in `config.data_sources`; prints the table.
 
     Args:
-      samplers: what the synthetic stream draws from (`generators.classifier_samplers`
+      mnist: a `data.Mnist` with the whole training split (each classifier takes its
+        first `config.classifier.real_per_digit` images of each digit).
+      samplers: what the generated images are drawn from (`generators.classifier_samplers`
         of the output folder when None).
 
     Returns:
@@ -474,7 +538,7 @@ def train_and_report(config, mnist, samplers=None):
     classifiers = [DataSourceClassifier(config, source, mnist, samplers) for source in config.data_sources]
     held = [locks.Lock(config.output_dir, f"classifier-{source}", f"the classifier on {source} data") for source in config.data_sources]
     with locks.holding(held):
-        if "synthetic" in config.data_sources:
+        if set(config.data_sources) & set(config_lib.GENERATED_SOURCES):
             locks.refuse_digits_in_training(config.output_dir)
         for source_classifier in classifiers:  # Refuse a missing generator or damaged file before any training.
             source_classifier.check()
@@ -487,21 +551,24 @@ def train_and_report(config, mnist, samplers=None):
 
 def print_table(results):
     print(
-        f"\n{'training data':<13} | {'validation accuracy':>19} | {'test accuracy':>13} | "
+        f"\n{'training data':<14} | {'validation accuracy':>19} | {'test accuracy':>13} | "
         f"{'per-digit test accuracy (min digit)':>35} | {'impressions':>11} | wall time"
     )
     for result in results:
         r = result.record
         worst = f"{r['per_digit_accuracy'][r['min_digit']]:.2%} (digit {r['min_digit']})"
         print(
-            f"{result.data_source:<13} | {r['validation_accuracy']:>19.2%} | {r['test_accuracy']:>13.2%} | "
+            f"{result.data_source:<14} | {r['validation_accuracy']:>19.2%} | {r['test_accuracy']:>13.2%} | "
             f"{worst:>35} | {r['impressions']:>11,} | {r['wall_time_s'] / 60:.1f} min"
         )
     for result in results:
         share = result.record.get("generation_share")
         if share is not None:
-            print(f"\ngenerating the batches took {share:.0%} of each synthetic training step")
+            print(f"\ngenerating the batches took {share:.0%} of each {result.data_source} training step")
     test_images = int(np.sum(results[0].record["confusion"]))
+    scarce = results[0].record.get("real_per_digit")
+    if scarce:
+        print(f"\nreal training images: the first {scarce:,} of each digit (--real-per-digit)")
     print(
         f"(validation: held-out training images, on which settings are chosen; "
         f"test: {test_images:,} MNIST test images, only reported)"

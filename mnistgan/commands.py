@@ -4,7 +4,7 @@ import contextlib
 
 from absl import logging
 
-from mnistgan import config as config_lib, data, environment, generators, jobs, locks, outputs
+from mnistgan import config as config_lib, data, environment, generators, jobs, locks, outputs, precision
 
 
 def fetch_mnist(config):
@@ -17,7 +17,8 @@ def fetch_mnist(config):
 
 
 def train_digits(config):
-    mnist = data.load(config.mnist_dir)
+    # Every path below (workers, cluster, the evaluator that steers) sees only the training images the runs may use.
+    mnist = data.first_per_digit(data.load(config.mnist_dir), config.gan.real_per_digit)
     logging.info("training on %s", environment.training_device())
     if config.engine == "ray":
         from mnistgan import cluster  # The driver does not import TensorFlow either.
@@ -32,6 +33,7 @@ def train_digits(config):
     # before TensorFlow starts.
     with locks.holding(jobs.job_locks(config)):
         jobs.check_settings(config)
+        config = precision.decided(config, config.gan.precision)
         environment.import_tensorflow_quietly()
         from mnistgan import gan  # Deferred: imports TensorFlow.
 
@@ -44,10 +46,12 @@ def train_digits(config):
 
 
 def train_mnist(config):
-    mnist = data.load(config.mnist_dir)
-    if "synthetic" in config.data_sources:
+    mnist = data.load(config.mnist_dir)  # Whole: each classifier takes the images it may use (real_per_digit).
+    if set(config.data_sources) & set(config_lib.GENERATED_SOURCES):
         locks.refuse_digits_in_training(config.output_dir)
         generators.classifier_entries(config.output_dir, config.classifier)
+        generators.check_real_per_digit(config.output_dir, config.classifier.real_per_digit)
+    config = precision.decided(config, config.classifier.precision)
     environment.import_tensorflow_quietly()
     from mnistgan import classifier  # Deferred: imports TensorFlow.
 

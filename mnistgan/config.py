@@ -6,11 +6,15 @@ quality for minutes of wall time. An explicit flag overrides its preset value.
 """
 
 import dataclasses
+import math
 import os
 
 from mnistgan.errors import UserError
 
-DATA_SOURCES = ("synthetic", "real")
+# What a classifier trains on: generated digits, real ones, or batches that hold both (ClassifierConfig.synthetic_share).
+DATA_SOURCES = ("synthetic", "real", "real+synthetic")
+# The data sources that draw from the generators (generators.classifier_samplers).
+GENERATED_SOURCES = ("synthetic", "real+synthetic")
 # --export-mnist: MNIST's own IDX files, the same gzipped, or one .npz as Keras' mnist.npz holds it.
 EXPORT_FORMATS = ("idx", "idx.gz", "npz")
 # What an export draws from: what the synthetic classifier draws (its samplers, mixture and noise
@@ -103,8 +107,9 @@ class GanConfig:
     d_learning_rate: float | None = resumable(None, before_recorded=None)
     beta1: float = resumable(0.5)
     leaky_slope: float = resumable(0.01)
-    # Keras dtype policy of both networks: "float32" or "mixed_bfloat16".
-    precision: str = resumable("mixed_bfloat16")
+    # Keras dtype policy of both networks: "float32", "mixed_bfloat16", or "auto": bfloat16 where it is
+    # faster on the machine (precision.py). A run keeps the one it started in; "auto" resumes any.
+    precision: str = resumable("auto")
     # Show D real and fake images in one batch (see gan_step.GanStep._judge_pair).
     mixed_batches: bool = resumable(True)
     # Keep D's dropout on while it judges the generator's images in the
@@ -147,6 +152,8 @@ class GanConfig:
     family: str = resumable("dcgan", before_recorded="dcgan")
     # One-sided label smoothing: D's target for real images is 1 - this (0: none; the mlp family's recipe: 0.1).
     label_smoothing: float = resumable(0.0, before_recorded=0.0)
+    # The run learns from the first this many training images of each digit (data.first_per_digit; 0: all 55,000).
+    real_per_digit: int = resumable(0, before_recorded=0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -180,7 +187,8 @@ class ClassifierConfig:
     steps: int = 20000
     batch_size: int = resumable(50)
     learning_rate: float = resumable(1e-4)
-    precision: str = resumable("mixed_bfloat16")
+    # As GanConfig.precision.
+    precision: str = resumable("auto")
     # Width of the penultimate layer (1024 in the tutorial network).
     feature_size: int = resumable(1024)
     # Standard deviation of the generators' input noise in the synthetic stream (they trained at 1).
@@ -189,8 +197,20 @@ class ClassifierConfig:
     snapshot_mixture: bool = resumable(False, before_recorded=False)
     # Discriminator rejection sampling: each streamed image is chosen from this many by its run's D (rejection.py; 1: none).
     rejection_candidates: int = resumable(1, before_recorded=1)
+    # The real training images it may use: the first this many of each digit (data.first_per_digit; 0: all).
+    real_per_digit: int = resumable(0, before_recorded=0)
+    # Share of each real+synthetic batch that is generated, in (0, 1): round(share * batch_size) images
+    # (classifier.MixedStream); the other sources ignore it.
+    synthetic_share: float = resumable(0.5, before_recorded=0.5)
     eval_every: int = 1000
     checkpoint_every: int = 1000
+
+    def generated_per_batch(self, data_source):
+        """Generated images in each batch of `data_source` (DATA_SOURCES), in [0, batch_size]: all of them for
+        synthetic, none for real, round(synthetic_share * batch_size) for real+synthetic (a half rounds up)."""
+        if data_source == "real+synthetic":
+            return math.floor(self.synthetic_share * self.batch_size + 0.5)
+        return self.batch_size if data_source == "synthetic" else 0
 
 
 ENGINES = ("local", "ray")
@@ -298,6 +318,8 @@ class Config:
       command: the command line this config was made from, as run records note it.
       engine: where `train-digits` runs its jobs: "local" (workers.py) or "ray" (cluster.py).
       address: the Ray cluster to use ("auto", "HOST:PORT"); "" starts a Ray instance of this machine's own.
+      machine_precision: what a precision of "auto" stands for on this machine ("float32" or
+        "mixed_bfloat16"; precision.py), decided once per command; "": not decided yet.
       gan: GAN hyperparameters.
       classifier: classifier hyperparameters.
     """
@@ -316,6 +338,7 @@ class Config:
     command: str = ""
     engine: str = "local"
     address: str = ""
+    machine_precision: str = ""
     preset: str = "default"
     gan: GanConfig = GanConfig()
     classifier: ClassifierConfig = ClassifierConfig()

@@ -22,14 +22,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs
+from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs, precision
 from mnistgan.errors import UserError
 from mnistgan.jobs import VALUES_BEFORE_RECORDED, job_locks, jobs_of, restart_remedy, resume_keys, run_label, units_of
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
 
-# Steps run inside one compiled call between looks from Python.
-STEPS_PER_CALL = 25
 CSV_FIELDS = (
     "step", "d_loss", "g_loss", "heldout_d_accuracy", "frechet_distance", "class_precision", "precision", "recall",
     "elapsed_s",
@@ -67,13 +65,14 @@ class DigitTraining:
         self.make_progress = progress
         self.evaluator = evaluator if config.gan.eval_every > 0 else None  # Selects the best generator.
         self.feature_evaluator = evaluator  # Measures coverage for coverage-targeted runs.
-        self.gan_config = config.gan
         self.digit, self.run = digit, run
         self.label = run_label(digit, run)
         self.folder = outputs.digit_dir(config.output_dir, digit, run)
         self.paths = outputs.training_files(self.folder)
         self.run_json, self.checkpoint_dir = self.paths.record, self.paths.checkpoints
         self.remedy = self._remedy()
+        policy, self.precision_note = precision.run_policy(config.gan.precision, self._recorded_config(), config.machine_precision)
+        self.gan_config = dataclasses.replace(config.gan, precision=policy)
         self.csv = outputs.MetricsCsv(
             outputs.digit_metrics_path(config.output_dir, digit, run), CSV_FIELDS, f"delete it (its rows are lost) or {self.remedy}"
         )
@@ -86,6 +85,16 @@ class DigitTraining:
 
     def _remedy(self):
         return restart_remedy(self.config, self.digit)
+
+    def _recorded_config(self):
+        """The settings run.json says this run trained with, or None (a fresh run; a damaged record, which `check` names)."""
+        if self.config.restart:
+            return None
+        try:
+            record = outputs.read_json(self.run_json, self.remedy, outputs.RECORD_FIELDS)
+        except UserError:
+            return None
+        return record and record["config"]
 
     def _seed(self):
         return run_seed(self.config.seed, self.digit, self.run)
@@ -214,6 +223,8 @@ class DigitTraining:
         self.csv.trim(start)
         writer = tf.summary.create_file_writer(self.paths.logs)
         self.progress = self.make_progress(self.label, start, cfg.steps)
+        if start and self.precision_note:
+            self.progress.message(f"{self.label}: {self.precision_note}")
         self.clock = harness.Clock(record["wall_time_s"])
         if start == 0:
             calibration = gan_monitor.noise_seed(self.seed, 0, "calibration")
@@ -238,7 +249,7 @@ class DigitTraining:
     def _schedule(self):
         cfg = self.gan_config
         every = {"sample": cfg.sample_every, "eval": cfg.eval_every if self.evaluator else 0, "checkpoint": cfg.checkpoint_every}
-        return harness.Schedule(cfg.steps, every, STEPS_PER_CALL)
+        return harness.Schedule(cfg.steps, every)
 
     def _result(self, record, status, step):
         generator = outputs.generator_path(self.config.output_dir, self.digit, self.run)
@@ -362,12 +373,14 @@ def train_jobs(config, jobs, evaluator=None, progress=Progress, attempt=None):
       progress: makes each digit's progress reporter, as `DigitTraining` takes it.
       attempt: as `DigitTraining` takes it (a cluster task's, which trains one job).
     """
-    shared = None  # One state and compiled step for all digits: see GanState.reset.
+    # One state and compiled step for all runs of a GanConfig (see GanState.reset); runs differ in it only
+    # when one resumes in another precision than "auto" chooses here.
+    shared = {}
     for unit, run, train, validation in jobs:
         training = unit_training(config, unit, train, validation, evaluator, progress, run, attempt)
-        if shared is None:
-            shared = gan_step.GanStep(training.new_state())
-        yield training.train(shared)
+        if training.gan_config not in shared:
+            shared[training.gan_config] = gan_step.GanStep(training.new_state())
+        yield training.train(shared[training.gan_config])
 
 
 def unit_training(config, unit, train=None, validation=None, evaluator=None, progress=Progress, run=1, attempt=None):

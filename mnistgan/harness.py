@@ -2,7 +2,8 @@
 
 A `Harness` owns what every run does the same way: resuming from its
 `tf.train.CheckpointManager`, running compiled chunks of steps up to the next
-event (a sample, an evaluation, a checkpoint, the end), saving checkpoints,
+event (a sample, an evaluation, a checkpoint, the end), each sized to last about a
+second on the machine at hand (`CallSizer`), saving checkpoints,
 reporting progress and the losses, and stopping. What differs is a `Task`'s
 hooks: what a chunk of steps is, and what happens at each event. (The split
 follows tensorflow/models' orbit: a Controller runs a StandardTrainer.)
@@ -35,20 +36,50 @@ class Schedule:
       total: the step the run ends at; every event with an interval is due there too.
       every: event name ("sample", "eval", "checkpoint", ...) -> steps between
         its occurrences (0: never).
-      chunk: the most steps run in one compiled call between looks from Python.
     """
 
     total: int
     every: dict
-    chunk: int
 
-    def steps_to_next_event(self, step):
-        """How many steps the next compiled call runs from `step`."""
-        return min(self.chunk, self.total - step, *(every - step % every for every in self.every.values() if every > 0))
+    def steps_to_next_event(self, step, most):
+        """How many steps the next compiled call runs from `step`: to the next event, at most `most`."""
+        return min(most, self.total - step, *(every - step % every for every in self.every.values() if every > 0))
 
     def due(self, step):
         """The set of event names due at `step` (empty between events)."""
         return {name for name, every in self.every.items() if every > 0 and (step % every == 0 or step == self.total)}
+
+
+# Seconds a compiled call of steps should last: Python sees Ctrl-C and draws progress only between calls.
+CALL_SECONDS = 1.0
+# The most steps in one call, whatever the machine's speed.
+MOST_STEPS_PER_CALL = 1000
+
+
+class CallSizer:
+    """How many steps the next compiled call runs, so that each lasts about `target_s` seconds here.
+
+    A step count tuned on one processor makes calls of a minute on a processor twenty times slower
+    (bfloat16 without native support), where Ctrl-C and progress lines then wait that long. So the first
+    call, which also traces the step, runs one step; every later call runs as many steps as fit in
+    `target_s` at the recent seconds per step, growing at most twofold from one call to the next.
+    """
+
+    def __init__(self, target_s=CALL_SECONDS, most=MOST_STEPS_PER_CALL):
+        self.target_s, self.most = target_s, most
+        self.count = 1  # Steps the next call may run.
+        self.seconds_per_step = None  # Smoothed over the calls after the first.
+        self.traced = False
+
+    def observe(self, steps, seconds):
+        """Notes that a call ran `steps` steps in `seconds` wall seconds."""
+        if not self.traced:  # The first call's time is mostly tracing.
+            self.traced = True
+            return
+        latest = seconds / steps
+        self.seconds_per_step = latest if self.seconds_per_step is None else (self.seconds_per_step + latest) / 2
+        fits = int(self.target_s / max(self.seconds_per_step, 1e-9))
+        self.count = max(1, min(self.most, 2 * self.count, fits))
 
 
 class Task:
@@ -101,12 +132,13 @@ class Harness:
         """The step of the newest checkpoint saved (0 when none is)."""
         return outputs.checkpoint_step(self.manager.latest_checkpoint)
 
-    def train(self, task, schedule, start, progress, writer):
+    def train(self, task, schedule, start, progress, writer, sizer=None):
         """Trains from step `start` to `schedule.total`, or until `task` stops it.
 
         Args:
           progress: a `Progress` for this run (from `start` to `schedule.total`).
           writer: the TensorBoard summary writer; each chunk's losses go there.
+          sizer: sizes the compiled calls (a new `CallSizer` when None).
 
         Returns:
           The last step trained.
@@ -115,13 +147,16 @@ class Harness:
           NonFiniteLoss: naming the chunk whose loss was not finite.
         """
         step = start
+        sizer = sizer or CallSizer()
         while step < schedule.total:
-            count = schedule.steps_to_next_event(step)
+            count = schedule.steps_to_next_event(step, sizer.count)
+            called = time.monotonic()
             losses, finite = task.train_steps(tf.constant(count, tf.int32))
             if not bool(finite):
                 raise NonFiniteLoss(step + 1, step + count)
             step += count
             losses = {name: float(value) for name, value in losses.items()}
+            sizer.observe(count, time.monotonic() - called)
             task.after_steps(step, losses)
             progress.update(step, **losses)
             with writer.as_default(step=step):

@@ -10,6 +10,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from mnistgan import precision
+
 IMAGE_SHAPE = (28, 28, 1)
 CLASSES = 10
 # Length of the learned label vector a conditional DCGAN generator gets beside its noise.
@@ -18,9 +20,9 @@ LABEL_EMBEDDING = 10
 
 @contextlib.contextmanager
 def dtype_policy(name):
-    """Builds the models inside under Keras dtype policy `name` ("float32", "mixed_bfloat16")."""
+    """Builds the models inside under Keras dtype policy `name` ("float32", "mixed_bfloat16"; "auto": this machine's, precision.py)."""
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)
+    keras.mixed_precision.set_global_policy(precision.resolve(name).policy)
     try:
         yield
     finally:

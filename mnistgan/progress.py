@@ -4,8 +4,13 @@ On a terminal it redraws one line; otherwise (a log file, CI) it writes a
 line every `interval_s` seconds, so logs stay short.
 """
 
+import collections
 import sys
 import time
+
+# The window over which the shown rate (and so the ETA) is measured: recent, so that the first call's
+# tracing, or a machine that got busier, does not skew it for long.
+RATE_WINDOW_S = 60.0
 
 
 class Progress:
@@ -27,17 +32,31 @@ class Progress:
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self.last_print = self.started
+        self.recent = collections.deque()  # (time, step) of the updates within RATE_WINDOW_S.
 
     def steps_per_second(self, step):
+        """The mean rate since this session of the run started (tracing included), as run records note it."""
         elapsed = time.monotonic() - self.started
         return (step - self.start_step) / elapsed if elapsed > 0 else 0.0
 
+    def recent_rate(self, step):
+        """Steps per second over the last RATE_WINDOW_S, from the first update on (the first call's tracing
+        left out); the mean since the start until two updates exist."""
+        now = time.monotonic()
+        self.recent.append((now, step))
+        while len(self.recent) > 2 and now - self.recent[1][0] > RATE_WINDOW_S:
+            self.recent.popleft()
+        (then, step_then), (latest, step_latest) = self.recent[0], self.recent[-1]
+        if latest - then <= 0 or step_latest <= step_then:
+            return self.steps_per_second(step)
+        return (step_latest - step_then) / (latest - then)
+
     def update(self, step, **values):
         now = time.monotonic()
+        rate = self.recent_rate(step)
         if not self.tty and now - self.last_print < self.interval_s and step < self.total:
             return
         self.last_print = now
-        rate = self.steps_per_second(step)
         eta = (self.total - step) / rate if rate > 0 else float("nan")
         shown = " ".join(f"{k} {v:.3f}" for k, v in values.items())
         line = f"{self.label}: step {step}/{self.total}  {rate:.1f} steps/s  ETA {format_seconds(eta)}  {shown}"
@@ -70,10 +89,11 @@ class RelayedProgress(Progress):
 
     def update(self, step, **values):
         now = time.monotonic()
+        rate = self.recent_rate(step)
         if now - self.last_print < self.interval_s and step < self.total:
             return
         self.last_print = now
-        self.send(("progress", self.key, (step, self.total, self.steps_per_second(step))))
+        self.send(("progress", self.key, (step, self.total, rate)))
 
     def message(self, text):
         self.send(("message", self.key, text))

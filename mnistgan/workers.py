@@ -23,7 +23,7 @@ import traceback
 
 from absl import logging
 
-from mnistgan import data, environment, generators, locks, outputs
+from mnistgan import data, environment, generators, locks, outputs, precision
 from mnistgan.errors import UserError
 from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label
 from mnistgan.progress import ProgressBoard, RelayedProgress
@@ -59,6 +59,7 @@ def train_digits(config, mnist):
     with locks.holding(job_locks(config)):  # The parent holds them: its workers die with it.
         generators.prepare_training(config)
         check_settings(config)  # A changed flag is refused before any process starts TensorFlow.
+        config = precision.decided(config, config.gan.precision)  # Once, here: the workers take the verdict.
         jobs = jobs_of(config, data.per_digit(mnist, config.digits))
         workers = min(config.workers, len(jobs))
         results = _train_in_pool(config, mnist, jobs, workers, threads_per_worker(workers))

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The machine's precision verdict (precision.py) is measured once for the test session's processes and kept
+# beside pytest's own cache, not in the user's.
+os.environ.setdefault("MNISTGAN_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "mnistgan"))
 
 from mnistgan import config as config_lib  # noqa: E402
 

@@ -9,17 +9,18 @@ from mnistgan.errors import UserError
 # The dataclasses' own defaults (the recipe before any technique), which the presets start from.
 DEFAULT_GAN = {
     "latent_dim": 32, "steps": 3000, "batch_size": 32, "learning_rate": 2e-4, "d_learning_rate": None, "beta1": 0.5,
-    "leaky_slope": 0.01, "precision": "mixed_bfloat16", "mixed_batches": True, "generator_step_dropout": True,
+    "leaky_slope": 0.01, "precision": "auto", "mixed_batches": True, "generator_step_dropout": True,
     "ema_momentum": 0.0, "recalibrate_batch_norm": True, "batch_norm_momentum": 0.99, "loss": "non_saturating",
     "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
     "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0, "coverage_focus": 0.0,
-    "family": "dcgan", "label_smoothing": 0.0, "sample_every": 250, "checkpoint_every": 500,
+    "family": "dcgan", "label_smoothing": 0.0, "real_per_digit": 0, "sample_every": 250, "checkpoint_every": 500,
     "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
     "snapshots": 0, "runs_per_digit": 1,
 }  # fmt: skip
 DEFAULT_CLASSIFIER = {
-    "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "mixed_bfloat16", "feature_size": 1024,
-    "noise_scale": 1.0, "snapshot_mixture": False, "rejection_candidates": 1, "eval_every": 1000, "checkpoint_every": 1000,
+    "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "auto", "feature_size": 1024,
+    "noise_scale": 1.0, "snapshot_mixture": False, "rejection_candidates": 1, "real_per_digit": 0, "synthetic_share": 0.5,
+    "eval_every": 1000, "checkpoint_every": 1000,
 }  # fmt: skip
 PRESETS = {
     "default": (
@@ -91,7 +92,7 @@ def test_resume_keys_are_declared_on_the_settings():
     for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
                  "minibatch_std_group", "mode_seeking_weight", "spectral_norm", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision",
                  "generator_width", "discriminator_width", "packing", "lr_decay_fraction", "coverage_focus", "family",
-                 "label_smoothing"):  # fmt: skip
+                 "label_smoothing", "real_per_digit"):  # fmt: skip
         assert name in keys
     # Changing these does not change what a checkpoint means (the last two only change sampling).
     for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline", "recalibrate_batch_norm",
@@ -103,10 +104,11 @@ def test_resume_keys_are_declared_on_the_settings():
         "d_learning_rate": None, "generator_step_dropout": True, "loss": "non_saturating", "augment": "",
         "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
         "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0,
-        "coverage_focus": 0.0, "family": "dcgan", "label_smoothing": 0.0,
+        "coverage_focus": 0.0, "family": "dcgan", "label_smoothing": 0.0, "real_per_digit": 0,
     }  # fmt: skip
     assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
         "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture", "rejection_candidates",
+        "real_per_digit", "synthetic_share",
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 import io
 import json
 import os
+import time
 
 import pytest
 import tensorflow as tf
@@ -40,19 +41,30 @@ class CountingTask(harness.Task):
         return step == self.stop_at
 
 
-def run(tmp_path, task, total=10, **every):
+class FixedSizer(harness.CallSizer):
+    """Calls of `count` steps whatever they take, so that the hooks' order does not depend on the machine."""
+
+    def __init__(self, count):
+        super().__init__()
+        self.count = count
+
+    def observe(self, steps, seconds):
+        pass
+
+
+def run(tmp_path, task, total=10, sizer=None, **every):
     loop = harness.Harness(task.checkpoint, str(tmp_path / "checkpoints"), "start over")
     loop.restore(outputs.latest_checkpoint(str(tmp_path / "checkpoints"), "start over"))
     start = int(task.step)
-    schedule = harness.Schedule(total, every or {"sample": 4, "checkpoint": 5}, chunk=3)
+    schedule = harness.Schedule(total, every or {"sample": 4, "checkpoint": 5})
     progress = Progress("test", start, total, stream=io.StringIO())
     writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
-    return loop.train(task, schedule, start, progress, writer), loop
+    return loop.train(task, schedule, start, progress, writer, sizer or FixedSizer(3)), loop
 
 
 def test_schedule_runs_to_the_next_event_and_everything_is_due_at_the_end():
-    schedule = harness.Schedule(10, {"sample": 4, "checkpoint": 5, "eval": 0}, chunk=3)
-    assert [schedule.steps_to_next_event(s) for s in (0, 3, 4, 5, 8, 9)] == [3, 1, 1, 3, 2, 1]
+    schedule = harness.Schedule(10, {"sample": 4, "checkpoint": 5, "eval": 0})
+    assert [schedule.steps_to_next_event(s, most=3) for s in (0, 3, 4, 5, 8, 9)] == [3, 1, 1, 3, 2, 1]
     assert schedule.due(4) == {"sample"} and schedule.due(5) == {"checkpoint"} and schedule.due(7) == set()
     assert schedule.due(10) == {"sample", "checkpoint"}  # "eval" is off (0).
 
@@ -96,3 +108,42 @@ def test_records_are_written_whole_or_not_at_all(tmp_path):
         harness.write_record(path, {"status": "done"}, steps_done=object())  # Not JSON: nothing is written.
     assert json.loads(open(path).read())["status"] == "running"
     assert os.listdir(tmp_path) == ["run.json"]  # No temporary file left behind.
+
+
+def test_calls_are_sized_by_time_one_step_first_then_growing_at_most_twofold():
+    sizer = harness.CallSizer(target_s=1.0, most=1000)
+    assert sizer.count == 1  # The first call traces the step: one step only.
+    sizer.observe(1, 30.0)  # Tracing: not a measure of the step.
+    assert sizer.count == 1
+    counts = []
+    for _ in range(6):  # A machine at 0.05 s a step: 20 steps fit in a second.
+        sizer.observe(sizer.count, 0.05 * sizer.count)
+        counts.append(sizer.count)
+    assert counts == [2, 4, 8, 16, 20, 20]
+    slow = harness.CallSizer(target_s=1.0)
+    slow.observe(1, 60.0)
+    slow.observe(1, 3.0)  # 3 s a step (bfloat16 emulated on AVX2): every call stays one step.
+    assert slow.count == 1
+
+
+class SlowTask(CountingTask):
+    """Each step takes `seconds_per_step` of wall time; notes how long each call took."""
+
+    def __init__(self, seconds_per_step):
+        super().__init__()
+        self.seconds_per_step, self.call_seconds = seconds_per_step, []
+
+    def train_steps(self, count):
+        started = time.monotonic()
+        time.sleep(self.seconds_per_step * int(count))
+        self.call_seconds.append(time.monotonic() - started)
+        return super().train_steps(count)
+
+
+def test_every_call_ends_within_about_its_target_so_ctrl_c_is_seen_soon(tmp_path):
+    task = SlowTask(seconds_per_step=0.01)
+    target = 0.1
+    last, _ = run(tmp_path, task, total=200, sizer=harness.CallSizer(target_s=target), checkpoint=100)
+    assert last == 200
+    assert max(task.call_seconds) < 2.5 * target  # Python looks (and sees Ctrl-C) at least this often.
+    assert len(task.call_seconds) < 40  # Yet calls are not one step each: about 10 steps fit in the target.
