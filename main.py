@@ -149,7 +149,8 @@ _EVAL_EVERY = flags.DEFINE_integer(
     lower_bound=0,
 )
 _WORKERS = flags.DEFINE_integer(
-    "workers", None, "Digits trained at once, each in its own process (default: one per core, at most 2; 1: one after another).",
+    "workers", None, "Digits trained at once, each in its own process, together using every core (default: one per core, as many "
+    "as the available memory holds at about 1.1 GB each; 1: one after another).",
     lower_bound=1,
 )
 _ENGINE = flags.DEFINE_enum(

@@ -7,8 +7,8 @@ quality for minutes of wall time. An explicit flag overrides its preset value.
 
 import dataclasses
 import math
-import os
 
+from mnistgan import environment
 from mnistgan.errors import UserError
 
 # What a classifier trains on: generated digits, real ones, or batches that hold both (ClassifierConfig.synthetic_share).
@@ -344,14 +344,27 @@ class Config:
     classifier: ClassifierConfig = ClassifierConfig()
 
 
-def default_workers(cores=None):
-    """The number of worker processes that measured fastest here: one per core, at most two.
+# Memory one GAN worker process holds at its peak (1,080 MiB measured, docs/performance.md), with a margin.
+WORKER_MEMORY_BYTES = 1200 * 2**20
 
-    Two one-thread workers trained the ten digits fastest on the 2-core machine this
-    project is measured on (docs/performance.md); more than two was not measured.
+
+def default_workers(cores=None, available_bytes=None):
+    """Worker processes for --train-digits: one per core, as many as the memory available holds.
+
+    Two one-thread workers trained the ten digits fastest on the 2-core machines this project is
+    measured on (docs/performance.md); one per core beyond two is inferred from that, not measured.
+    The runs left to train cap it again when the work is handed out (workers.train_digits).
+
+    Args:
+      cores: the cores this process may use (default: environment.usable_cores()).
+      available_bytes: memory available to new processes (default: environment.available_memory_bytes();
+        None there: not known, no cap).
     """
-    cores = cores or os.cpu_count() or 1
-    return max(1, min(2, cores))
+    cores = cores or environment.usable_cores()
+    if available_bytes is None:
+        available_bytes = environment.available_memory_bytes()
+    fit = cores if available_bytes is None else available_bytes // WORKER_MEMORY_BYTES
+    return max(1, min(cores, fit))
 
 
 def parse_digits(items, flag="--train-digits"):

@@ -192,6 +192,23 @@ def _cpu_only_build():
     return False
 
 
+def usable_cores():
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def available_memory_bytes(meminfo="/proc/meminfo"):
+    """Memory available to new processes without swapping (Linux' MemAvailable); None where it is not known."""
+    try:
+        with open(meminfo, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def training_device():
     """What TensorFlow trains on, e.g. "CPU (2 cores)" or "GPU: NVIDIA A100".
 
@@ -206,8 +223,7 @@ def training_device():
         if gpus:
             names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
             return "GPU: " + ", ".join(names)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    described = f"CPU ({cores} cores)"
+    described = f"CPU ({usable_cores()} cores)"
     # An NVIDIA driver without a GPU device in TensorFlow: the CPU-only build is installed.
     if os.path.exists("/proc/driver/nvidia/version"):
         described += "; an NVIDIA GPU is present but unused: set up with `make setup TF=gpu`"

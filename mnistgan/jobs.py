@@ -4,9 +4,12 @@ and the check that their settings match the runs they resume.
 Free of TensorFlow, so that the parent of worker processes can hand jobs out.
 """
 
+import os
+
 import numpy as np
 
-from mnistgan import config as config_lib, generators, locks, outputs
+from mnistgan import config as config_lib, data, generators, locks, outputs
+from mnistgan.errors import UserError
 
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 
@@ -47,6 +50,21 @@ def jobs_of(config, per_digit):
     return [(digit, run, train, validation) for run in runs for digit, train, validation in per_digit]
 
 
+def runs_left(config):
+    """How many of `config`'s runs have steps left to train, by their run.json (read without TensorFlow; a
+    record that is not there or says otherwise counts as left)."""
+    if config.restart:
+        return len(units_of(config)) * config.gan.runs_per_digit
+    left = 0
+    for unit in units_of(config):
+        for run in range(1, config.gan.runs_per_digit + 1):
+            folder = outputs.digit_dir(config.output_dir, unit, run)
+            record = outputs.read_json(outputs.training_files(folder).record, restart_remedy(config, unit)) or {}
+            done = record.get("status") == "done" and record.get("steps_done", 0) >= config.gan.steps
+            left += not (done and os.path.exists(outputs.generator_path(config.output_dir, unit, run)))
+    return left
+
+
 def job_locks(config):
     """A `locks.Lock` for every run that `config` trains: one command per run of a unit at a time."""
     runs = range(1, config.gan.runs_per_digit + 1)
@@ -69,8 +87,10 @@ def check_settings(config):
     spares a command with a changed flag the seconds of starting it (or its worker processes).
 
     Raises:
-      UserError: naming the run's folder and each changed setting, or a damaged run.json.
+      UserError: naming the run's folder and each changed setting, or a damaged run.json;
+        or an evaluator that learned from other real images than the runs it would steer.
     """
+    check_evaluator(config)
     if config.restart:
         return  # Its folders are deleted.
     for unit in units_of(config):
@@ -79,3 +99,25 @@ def check_settings(config):
             outputs.read_resumable_record(
                 record, config.gan, config.seed, resume_keys(run), VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
             )
+
+
+def check_evaluator(config):
+    """Refuses an evaluator that would steer runs (choose their kept generator, weigh coverage) with knowledge
+    of other real images than they learn from: one trained on all 55,000 images steering runs given the first
+    N of each digit (`--real-per-digit N`) would lend them the whole data set. An evaluator not trained yet is
+    trained on the runs' images (evaluation.load_or_train_evaluator, which records them).
+
+    Raises:
+      UserError: one line naming the evaluator's folder, the images each learned from and what to do.
+    """
+    if not config.gan.uses_evaluator:
+        return
+    folder = outputs.evaluator_dir(config.output_dir)
+    record = outputs.read_json(outputs.evaluator_files(config.output_dir)[1], f"delete {folder} to train the evaluator again", {"test_accuracy": outputs.NUMBER})
+    trained = config.gan.real_per_digit if record is None else record.get("real_per_digit", 0)
+    if trained != config.gan.real_per_digit:
+        raise UserError(
+            f"the evaluator in {folder} learned from {data.real_images_text(trained)}, and the runs it would steer from "
+            f"{data.real_images_text(config.gan.real_per_digit)}: give --real-per-digit {trained}, or train into another "
+            f"--output-dir (or delete {folder}, which is trained again on the runs' images)"
+        )

@@ -25,7 +25,7 @@ from absl import logging
 
 from mnistgan import data, environment, generators, locks, outputs, precision
 from mnistgan.errors import UserError
-from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label
+from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label, runs_left
 from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
@@ -35,9 +35,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def threads_per_worker(workers, cores=None):
-    """TensorFlow intra-op threads of each worker, so that the workers share the cores evenly."""
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores // workers)
+    """TensorFlow's threads of each of `workers` workers, e.g. [3, 3, 2] for 8 cores: together they use every core."""
+    cores = cores or environment.usable_cores()
+    return [max(1, cores // workers + (i < cores % workers)) for i in range(workers)]
 
 
 def train_digits(config, mnist):
@@ -61,7 +61,7 @@ def train_digits(config, mnist):
         check_settings(config)  # A changed flag is refused before any process starts TensorFlow.
         config = precision.decided(config, config.gan.precision)  # Once, here: the workers take the verdict.
         jobs = jobs_of(config, data.per_digit(mnist, config.digits))
-        workers = min(config.workers, len(jobs))
+        workers = max(1, min(config.workers, runs_left(config)))  # A worker with nothing to train leaves its cores idle.
         results = _train_in_pool(config, mnist, jobs, workers, threads_per_worker(workers))
         ordered = [results[digit, run] for digit, run, *_ in jobs]
         generators.record_training(config.output_dir, ordered)
@@ -109,7 +109,7 @@ def _refusal(config, verbosity):
 
 
 def _train_in_pool(config, mnist, jobs, workers, threads):
-    """Runs the jobs in `workers` processes; returns {(digit, run): DigitResult}.
+    """Runs the jobs in `workers` processes, worker i with threads[i] threads; returns {(digit, run): DigitResult}.
 
     The first worker reads every digit's files back (gan.check_digits) as soon as it has
     TensorFlow, so this process stays free of it without starting one more process for the
@@ -120,7 +120,7 @@ def _train_in_pool(config, mnist, jobs, workers, threads):
     processes = [
         context.Process(
             target=_worker_main,
-            args=(config, threads, logging.get_verbosity(), os.getpid(), tasks, events, i),
+            args=(config, threads[i], logging.get_verbosity(), os.getpid(), tasks, events, i),
             name=f"mnistgan-worker-{i}",
             daemon=True,
         )
@@ -138,7 +138,8 @@ def _train_in_pool(config, mnist, jobs, workers, threads):
             tasks.put(job)
         for _ in range(workers):
             tasks.put(None)  # One stop sign per worker.
-        logging.info("training %s in %d worker processes (%d thread(s) each)", what, workers, threads)
+        shares = "/".join(map(str, sorted(set(threads), reverse=True)))
+        logging.info("training %s in %d worker processes (%s thread(s) each)", what, workers, shares)
         board = ProgressBoard(len(jobs), config.gan.steps)
         while len(results) < len(jobs):
             try:

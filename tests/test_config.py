@@ -112,8 +112,23 @@ def test_resume_keys_are_declared_on_the_settings():
     )  # fmt: skip
 
 
-def test_default_workers_is_one_per_core_at_most_two():
-    assert [config_lib.default_workers(cores) for cores in (1, 2, 8)] == [1, 2, 2]
+def test_default_workers_are_one_per_core_as_far_as_memory_holds_them():
+    gib = 2**30
+    assert [config_lib.default_workers(cores, available_bytes=64 * gib) for cores in (1, 2, 8)] == [1, 2, 8]
+    assert config_lib.default_workers(8, available_bytes=4 * gib) == 3  # A GAN worker holds about 1.1 GB.
+    assert config_lib.default_workers(8, available_bytes=gib // 2) == 1  # Never none.
+
+
+def test_the_machine_is_read_for_the_default_workers(tmp_path, monkeypatch):
+    from mnistgan import environment
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16000000 kB\nMemFree:         100000 kB\nMemAvailable:    5000000 kB\n")
+    assert environment.available_memory_bytes(str(meminfo)) == 5_000_000 * 1024
+    assert environment.available_memory_bytes(str(tmp_path / "none")) is None
+    monkeypatch.setattr(environment, "usable_cores", lambda: 16)
+    monkeypatch.setattr(environment, "available_memory_bytes", lambda: 5_000_000 * 1024)
+    assert config_lib.default_workers() == 4
 
 
 

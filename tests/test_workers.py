@@ -176,3 +176,22 @@ def test_the_first_workers_check_passes_refuses_in_one_line_or_shows_a_crash(mon
     # A worker killed before it said anything (the OOM killer): one line naming the digits.
     with pytest.raises(UserError, match=r"exit code -9\) before digit\(s\) 3,5 finished; run the same command again"):
         workers._wait_for_check(_events(), [_Ended(-9)], jobs)
+
+
+def test_the_workers_threads_add_up_to_the_cores():
+    assert workers.threads_per_worker(2, cores=2) == [1, 1]
+    assert workers.threads_per_worker(3, cores=8) == [3, 3, 2]
+    assert workers.threads_per_worker(1, cores=8) == [8]
+    assert workers.threads_per_worker(4, cores=2) == [1, 1, 1, 1]  # More workers than cores: one thread each.
+
+
+def test_runs_already_trained_take_no_worker(tmp_path):
+    from mnistgan import jobs
+
+    config = dataclasses.replace(tiny_config(tmp_path, runs_per_digit=2), digits=(3, 4))
+    assert jobs.runs_left(config) == 4
+    for digit in (3, 4):  # Run 1 of both digits is done.
+        outputs.write_json(outputs.training_files(outputs.digit_dir(config.output_dir, digit)).record, {"status": "done", "steps_done": 4})
+        open(outputs.generator_path(config.output_dir, digit), "wb").close()
+    assert jobs.runs_left(config) == 2
+    assert jobs.runs_left(dataclasses.replace(config, restart=True)) == 4
