@@ -7,8 +7,8 @@ Each variant trains the ten digits for --steps steps each (batch 32), in a
 fresh process of its own, so that every variant sets up its own TensorFlow
 thread pools; the time is the whole process (start-up, data, tracing, the
 steps, the files it writes). Rounds alternate between the variants so machine
-noise hits them alike; the table gives medians of images per second (ten
-digits x steps x batch / seconds) and the ratio to the straightforward port.
+noise hits them alike; the table gives medians of generated images per second (ten
+digits x steps x batch x images per pack / seconds) and the ratio to the straightforward port.
 
   straightforward  the same architecture in float32, one tf.function call per
                    step, batches from tf.data, real and fake shown to D in
@@ -16,7 +16,9 @@ digits x steps x batch / seconds) and the ratio to the straightforward port.
                    and batch norm; new networks and a new trace per digit,
                    one digit after another.
   sequential       ./main.py --train-digits 0,...,9 --workers 1: mnistgan's
-                   step (bfloat16, mixed batches, compiled chunks), one digit
+                   step at the default preset's recipe, one run per digit
+                   (--precision auto, mixed batches, D judging pairs of
+                   images, compiled calls of about a second), one digit
                    after another in one process.
   workers-2        the same with --workers 2: two processes, one thread each.
   stacked-2        two digits' networks in one compiled step in one process
@@ -30,7 +32,10 @@ digits x steps x batch / seconds) and the ratio to the straightforward port.
                    driver's connection and the pre-flight check of the nodes.
 
 Matrix-multiply peaks are measured in the same run; GFLOP/s uses the analytic
-FLOP count of a step (multiply-add = 2 FLOPs; backward = 2x forward).
+FLOP count of a step (multiply-add = 2 FLOPs; backward = 2x forward), and
+"of peak" divides it by the peak at the precision the variant trains in
+(straightforward: float32; the others: what `--precision auto` chooses on this
+machine), so that figures from different processors compare.
 """
 
 import json
@@ -59,18 +64,34 @@ DIGITS = tuple(range(10))
 STACKED_STEPS_PER_CALL = 25
 
 
-def forward_flops():
-    """Forward FLOPs per image of the generator and the discriminator."""
+# The GAN recipe of the variants that run main.py: the default preset's, one run per digit.
+MAIN_FLAGS = ("--preset", "default", "--runs-per-digit", "1", "--coverage-focus", "0", "--snapshots", "0")
+MAIN_PACKING = 2  # The default preset's: D judges pairs of images.
+
+
+def forward_flops(packing=1):
+    """Forward FLOPs of the generator per image and of the discriminator per pack of `packing` images."""
     g = 2 * (32 * 1024 + 1024 * 3136 + 14 * 14 * 32 * 25 * 64 + 28 * 28 * 1 * 25 * 32)
-    d = 2 * (28 * 28 * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024)
+    d = 2 * (28 * 28 * packing * 32 * 25 + 14 * 14 * 64 * 25 * 32 + 3136 * 1024 + 1024)
     return g, d
 
 
-def step_flops(batch, mixed_batches):
-    g, d = forward_flops()
-    d_step = batch * g + 3 * 2 * batch * d  # G forward; D forward + backward on real and fake.
-    g_step = 3 * batch * g + 2 * (2 if mixed_batches else 1) * batch * d  # D backward to its input only.
+def step_flops(batch, mixed_batches, packing=1):
+    """FLOPs of one GAN step: `batch` packs of real and of generated images, `packing` images each."""
+    g, d = forward_flops(packing)
+    d_step = batch * packing * g + 3 * 2 * batch * d  # G forward; D forward + backward on real and fake.
+    g_step = 3 * batch * packing * g + 2 * (2 if mixed_batches else 1) * batch * d  # D backward to its input only.
     return d_step + g_step
+
+
+def variant_recipe(name):
+    """(images D judges as one, precision) of a variant's step."""
+    if name == "straightforward":
+        return 1, "float32"
+    from mnistgan import precision
+
+    policy = precision.machine_choice().policy  # What --precision auto (the default) trains in here.
+    return (MAIN_PACKING if name.startswith(("sequential", "workers", "ray")) else 1), policy
 
 
 def straightforward_digit(images, batch, steps):
@@ -158,6 +179,13 @@ def stacked_job(mnist, steps, k=2):
         float(gans[0].state.step.numpy())
 
 
+def precision_machine():
+    """The processor and its bfloat16 flags, as the precision cache names them."""
+    from mnistgan import precision
+
+    return precision.machine_key()
+
+
 def run_variant(name, steps):
     """Runs one variant's whole ten-digit job in this process (the timed child)."""
     from mnistgan import data
@@ -169,7 +197,7 @@ def run_variant(name, steps):
             engine = ["--engine", "ray", "--address", os.environ["THROUGHPUT_RAY_ADDRESS"]]
         else:
             engine = ["--workers", "1" if name == "sequential" else name.split("-")[1]]
-        args = ["--train-digits", ",".join(map(str, DIGITS)), "--steps", every, "--sample-every", every,
+        args = ["--train-digits", ",".join(map(str, DIGITS)), *MAIN_FLAGS, "--steps", every, "--sample-every", every,
                 "--checkpoint-every", every, "--eval-every", "0", *engine,
                 "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]  # fmt: skip
         subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], check=True, capture_output=True)
@@ -223,23 +251,29 @@ def main(argv):
         if cluster:
             cluster.stop()
     peaks = json.loads(timed("peaks", 0)[1].strip().splitlines()[-1])
-    images = len(DIGITS) * _STEPS.value * BATCH
     base = statistics.median(seconds[_VARIANTS.value[0]])
     print(
         f"\nGAN stage: {len(DIGITS)} digits x {_STEPS.value} steps at batch {BATCH}, whole jobs in fresh processes, "
         f"{_ROUNDS.value} alternating rounds (median):"
     )
-    print(f"{'variant':<16} | {'seconds':>8} | {'images/s':>8} | {'GFLOP/s':>8} | speed-up vs {_VARIANTS.value[0]}")
+    print(
+        f"{'variant':<16} | {'seconds':>8} | {'images/s':>8} | {'GFLOP/s':>8} | {'precision':>9} | {'of peak':>7} | "
+        f"speed-up vs {_VARIANTS.value[0]}"
+    )
     for name, times in seconds.items():
         median = statistics.median(times)
-        flops = step_flops(BATCH, name != "straightforward") * len(DIGITS) * _STEPS.value
+        packing, policy = variant_recipe(name)
+        images = len(DIGITS) * _STEPS.value * BATCH * packing  # The generator's images.
+        gflops = step_flops(BATCH, name != "straightforward", packing) * len(DIGITS) * _STEPS.value / median / 1e9
+        peak = peaks["float32" if policy == "float32" else "bfloat16"]
         print(
-            f"{name:<16} | {median:>8.1f} | {images / median:>8.0f} | {flops / median / 1e9:>8.1f} | "
-            f"{base / median:.2f}x   (range {min(times):.1f}-{max(times):.1f} s)"
+            f"{name:<16} | {median:>8.1f} | {images / median:>8.0f} | {gflops:>8.1f} | {policy.replace('mixed_', ''):>9} | "
+            f"{gflops / peak:>7.0%} | {base / median:.2f}x   (range {min(times):.1f}-{max(times):.1f} s)"
         )
     if start_up is not None:
         print(f"the local Ray cluster (a head and {len(cluster.ids)} worker nodes of one CPU) started in {start_up:.1f} s")
     print(f"matmul peak (2048x2048, 2 threads): float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    print(f"processor: {precision_machine()}")
 
 
 if __name__ == "__main__":
