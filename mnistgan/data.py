@@ -44,7 +44,11 @@ _IDX_UBYTE = 0x08
 
 @dataclasses.dataclass(frozen=True)
 class Mnist:
-    """The three splits. Images uint8 (n, 28, 28) in [0, 255]; labels uint8 (n,)."""
+    """The three splits. Images uint8 (n, 28, 28) in [0, 255]; labels uint8 (n,).
+
+    `real_per_digit` > 0: the training split holds only the first that many images of each digit
+    (`first_per_digit`); validation and test are always whole.
+    """
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -52,6 +56,7 @@ class Mnist:
     validation_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    real_per_digit: int = 0
 
     def split(self, name):
         """Returns (images, labels) of 'train', 'validation' or 'test'."""
@@ -69,6 +74,36 @@ def split(train_images, train_labels, test_images, test_labels, validation_size=
         test_images=test_images,
         test_labels=test_labels,
     )
+
+
+def first_per_digit(mnist, count):
+    """`mnist` with its training split cut to the first `count` images of each digit, in their order (0: as it is).
+
+    The one selection of scarce real data (`--real-per-digit`): the GANs, the classifiers and the evaluator
+    that steers GAN training all learn from exactly these images. A digit with fewer than `count` keeps all
+    of its own. Validation and test stay the same arrays, whole.
+
+    Args:
+      mnist: a `Mnist` with the whole training split, or one already cut to `count` (returned as it is).
+      count: images per digit, 0 or more.
+
+    Raises:
+      ValueError: for a `mnist` already cut to another count (its other images are gone).
+    """
+    if count == mnist.real_per_digit:
+        return mnist
+    if mnist.real_per_digit:
+        raise ValueError(f"the training split holds {mnist.real_per_digit} images of each digit, not {count or 'all'}")
+    labels = mnist.train_labels
+    keep = np.zeros(len(labels), bool)
+    for digit in np.unique(labels):
+        keep[np.flatnonzero(labels == digit)[:count]] = True
+    return dataclasses.replace(mnist, train_images=mnist.train_images[keep], train_labels=labels[keep], real_per_digit=count)
+
+
+def real_images_text(count):
+    """How messages and the report name the real training images of `first_per_digit(mnist, count)`."""
+    return f"the first {count:,} training images of each digit" if count else "all 55,000 training images"
 
 
 def digit_images(mnist, split_name, digit):
@@ -95,28 +130,47 @@ def to_uint8(images):
     return np.round(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def batches(images, labels=None, batch_size=32, seed=0):
-    """An endless `tf.data` pipeline of shuffled float batches.
+def batches(images, labels=None, batch_size=32, seed=0, start=0):
+    """An endless `tf.data` pipeline of shuffled float batches, the same from any start.
+
+    Each epoch shows every image once, in an order drawn from (seed, epoch) alone,
+    and batches run on across epochs. The order depends on nothing but the
+    arguments (not on TensorFlow's global seed), so `start` k yields exactly
+    what a pipeline from 0 yields from its k-th batch on: a resumed run draws
+    what a straight one would.
 
     Args:
       images: uint8 (n, 28, 28) in [0, 255].
       labels: optional integer (n,); when given, elements are (images, labels).
-      batch_size: images per batch; the last partial batch of an epoch is dropped.
-      seed: shuffling seed, so a run is repeatable.
+      batch_size: images per batch.
+      seed: shuffling seed, a non-negative integer.
+      start: batches already drawn, 0 or more.
 
     Returns:
       A dataset of float32 (batch_size, 28, 28, 1) in [0, 1] [, int32 (batch_size,)].
     """
     import tensorflow as tf  # Deferred: importing TensorFlow costs seconds.
 
-    tensors = to_float(images) if labels is None else (to_float(images), np.asarray(labels, np.int32))
-    dataset = tf.data.Dataset.from_tensor_slices(tensors)
-    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    count = len(images)
+    first_epoch, offset = divmod(start * batch_size, count)
+    # Batches gather from the uint8 images (a quarter of their float size) by shuffled index.
+    pixels = tf.constant(np.asarray(images, np.uint8))
+    classes = None if labels is None else tf.constant(np.asarray(labels, np.int32))
+
+    def epoch_order(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    def gather(indices):
+        batch = (tf.cast(tf.gather(pixels, indices), tf.float32) / 255.0)[..., tf.newaxis]  # As to_float computes it.
+        return batch if classes is None else (batch, tf.gather(classes, indices))
+
+    indices = tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch_order).skip(offset)
     # A fixed prefetch, without tf.data's autotuning thread: its up to 60 s sleeps held up
     # interpreter exit while an iterator was destroyed (seen: 77 s at the end of the test suite).
     options = tf.data.Options()
     options.autotune.enabled = False
-    return dataset.repeat().batch(batch_size, drop_remainder=True).prefetch(2).with_options(options)
+    return indices.batch(batch_size, drop_remainder=True).map(gather).prefetch(2).with_options(options)
 
 
 # ---- reading and verifying files ----

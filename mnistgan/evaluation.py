@@ -1,7 +1,9 @@
 """Measuring generators: an evaluator network and per-digit quality metrics.
 
 The evaluator is a CNN trained on the real training split only (cached in
-output/evaluator/). Its penultimate layer gives the features of
+output/evaluator/): all of it, or in a folder trained with `--real-per-digit N`
+the first N images of each digit, as the GANs it steers (evaluator.json notes
+N). Its penultimate layer gives the features of
 
   - the Fréchet distance between real and generated feature distributions,
   - improved precision and recall (Kynkäänniemi et al. 2019, k-NN manifolds),
@@ -24,6 +26,9 @@ from mnistgan.errors import UserError
 FEATURE_SIZE = 128
 # The evaluator's acceptance gate, on validation images (test images only report).
 MIN_VALIDATION_ACCURACY = 0.99
+# The gate of one trained on the first N images of each digit (--real-per-digit), which cannot reach the
+# whole data set's: it still catches a training that went wrong.
+SCARCE_MIN_VALIDATION_ACCURACY = 0.9
 NEIGHBOURS = 3
 # Candidates in the k-NN precision / recall (memory grows with its square).
 KNN_SAMPLES = 2000
@@ -52,15 +57,19 @@ class Evaluator:
         return features.astype(np.float64), probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=MIN_VALIDATION_ACCURACY, announce=True):
+def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, min_accuracy=None, announce=True):
     """The cached evaluator in output/evaluator/, trained on real training images if absent.
 
     Args:
+      mnist: a `data.Mnist` whose training split it learns from when it is absent (all of it, or the first
+        `mnist.real_per_digit` images of each digit); None when it is known to exist.
+      min_accuracy: the validation accuracy it must reach, in [0, 1]; None: MIN_VALIDATION_ACCURACY, or
+        SCARCE_MIN_VALIDATION_ACCURACY for a training split cut by `data.first_per_digit`.
       announce: log its accuracy (worker processes but the first load it quietly, so the line shows once).
 
     Raises:
-      UserError: if it does not reach MIN_VALIDATION_ACCURACY on the
-        validation split, or one of its files is damaged.
+      UserError: if it does not reach that accuracy on the validation split,
+        or one of its files is damaged.
     """
     path = outputs.evaluator_files(output_dir)[0]
     remedy = f"delete {outputs.evaluator_dir(output_dir)} to train the evaluator again"
@@ -71,8 +80,9 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
     model = outputs.load_keras_model(path, remedy)
     if announce:
         logging.info(
-            "evaluator accuracy: validation %.4f, test %.4f", record.get("validation_accuracy", float("nan")), record["test_accuracy"]
-        )
+            "evaluator accuracy: validation %.4f, test %.4f (trained on %s)", record.get("validation_accuracy", float("nan")),
+            record["test_accuracy"], data.real_images_text(record.get("real_per_digit", 0)),
+        )  # fmt: skip
     return Evaluator(model)
 
 
@@ -82,8 +92,11 @@ def _train_evaluator(output_dir, mnist, config, seed, min_accuracy, remedy):
 
     folder = outputs.evaluator_dir(output_dir)
     path, record_path = outputs.evaluator_files(output_dir)
-    logging.info("training the evaluator network on real training images (once; cached in %s)", folder)
-    cfg = dataclasses.replace(config, feature_size=FEATURE_SIZE)
+    logging.info("training the evaluator network on %s (once; cached in %s)", data.real_images_text(mnist.real_per_digit), folder)
+    if min_accuracy is None:
+        min_accuracy = SCARCE_MIN_VALIDATION_ACCURACY if mnist.real_per_digit else MIN_VALIDATION_ACCURACY
+    # run.json records the images it learns from, so a half-trained one resumes only on the same.
+    cfg = dataclasses.replace(config, feature_size=FEATURE_SIZE, real_per_digit=mnist.real_per_digit)
     training = classifier.ClassifierTraining(cfg, seed, "real", folder, "evaluator", remedy)
     previous, checkpoint = training.read_back(run_ids=None)
     batches = functools.partial(classifier.real_batches, mnist, cfg.batch_size, seed)
@@ -99,6 +112,8 @@ def _train_evaluator(output_dir, mnist, config, seed, min_accuracy, remedy):
         "test_accuracy": test_accuracy,
         "config": dataclasses.asdict(config),
         "seed": seed,
+        # What it learned from: the GAN runs it steers must have learned from the same (jobs.check_evaluator).
+        "real_per_digit": mnist.real_per_digit,
     }
     outputs.write_json(record_path, record)
     return record

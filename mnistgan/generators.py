@@ -23,7 +23,7 @@ import re
 import numpy as np
 from absl import logging
 
-from mnistgan import config as config_lib, locks, outputs
+from mnistgan import config as config_lib, data, locks, outputs
 from mnistgan.errors import UserError
 
 MANIFEST_VERSION = 1
@@ -298,6 +298,30 @@ def training_records(output_dir, digits=ALL_DIGITS):
         path = outputs.training_files(os.path.join(output_dir, folder)).record
         records.append(outputs.read_json(path, f"delete {os.path.join(output_dir, folder)} and train it again") or {})
     return records
+
+
+def check_real_per_digit(output_dir, real_per_digit, digits=ALL_DIGITS):
+    """Refuses a classifier that would learn from other real images than its generators did.
+
+    A classifier given the first N real images of each digit (`--real-per-digit`) draws only from GANs
+    trained on the same N (their run.json's config; 0 before it was recorded): what those GANs learned,
+    and what they cost, belong to that row of the comparison, and GANs of the whole data set would carry
+    knowledge of images the classifier may not see.
+
+    Raises:
+      UserError: one line naming the --real-per-digit the generators were trained with.
+    """
+    trained = sorted({record.get("config", {}).get("real_per_digit", 0) for record in training_records(output_dir, digits)})
+    if not trained or trained == [real_per_digit]:
+        return
+    if len(trained) > 1:
+        listed = ", ".join(map(str, trained))
+        raise UserError(f"the generators in {output_dir} learned from different real images (--real-per-digit {listed}); train them again with one")
+    raise UserError(
+        f"the generators in {output_dir} learned from {data.real_images_text(trained[0])} and this classifier would "
+        f"learn from {data.real_images_text(real_per_digit)}: give --real-per-digit {trained[0]}, or train generators "
+        f"with --real-per-digit {real_per_digit} into another --output-dir"
+    )
 
 
 def trained_digits(output_dir):

@@ -257,7 +257,7 @@ def test_real_run_resumes_and_compare_prints_the_table(tmp_path, generators_dir,
     assert classifier.train_and_report(config, mnist) == 0
     table = capsys.readouterr().out
     assert (
-        "training data | validation accuracy | test accuracy | per-digit test accuracy (min digit) | impressions | wall time"
+        "training data  | validation accuracy | test accuracy | per-digit test accuracy (min digit) | impressions | wall time"
         in table
     )
     assert "real " in table and "synthetic " in table
@@ -278,8 +278,8 @@ def constant_config(output_dir, steps, checkpoint_every=3):
     return config_lib.Config(action="train-mnist", output_dir=str(output_dir), classifier=classifier_config)
 
 
-def final_weights(config):
-    model = keras.models.load_model(os.path.join(outputs.classifier_dir(config.output_dir, "synthetic"), "model.keras"))
+def final_weights(config, source="synthetic"):
+    model = keras.models.load_model(os.path.join(outputs.classifier_dir(config.output_dir, source), "model.keras"))
     return model.get_weights()
 
 
@@ -293,6 +293,55 @@ def test_a_resumed_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
     classifier.DataSourceClassifier(resumed, "synthetic", mnist, samplers).train()
     for a, b in zip(final_weights(straight), final_weights(resumed)):
         np.testing.assert_array_equal(a, b)  # A restart from step 0, or a new stream, would differ.
+
+
+def is_generated(images):
+    """Whether each image is one of the constant generators' (every pixel one value in (0, 1)), not a real toy digit."""
+    flat = np.asarray(images).reshape(len(images), -1)
+    return (flat.min(axis=1) == flat.max(axis=1)) & (flat.max(axis=1) < 1)
+
+
+def test_a_real_plus_synthetic_batch_holds_the_share_of_generated_images_in_random_order(tmp_path):
+    config = dataclasses.replace(constant_config(tmp_path, steps=3), data_sources=("real+synthetic",))
+    config = dataclasses.replace(config, classifier=dataclasses.replace(config.classifier, synthetic_share=0.3))
+    stream = classifier.DataSourceClassifier(config, "real+synthetic", tiny_mnist(), constant_samplers())._batch_source(0)
+    positions = set()
+    for _ in range(6):
+        images, labels = (t.numpy() for t in stream())
+        generated = is_generated(images)
+        assert images.shape == (20, 28, 28, 1) and generated.sum() == 6  # round(0.3 * 20)
+        np.testing.assert_array_equal(digit_of(images[generated]), labels[generated])  # Labels as drawn,
+        real = images[~generated][..., 0]
+        np.testing.assert_array_equal((real == 1).all(axis=2).sum(axis=1), labels[~generated])  # and the real ones' own.
+        positions.update(np.flatnonzero(generated).tolist())
+    assert len(positions) > 10  # Shuffled within the batch, not always the first six.
+
+
+def test_a_resumed_real_plus_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
+    mnist, samplers = tiny_mnist(), constant_samplers()
+    straight = constant_config(tmp_path / "straight", steps=6)
+    classifier.DataSourceClassifier(straight, "real+synthetic", mnist, samplers).train()
+    resumed = constant_config(tmp_path / "resumed", steps=3)
+    classifier.DataSourceClassifier(resumed, "real+synthetic", mnist, samplers).train()
+    resumed = dataclasses.replace(resumed, classifier=dataclasses.replace(resumed.classifier, steps=6))
+    record = classifier.DataSourceClassifier(resumed, "real+synthetic", mnist, samplers).train().record
+    for a, b in zip(final_weights(straight, "real+synthetic"), final_weights(resumed, "real+synthetic")):
+        np.testing.assert_array_equal(a, b)  # Real batches drawn anew from step 0, or a new stream, would differ.
+    assert (record["synthetic_share"], record["generated_per_batch"], record["real_per_digit"]) == (0.5, 10, 0)
+    assert set(record["generator_run_ids"]) == {str(d) for d in range(10)}
+
+
+def test_real_per_digit_gives_a_classifier_the_first_images_of_each_digit_and_nothing_else(tmp_path):
+    mnist = tiny_mnist()
+    config = tiny_config(str(tmp_path), ("real",))
+    config = dataclasses.replace(config, classifier=dataclasses.replace(config.classifier, real_per_digit=3))
+    scarce = classifier.DataSourceClassifier(config, "real", mnist)
+    assert np.bincount(scarce.mnist.train_labels, minlength=10).tolist() == [3] * 10
+    assert scarce.mnist.validation_images is mnist.validation_images and scarce.mnist.test_images is mnist.test_images
+    allowed = {image.tobytes() for image in data.to_float(scarce.mnist.train_images)}
+    next_batch = scarce._batch_source(0)
+    for _ in range(5):
+        assert all(image.tobytes() in allowed for image in next_batch()[0].numpy())
 
 
 def test_real_data_learns_the_toy_task(tmp_path):

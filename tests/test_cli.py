@@ -53,6 +53,10 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--family", "gan"], ["--family"]),
         (["--train-mnist", "--family", "mlp"], ["--family goes with --train-digits"]),
         (["--train-mnist", "--compare-with", "other"], ["--compare-with goes with --evaluate"]),
+        (["--train-mnist", "--compare", "--synthetic-share", "1"], ["--synthetic-share: 1.0 is outside (0, 1)"]),
+        (["--train-mnist", "--data", "real", "--synthetic-share", "0.3"], ["give --data real+synthetic or --compare"]),
+        (["--train-mnist", "--data", "real+synthetic", "--synthetic-share", "0.005"], ["is 0 generated images"]),
+        (["--evaluate", "--real-per-digit", "100"], ["--real-per-digit goes with --train-digits or --train-mnist"]),
         (["--evaluate", "--output-dir", "out", "--compare-with", "out/"], ["--compare-with: the output folder itself"]),
     ],
 )

@@ -155,6 +155,51 @@ def test_batches_are_shuffled_float_batches_with_labels():
     np.testing.assert_array_equal(order, again)  # Repeatable from the seed.
 
 
+def test_batches_from_a_start_continue_the_same_sequence_whatever_the_global_seed():
+    import tensorflow as tf
+
+    images = np.arange(7, dtype=np.uint8)[:, None, None] * np.ones((7, 28, 28), np.uint8)
+    straight = [b[1].numpy() for b in data.batches(images, np.arange(7), batch_size=3, seed=5).take(9)]
+    tf.random.set_seed(123)  # A trainer built before the pipeline sets it; the order must not depend on it.
+    resumed = [b[1].numpy() for b in data.batches(images, np.arange(7), batch_size=3, seed=5, start=4).take(5)]
+    np.testing.assert_array_equal(np.concatenate(resumed), np.concatenate(straight[4:]))  # Across epoch ends too.
+
+
+def scarce_mnist():
+    """A split of 8 training images of each digit in random order, and 5 validation and 10 test images."""
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(10, dtype=np.uint8), 8))
+    images = np.arange(len(labels), dtype=np.uint8)[:, None, None] * np.ones((len(labels), 28, 28), np.uint8)  # Image i is all i.
+    return data.split(images, labels, images[:10] + 200, labels[:10], validation_size=5)
+
+
+def test_first_per_digit_keeps_the_first_images_of_each_digit_and_leaves_validation_and_test_whole():
+    mnist = scarce_mnist()
+    scarce = data.first_per_digit(mnist, 3)
+    assert scarce.real_per_digit == 3 and np.bincount(scarce.train_labels, minlength=10).tolist() == [3] * 10
+    for digit in range(10):
+        first = mnist.train_images[mnist.train_labels == digit][:3]
+        np.testing.assert_array_equal(scarce.train_images[scarce.train_labels == digit], first)
+    for split in ("validation", "test"):
+        for whole, kept in zip(mnist.split(split), scarce.split(split)):
+            assert kept is whole  # The same arrays, untouched.
+    assert data.first_per_digit(scarce, 3) is scarce and data.first_per_digit(mnist, 0) is mnist
+    with pytest.raises(ValueError, match="holds 3 images of each digit, not all"):
+        data.first_per_digit(scarce, 0)
+
+
+def test_the_gan_stage_and_its_evaluator_get_only_the_first_images_of_each_digit(tmp_path, monkeypatch):
+    from mnistgan import commands, config as config_lib, gan
+
+    mnist, given = scarce_mnist(), []
+    monkeypatch.setattr(data, "load", lambda folder: mnist)
+    monkeypatch.setattr(gan, "train_digits", lambda config, cut, held: given.append(cut) or 0)
+    gan_config = config_lib.GanConfig(real_per_digit=2, precision="float32", eval_every=0)
+    config = config_lib.Config(action="train-digits", digits=(3, 4), workers=1, output_dir=str(tmp_path), gan=gan_config)
+    assert commands.train_digits(config) == 0
+    assert given[0].real_per_digit == 2 and np.bincount(given[0].train_labels, minlength=10).tolist() == [2] * 10
+    assert given[0].validation_images is mnist.validation_images and given[0].test_images is mnist.test_images
+
+
 def test_obtain_uses_local_copy_without_fetching(tmp_path):
     write_idx_dir(tmp_path)
 

@@ -79,6 +79,21 @@ def test_evaluator_below_the_accuracy_bar_is_refused(tmp_path):
         evaluation.load_or_train_evaluator(str(tmp_path), tiny_mnist(), config=toy)
 
 
+def test_an_evaluator_that_steers_scarce_runs_learns_from_their_images_and_a_mismatch_is_refused(tmp_path):
+    from mnistgan import jobs
+    from mnistgan.errors import UserError
+
+    toy = dataclasses.replace(evaluation.EVALUATOR_CONFIG, steps=2, batch_size=10, eval_every=2, checkpoint_every=2)
+    evaluation.load_or_train_evaluator(str(tmp_path), data.first_per_digit(tiny_mnist(60), 30), config=toy, min_accuracy=0.0)
+    assert evaluation.read_evaluator_record(str(tmp_path))["real_per_digit"] == 30
+    run = json.load(open(outputs.training_files(outputs.evaluator_dir(str(tmp_path))).record))
+    assert run["config"]["real_per_digit"] == 30  # A half-trained one resumes only on the same images.
+    scarce = dataclasses.replace(tiny_config(tmp_path), output_dir=str(tmp_path))
+    jobs.check_evaluator(dataclasses.replace(scarce, gan=dataclasses.replace(scarce.gan, real_per_digit=30, eval_every=2)))
+    with pytest.raises(UserError, match=r"learned from the first 30 training images of each digit, and the runs it would steer from all 55,000"):
+        jobs.check_settings(dataclasses.replace(scarce, gan=dataclasses.replace(scarce.gan, eval_every=2)))
+
+
 def test_measure_on_toy_digits(toy_evaluator):
     _, evaluator = toy_evaluator
     mnist = tiny_mnist(60)

@@ -213,6 +213,20 @@ def test_a_run_started_again_since_the_manifest_was_written_is_refused(tmp_path)
         generators.kept_samplers(output)
 
 
+def test_a_classifier_on_other_real_images_than_its_generators_is_refused_before_tensorflow(tmp_path, real_mnist_dir):
+    output, scarce = str(tmp_path / "all"), str(tmp_path / "n100")
+    for folder, count in ((output, None), (scarce, 100)):
+        save_generators(folder)
+        for digit in range(10):  # A record from before real_per_digit existed counts as all images.
+            config = {} if count is None else {"real_per_digit": count}
+            outputs.write_json(outputs.training_files(outputs.digit_dir(folder, digit)).record, {"config": config})
+    flags = ["--train-mnist", "--snapshot-mixture=false", "--mnist-dir", real_mnist_dir, "--output-dir"]
+    refusals, imported = outcomes_before_tensorflow([*flags, output, "--real-per-digit", "100"], [*flags, scarce, "--data", "real+synthetic"])
+    assert refusals[0].startswith(f"the generators in {output} learned from all 55,000 training images and this classifier would learn from the first 100")
+    assert refusals[1].endswith("give --real-per-digit 100, or train generators with --real-per-digit 0 into another --output-dir")
+    assert not imported
+
+
 def test_a_restart_takes_its_digits_out_of_the_manifest_before_training(tmp_path):
     output = str(tmp_path)
     save_generators(output)

@@ -75,7 +75,7 @@ def test_report_holds_every_section_with_its_pictures(trained_digit, tmp_path, c
     for picture in pictures:
         assert not os.path.isabs(picture) and Image.open(os.path.join(output, picture)).size[0] > 100
     result = json.load(open(outputs.report_path(output, "json")))
-    assert result["untrained_digits"] == [0, 1, 2, 3, 4, 6, 7, 8, 9] and result["missing_classifiers"] == []
+    assert result["untrained_digits"] == [0, 1, 2, 3, 4, 6, 7, 8, 9] and result["missing_classifiers"] == ["real+synthetic"]
     assert result["digits"][0]["pictures"]["latent_walk"] == "digit-5/latent-walk.png"
     printed = capsys.readouterr().out
     assert "| real | 99.10% | 99.20% |" in printed and "![" not in printed
@@ -153,6 +153,36 @@ def test_the_family_row_and_other_folders_beside_it(trained_digit, tmp_path):
     assert re.search(rf"^\| {re.escape(other)} \| mlp \| 10 \| .* \| 90\.00% \|$", text, re.M)
     assert re.search(r"^\| this folder \| dcgan \| 1 \|", text, re.M)
     assert "- this folder: `./main.py --train-digits 5`" in text
+
+
+def test_the_table_of_real_generated_and_both_gathers_seeds_and_folders(trained_digit, tmp_path):
+    output, scarce = str(tmp_path / "output"), str(tmp_path / "n100")
+    shutil.copytree(trained_digit, output)
+    for folder, count, figures in (
+        (output, 0, {"real": [0.9936, 0.9930], "synthetic": [0.9884, 0.9890], "real+synthetic": [0.9940, 0.9944]}),
+        (scarce, 100, {"real": [0.95], "synthetic": [0.96], "real+synthetic": [0.97]}),
+    ):
+        for source, tests in figures.items():
+            for seed, test in enumerate(tests):
+                command = f"./main.py --train-mnist --data {source} --seed {seed}"
+                record = dict(classifier_record(source, test + 0.001, test), seed=seed, real_per_digit=count, command=command)
+                outputs.append_jsonl(outputs.results_path(folder), record)
+    outputs.append_jsonl(outputs.results_path(output), dict(classifier_record("real", 0.5, 0.5), seed=9))  # Before N was recorded: all.
+    outputs.append_jsonl(outputs.results_path(output), dict(classifier_record("real", 0.9946, 0.9936), seed=9))  # Trained again: replaces it.
+    outputs.write_json(outputs.report_path(scarce, "json"), {"summary": {
+        "family": "dcgan", "runs": 10, "digits": 10, "gan_core_minutes": 31.25, "command": "./main.py --train-digits 0,1 --real-per-digit 100",
+        **dict.fromkeys((*report.SUMMARY_METRICS, "validation_accuracy", "test_accuracy"))}})  # fmt: skip
+    config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20, compare_with=(scarce,))
+    assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
+    text = open(outputs.report_path(output), encoding="utf-8").read()
+    table = text.split("## Real, generated, and both")[1].split("\n## ")[0]
+    assert "| data | N = 100 | all |" in table
+    assert "| real only | 95.00% (seed 0; validation 95.10%) | 99.34% ± 0.03 (seeds 0, 1, 9; validation 99.44%) |" in table
+    assert re.search(r"^\| generated only \| 96\.00% \(seed 0; validation 96\.10%; GAN 31\.2 core-min\) \| 98\.87% ± 0\.04 \(seeds 0, 1; validation 98\.97%; GAN \d+\.\d core-min\) \|$", table, re.M)
+    assert "| real + generated | 97.00% (seed 0; validation 97.10%; GAN 31.2 core-min) | 99.42% ± 0.03 (seeds 0, 1;" in table
+    assert "adding generated ones moved test accuracy by +2.00 points at N = 100, +0.08 points with all real images" in table
+    assert f"- real + generated, N = 100: `./main.py --train-mnist --data real+synthetic --seed 0` ({scarce})" in table
+    assert "Evaluator test accuracy: " in text and "trained on all 55,000 training images." in text
 
 
 @pytest.mark.parametrize(
