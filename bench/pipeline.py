@@ -3,9 +3,10 @@
 
   .venv/bin/python bench/pipeline.py --preset fast --seed 0 [--compare]
   .venv/bin/python bench/pipeline.py --preset fast --seed 0 --gan-flags=--d-learning-rate=1e-4
+  .venv/bin/python bench/pipeline.py --preset fast --seed 0 --compare --evaluate --real-per-digit 100
 
 Runs `main.py --train-digits 0,...,9` and then `main.py --train-mnist`
-(synthetic data; with --compare also the real-data baseline) as separate
+(synthetic data; with --compare also real data and real + synthetic) as separate
 processes, and prints the wall time and peak memory of each stage and the
 final test accuracy. The result is appended to bench/results.md with the
 machine, date and commit, and each digit's metrics.csv and run.json are kept
@@ -30,7 +31,10 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PRESET = flags.DEFINE_string("preset", "fast", "The preset to run.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the run.")
-_COMPARE = flags.DEFINE_boolean("compare", False, "Also train the real-data baseline.")
+_COMPARE = flags.DEFINE_boolean("compare", False, "Also train the classifier on real data and on real + synthetic (main.py --compare).")
+_REAL_PER_DIGIT = flags.DEFINE_integer(
+    "real-per-digit", 0, "Scarce real data: both stages learn from the first N training images of each digit (0: all).", lower_bound=0
+)
 _GAN_FLAGS = flags.DEFINE_list("gan-flags", [], "Extra main.py flags of the GAN stage (a lever to measure).")
 _CLASSIFIER_FLAGS = flags.DEFINE_list("classifier-flags", [], "Extra main.py flags of the classifier stage.")
 _EVALUATE = flags.DEFINE_boolean("evaluate", False, "Also run `main.py --evaluate` (the report), as `make run` does.")
@@ -145,6 +149,9 @@ def main(argv):
     del argv
     # Where a run trains (--address) is no setting of the experiment: it names neither the block nor the folder.
     extra = [flag for flag in [*_GAN_FLAGS.value, *_CLASSIFIER_FLAGS.value] if not flag.startswith("--address")]
+    # Both stages learn from the same real images; the block and the folder are named for them.
+    scarce = [f"--real-per-digit={_REAL_PER_DIGIT.value}"] if _REAL_PER_DIGIT.value else []
+    extra = [*scarce, *extra]
     if _LOCAL_CLUSTER.value:
         extra.append("--engine=ray")
     label = " ".join([_PRESET.value, *(["with"] if extra else []), *extra])
@@ -154,8 +161,8 @@ def main(argv):
         shutil.rmtree(output, ignore_errors=True)
     common = ["--preset", _PRESET.value, "--seed", str(_SEED.value), "--output-dir", output, "--mnist-dir", _MNIST_DIR.value]
     stages = {
-        "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common, *_GAN_FLAGS.value],
-        "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common, *_CLASSIFIER_FLAGS.value],
+        "GAN training (10 digits)": ["--train-digits", "0,1,2,3,4,5,6,7,8,9", *common, *scarce, *_GAN_FLAGS.value],
+        "classifier": ["--train-mnist", *(["--compare"] if _COMPARE.value else []), *common, *scarce, *_CLASSIFIER_FLAGS.value],
     }
     if _EVALUATE.value:
         stages["report (--evaluate)"] = ["--evaluate", *common]
