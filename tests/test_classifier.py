@@ -374,8 +374,10 @@ def test_train_mnist_compare_from_the_command_line(tmp_path, generators_dir, rea
         "--mnist-dir", real_mnist_dir, "--output-dir", output,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "real " in result.stdout and "synthetic " in result.stdout
-    assert os.path.exists(os.path.join(outputs.classifier_dir(output, "real"), "confusion.png"))
+    assert "real " in result.stdout and "synthetic " in result.stdout and "real+synthetic " in result.stdout
+    for source in ("real", "real+synthetic"):
+        assert os.path.exists(os.path.join(outputs.classifier_dir(output, source), "confusion.png"))
+    assert [r["synthetic_share"] for r in outputs.read_results(output)] == [1.0, 0.0, 0.5]  # --compare: all three.
 
 
 def test_checkpoints_do_not_wait_for_validation_steps(tmp_path):
