@@ -283,16 +283,18 @@ def final_weights(config, source="synthetic"):
     return model.get_weights()
 
 
-def test_a_resumed_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
+@pytest.mark.parametrize("source", ["synthetic", "real", "real+synthetic"])
+def test_a_resumed_run_ends_bit_identical_to_a_straight_one(tmp_path, source):
     mnist, samplers = tiny_mnist(), constant_samplers()
     straight = constant_config(tmp_path / "straight", steps=6)
-    classifier.DataSourceClassifier(straight, "synthetic", mnist, samplers).train()
+    classifier.DataSourceClassifier(straight, source, mnist, samplers).train()
     resumed = constant_config(tmp_path / "resumed", steps=3)
-    classifier.DataSourceClassifier(resumed, "synthetic", mnist, samplers).train()
+    classifier.DataSourceClassifier(resumed, source, mnist, samplers).train()
     resumed = dataclasses.replace(resumed, classifier=dataclasses.replace(resumed.classifier, steps=6))
-    classifier.DataSourceClassifier(resumed, "synthetic", mnist, samplers).train()
-    for a, b in zip(final_weights(straight), final_weights(resumed)):
-        np.testing.assert_array_equal(a, b)  # A restart from step 0, or a new stream, would differ.
+    record = classifier.DataSourceClassifier(resumed, source, mnist, samplers).train().record
+    for a, b in zip(final_weights(straight, source), final_weights(resumed, source)):
+        np.testing.assert_array_equal(a, b)  # A restart from step 0, a new stream, or real batches from the start would differ.
+    assert (record["synthetic_share"], record["real_per_digit"]) == ({"synthetic": 1.0, "real": 0.0}.get(source, 0.5), 0)
 
 
 def is_generated(images):
@@ -315,20 +317,6 @@ def test_a_real_plus_synthetic_batch_holds_the_share_of_generated_images_in_rand
         np.testing.assert_array_equal((real == 1).all(axis=2).sum(axis=1), labels[~generated])  # and the real ones' own.
         positions.update(np.flatnonzero(generated).tolist())
     assert len(positions) > 10  # Shuffled within the batch, not always the first six.
-
-
-def test_a_resumed_real_plus_synthetic_run_ends_bit_identical_to_a_straight_one(tmp_path):
-    mnist, samplers = tiny_mnist(), constant_samplers()
-    straight = constant_config(tmp_path / "straight", steps=6)
-    classifier.DataSourceClassifier(straight, "real+synthetic", mnist, samplers).train()
-    resumed = constant_config(tmp_path / "resumed", steps=3)
-    classifier.DataSourceClassifier(resumed, "real+synthetic", mnist, samplers).train()
-    resumed = dataclasses.replace(resumed, classifier=dataclasses.replace(resumed.classifier, steps=6))
-    record = classifier.DataSourceClassifier(resumed, "real+synthetic", mnist, samplers).train().record
-    for a, b in zip(final_weights(straight, "real+synthetic"), final_weights(resumed, "real+synthetic")):
-        np.testing.assert_array_equal(a, b)  # Real batches drawn anew from step 0, or a new stream, would differ.
-    assert (record["synthetic_share"], record["generated_per_batch"], record["real_per_digit"]) == (0.5, 10, 0)
-    assert set(record["generator_run_ids"]) == {str(d) for d in range(10)}
 
 
 def test_real_per_digit_gives_a_classifier_the_first_images_of_each_digit_and_nothing_else(tmp_path):
