@@ -76,24 +76,61 @@ def node_identity(output_dir):
     return {"host": socket.gethostname(), "token": token, "source": source_digest(), "versions": outputs.library_versions()}
 
 
-def check_reachable(address, timeout_s=5.0):
-    """Refuses a HOST:PORT where nothing answers, in seconds (Ray itself would retry for minutes)."""
-    if address in ("", "auto"):
-        return  # "auto" fails fast on its own when this machine is part of no cluster.
+def _unreachable(address, timeout_s):
+    """Why nothing answers at HOST:PORT (the connection's error), or None when something does."""
     host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except ValueError:  # A port that is no number: an address file edited or cut short.
+        return "not HOST:PORT"
     except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
+def check_reachable(address, timeout_s=5.0):
+    """Refuses a HOST:PORT where nothing answers, or "auto" led to one by a stale address file, in seconds
+    (Ray itself would retry for minutes)."""
+    if address == "auto":
+        check_address_file(timeout_s)
+        return
+    why = _unreachable(address, timeout_s) if address else None  # "": an instance of our own, started here.
+    if why:
         raise UserError(
-            f"--engine ray: cannot reach the Ray cluster at {address} ({e.strerror or e}); start its head with "
+            f"--engine ray: cannot reach the Ray cluster at {address} ({why}); start its head with "
             "ray start --head --port=6379, or check --address"
-        ) from e
+        )
+
+
+def check_address_file(timeout_s=5.0):
+    """Refuses `--address auto` when Ray would take it to a HOST:PORT in its address file where nothing answers.
+
+    `ray start` writes that file (`ray_current_cluster` in Ray's temporary folder) and only `ray stop` removes
+    it, so it outlives an instance that was killed or a machine that restarted. Ray's own rule picks the
+    address (RAY_ADDRESS, else a single Ray instance running here, else the file); without any, `ray.init`
+    says so in one line itself.
+    """
+    from ray._common.utils import get_ray_address_file  # pylint: disable=import-outside-toplevel
+    from ray._private import services, utils  # pylint: disable=import-outside-toplevel
+
+    try:
+        found = services.get_ray_address_from_environment("auto", None)
+    except ConnectionError:
+        return
+    why = _unreachable(found, timeout_s) if found == utils.read_ray_address(None) else None
+    if why:
+        raise UserError(
+            f"--engine ray --address auto: Ray's address file {get_ray_address_file(None)} names {found or 'no address'}, where nothing "
+            f"answers ({why}): a Ray instance that has stopped; delete that file (ray stop does, and stops every Ray "
+            "process of this machine), or drop --address to start a Ray instance of this command's own"
+        )
 
 
 @contextlib.contextmanager
 def connected(address):
     """Ray, connected to the cluster at `address`, or to an instance of this machine's own ("": started and
-    stopped here). Raises a `UserError` for a cluster that cannot be reached."""
+    stopped here, on success, error, Ctrl-C or SIGTERM). Raises a `UserError` for a cluster that cannot be
+    reached."""
     ray = import_ray()
     project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     options = dict(
@@ -111,7 +148,9 @@ def connected(address):
         if address:
             ray.init(address=address, **options)
         else:
-            ray.init(num_cpus=os.cpu_count(), **options)
+            # "local": a new instance whatever else is here. Without an address Ray would join what RAY_ADDRESS
+            # or its address file names, and that file outlives the instance that wrote it (issue 47).
+            ray.init(address="local", num_cpus=os.cpu_count(), **options)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {address}" if address else "a Ray instance on this machine"
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -121,7 +160,9 @@ def connected(address):
     try:
         yield ray
     finally:
-        ray.shutdown()  # Disconnects; an instance of our own stops with it.
+        # Disconnects; an instance of our own stops with it, before the command ends (a driver of a cluster has no
+        # processes here to wait for).
+        ray.shutdown(wait_for_processes=True)
 
 
 def _alive_nodes(ray):

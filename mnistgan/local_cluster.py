@@ -4,15 +4,20 @@ Each node is a `ray start --block` process in a session of its own, started
 as the README starts a cluster's nodes and stopped by its process group (never
 `ray stop`, which would end every Ray process on the machine). The head has no
 CPUs, so every task runs on a worker node. Nodes authenticate with one token
-(`RAY_AUTH_MODE=token`), as the README sets a real cluster up.
+(`RAY_AUTH_MODE=token`), as the README sets a real cluster up. Ray's files (the
+address file `ray_current_cluster`, sessions, logs, sockets) go to a folder of
+the cluster's own, removed when it stops: a driver started later on this
+machine must find nothing of it (issue 47).
 """
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
@@ -67,6 +72,7 @@ class LocalCluster:
 
     Attributes:
       address: the head's HOST:PORT.
+      temp_dir: the folder of its Ray files (RAY_TMPDIR), removed by `stop`.
       env: the environment of its nodes; a driver needs it too (the token).
       nodes: {name: Node} of the worker nodes.
       ids: {name: Ray node id} of the worker nodes.
@@ -74,7 +80,9 @@ class LocalCluster:
 
     def __init__(self, workers=2, cpus=1, timeout_s=90):
         self.address = f"127.0.0.1:{free_port()}"
-        self.env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=os.urandom(32).hex())
+        # A short path: Ray's Unix sockets live under it, and a socket's path has at most 107 bytes.
+        self.temp_dir = tempfile.mkdtemp(prefix="ray-")
+        self.env = dict(os.environ, RAY_TMPDIR=self.temp_dir, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=os.urandom(32).hex())
         self.timeout_s = timeout_s
         self.head = Node(["--head", f"--port={self.address.rsplit(':', 1)[1]}", "--num-cpus=0", "--include-dashboard=false"], self.env)
         self.nodes, self.ids = {}, {}
@@ -119,4 +127,7 @@ class LocalCluster:
         raise RuntimeError(f"the local Ray cluster at {self.address} did not reach {count} live nodes")
 
     def stop(self):
+        """Stops every node, then removes the cluster's Ray files; a second call does nothing."""
         stop_all([*self.nodes.values(), self.head])
+        if os.path.isdir(self.temp_dir):
+            shutil.rmtree(self.temp_dir)

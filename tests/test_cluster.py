@@ -2,14 +2,19 @@
 
 The nodes are processes this module starts and stops by their process groups
 (mnistgan.local_cluster), never with `ray stop`, which would end every Ray
-process on the machine.
+process on the machine. Every Ray instance here keeps its files in a temporary
+folder of its own (RAY_TMPDIR), never in the user's /tmp/ray; the last test
+checks that the cluster leaves nothing behind (issue 47).
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import types
 
 import numpy as np
 import pytest
@@ -22,6 +27,72 @@ from mnistgan import local_cluster  # noqa: E402
 
 # Tiny runs: a few seconds of training each.
 TINY = ("--batch-size", "8", "--eval-every", "0", "--runs-per-digit", "1")
+
+
+def ray_processes(marker):
+    """The live processes whose environment holds `marker` (NAME=value), as {pid: command line}.
+
+    Every process a Ray instance starts inherits its starter's environment, renamed (ray::...) or not.
+    """
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rpartition(b")")[2].split()[0]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # Ended meanwhile, or another user's.
+            continue
+        if marker.encode() in environ and state != b"Z":
+            found[int(pid)] = command
+    return found
+
+
+@pytest.fixture
+def stale():
+    """Ray's temporary folder of this test's own (RAY_TMPDIR) with the address file `ray_current_cluster` of a
+    cluster that has stopped: it names a port of 127.0.0.1 where nothing listens.
+
+    Attributes: `path` of the file, the `address` it names, the `folder` and the `env` of a command that reads it.
+    """
+    folder = tempfile.mkdtemp(prefix="ray-")  # Short: a Ray instance started with it keeps its Unix sockets there.
+    path = os.path.join(folder, "ray", "ray_current_cluster")
+    os.makedirs(os.path.dirname(path))
+    address = f"127.0.0.1:{local_cluster.free_port()}"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(address)
+    env = {name: value for name, value in os.environ.items() if name != "RAY_ADDRESS"}
+    # A token of the test's own: for an instance it starts, Ray would otherwise write one into ~/.ray.
+    env.update(RAY_TMPDIR=folder, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=os.urandom(32).hex())
+    yield types.SimpleNamespace(path=path, address=address, folder=folder, env=env)
+    shutil.rmtree(folder)
+
+
+# Before any test of the module's cluster: with one Ray instance running here, Ray's "auto" joins it, not the file.
+def test_without_address_a_stale_address_file_is_not_joined(stale, tmp_path, real_mnist_dir):
+    every = ("--steps", "4", "--sample-every", "2", "--checkpoint-every", "2", *TINY, "--mnist-dir", real_mnist_dir)
+    result = run_main("--train-digits", "3", *every, "--engine", "ray", "--output-dir", str(tmp_path / "out"), env=stale.env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "out" / "digit-3" / "run.json").read_text())
+    assert record["status"] == "done" and record["steps_done"] == 4
+    with open(stale.path, encoding="utf-8") as f:
+        assert f.read() == stale.address  # Not the command's to touch.
+    assert not ray_processes(f"RAY_TMPDIR={stale.folder}")  # Its own instance stopped with it.
+
+
+def test_with_address_auto_a_stale_address_file_is_one_line(stale, tmp_path):
+    from ray._private import services  # pylint: disable=import-outside-toplevel
+
+    if services.find_gcs_addresses():
+        pytest.skip("a Ray instance runs on this machine: Ray's --address auto joins it, not the address file")
+    result = run_main("--train-digits", "3", "--engine", "ray", "--address", "auto", "--output-dir", str(tmp_path / "out"), env=stale.env, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"address file {stale.path} names {stale.address}, where nothing answers" in line, line
+    assert "ray stop" in line and "drop --address" in line, line
+    assert not (tmp_path / "out" / "digit-3").exists()
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +201,15 @@ def test_a_cluster_that_is_not_there_is_one_line(tmp_path):
     result = run_main("--train-digits", "3", "--engine", "ray", "--address", f"127.0.0.1:{local_cluster.free_port()}", "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2 and "cannot reach the Ray cluster" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "digit-3").exists()
+
+
+def test_the_cluster_leaves_no_ray_state_behind(cluster):
+    """Last in the module: stops its cluster, after which no address file, Ray folder or process of it is left."""
+    from ray._private import utils  # pylint: disable=import-outside-toplevel
+
+    cluster.stop()
+    port = cluster.address.rsplit(":", 1)[1]
+    left = utils.read_ray_address(None)  # What Ray's default temporary folder names: a driver without address joins it.
+    assert not (left or "").endswith(f":{port}"), f"the default address file names this cluster: {left}"
+    assert not os.path.exists(cluster.temp_dir)
+    assert not ray_processes(f"RAY_AUTH_TOKEN={cluster.env['RAY_AUTH_TOKEN']}")  # The cluster's own token.
