@@ -30,7 +30,7 @@ import traceback
 
 from absl import logging
 
-from mnistgan import data, generators, locks, outputs
+from mnistgan import data, generators, locks, outputs, precision
 from mnistgan.errors import UserError
 from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label, units_of
 from mnistgan.progress import ProgressBoard, RelayedProgress
@@ -251,6 +251,8 @@ def train_job(config, job, threads, events, verbosity, *earlier):
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     from mnistgan import evaluation, gan  # pylint: disable=import-outside-toplevel
 
+    if config.gan.precision == precision.AUTO:  # What auto stands for on this node's own processor (cached per machine).
+        config = dataclasses.replace(config, machine_precision=precision.resolve(precision.AUTO).policy)
     evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist=None, announce=False) if config.gan.uses_evaluator else None
     node = f"{socket.gethostname()} {ray.get_runtime_context().get_node_id()[:8]}"
     attempt = ownership.Attempt(node)
@@ -295,6 +297,8 @@ def train_digits(config, mnist):
     with locks.holding(job_locks(config)):
         generators.prepare_training(config)
         check_settings(config)  # A changed flag is refused before any process starts TensorFlow.
+        # Says what this machine chooses; each task decides "auto" again on its own node (train_job).
+        precision.decided(config, config.gan.precision)
         config = _restart(config)
         workers.check_digits_apart(config)
         workers.train_evaluator_if_missing(config, mnist)
