@@ -16,7 +16,7 @@ import time
 import numpy as np
 from absl import logging
 
-from mnistgan import config as config_lib, data, evaluation, generators, locks, outputs, plots, sampling
+from mnistgan import config as config_lib, data, evaluation, generators, locks, outputs, plots, precision, sampling
 from mnistgan.errors import UserError
 
 METRICS = ("frechet_distance", "class_precision", "mean_confidence", "precision", "recall")
@@ -38,6 +38,11 @@ def digit_record(output_dir, digit, run=1):
     return outputs.read_json(path, generators.retrain_digit(digit)) or {}
 
 
+def _arithmetic(record):
+    """The precision a run trained in, as --precision names it ("float32", "bfloat16"; "" where not recorded)."""
+    return precision.shown(record.get("config", {}).get("precision", ""))
+
+
 def measure_digit(config, mnist, evaluator, digit, sampler, record, unit=None):
     """One report row: the quality of the digit's kept generator (a `generators.Sampler`) and the real-vs-real reference.
 
@@ -54,6 +59,7 @@ def measure_digit(config, mnist, evaluator, digit, sampler, record, unit=None):
         "digit": digit,
         "steps": record.get("steps_done"),
         "wall_time_s": record.get("wall_time_s"),
+        "arithmetic": _arithmetic(record),
         "best_step": record.get("best_step"),
         "declined": bool(record.get("declined")),
         "generated": quality.as_dict(),
@@ -128,11 +134,39 @@ def build(output_dir, rows, evaluator_record, eval_samples, compared=None, compa
         "training_digits": locks.digits_in_training(output_dir),
         "classifiers": classifiers,
         "missing_classifiers": [s for s in config_lib.DATA_SOURCES if s not in classifiers],
+        "largest_confusions": largest_confusions(classifiers),
         "quality_curves": _relative(output_dir, outputs.quality_curves_path(output_dir)),
         "summary": summary,
         "compared": compared,
         "data_table": data_table(results, minutes, {folder: "this folder" if folder == output_dir else folder for folder in results}),
     }
+
+
+# Rows of the table of the classifiers' largest confusions.
+CONFUSIONS_SHOWN = 8
+
+
+def largest_confusions(classifiers, count=CONFUSIONS_SHOWN):
+    """The test images most often read as another digit, beside each classifier's count of the same mistake.
+
+    Args:
+      classifiers: {data source: results.jsonl record with its 10x10 "confusion" (rows: true digit)}.
+
+    Returns:
+      [{"true": d, "read_as": e, "counts": {source: images}}], the `count` pairs with the most images for any
+      one classifier (the generated-only one's first where it exists), largest first; [] without classifiers.
+    """
+    matrices = {source: np.asarray(r["confusion"], np.int64) for source, r in classifiers.items() if "confusion" in r}
+    if not matrices:
+        return []
+    lead = matrices.get("synthetic", next(iter(matrices.values())))
+    pairs = [(t, p) for t in range(10) for p in range(10) if t != p]
+    ranked = sorted(pairs, key=lambda pair: (-lead[pair], -max(m[pair] for m in matrices.values()), pair))
+    return [
+        {"true": t, "read_as": p, "counts": {source: int(m[t, p]) for source, m in matrices.items()}}
+        for t, p in ranked[:count]
+        if max(m[t, p] for m in matrices.values()) > 0
+    ]
 
 
 SUMMARY_METRICS = ("frechet_distance", "class_precision", "precision", "recall")
@@ -250,23 +284,42 @@ def _classifier_section(report):
         "Accuracy of the same classifier on real MNIST images: validation (the 5,000 held-out training images) "
         "and test (the 10,000 test images, used only for these numbers).",
         "",
-        "| training data | validation accuracy | test accuracy | lowest digit (test) | impressions | wall time |",
-        "|---|---|---|---|---|---|",
+        "| training data | validation accuracy | test accuracy | lowest digit (test) | impressions | wall time | arithmetic |",
+        "|---|---|---|---|---|---|---|",
     ]
     for source, r in report["classifiers"].items():
         worst = r["per_digit_accuracy"][r["min_digit"]]
         lines.append(
             f"| {source} | {_percent(r.get('validation_accuracy'))} | {r['test_accuracy']:.2%} | "
-            f"{r['min_digit']} ({_percent(worst)}) | {r['impressions']:,} | {r['wall_time_s'] / 60:.1f} min |"
+            f"{r['min_digit']} ({_percent(worst)}) | {r['impressions']:,} | {r['wall_time_s'] / 60:.1f} min | {_arithmetic(r)} |"
         )
     for source in report["missing_classifiers"]:
         lines += ["", f"Not trained yet on {source} data: `./main.py --train-mnist --data {source}`."]
     lines.append("")
+    lines += _confusions_table(report)
     for source, r in report["classifiers"].items():
         if r.get("confusion_picture"):
             picture = f"![confusion, {source}]({r['confusion_picture']})"
             lines += [f"Confusion on the test images, trained on {source} data:", "", picture, ""]
     return lines
+
+
+def _confusions_table(report):
+    """The largest confusions on the test images, each classifier's count side by side."""
+    rows = report.get("largest_confusions") or []
+    if not rows:
+        return []
+    sources = list(rows[0]["counts"])
+    lines = [
+        "Largest confusions on the test images (how many of the true digit's test images each classifier read as "
+        "the other; ordered by the classifier trained on generated digits): the digit pairs the generators still "
+        "draw badly are those where it errs far more often than the one trained on real digits.",
+        "",
+        "| true digit | read as | " + " | ".join(f"trained on {source}" for source in sources) + " |",
+        "|---|---|" + "---|" * len(sources),
+    ]
+    lines += [f"| {r['true']} | {r['read_as']} | " + " | ".join(str(r["counts"][s]) for s in sources) + " |" for r in rows]
+    return lines + [""]
 
 
 def _column(count):
@@ -348,19 +401,20 @@ def _quality_section(report):
         f"{report['eval_samples']} generated images vs that digit's validation images (precision and "
         f"recall: the first {evaluation.KNN_SAMPLES}). In brackets, the reference: {report['eval_samples']} of the "
         f"digit's real training images, or all of them where it has fewer (column 'reference images'), vs the same "
-        f"validation images: what a perfect generator would score with that many images. Evaluator test accuracy: "
+        f"validation images: what a perfect generator would score with that many images. Arithmetic: the precision the "
+        f"run trained in (`--precision`). Evaluator test accuracy: "
         f"{report['evaluator_test_accuracy']:.2%}, trained on {data.real_images_text(report.get('evaluator_real_per_digit', 0))}.",
         "",
-        "| digit | steps | wall time | best step | Fréchet distance | class precision | confidence | precision | recall "
-        "| reference images |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| digit | steps | wall time | arithmetic | best step | Fréchet distance | class precision | confidence | precision "
+        "| recall | reference images |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["digits"]:
         minutes = "" if row["wall_time_s"] is None else f"{row['wall_time_s'] / 60:.1f} min"
         flag = " (quality fell late)" if row["declined"] else ""
         cells = " | ".join(_cell(row, m) for m in METRICS)
         lines.append(
-            f"| {row['digit']} | {row['steps']} | {minutes} | {row['best_step'] or ''}{flag} | {cells} | "
+            f"| {row['digit']} | {row['steps']} | {minutes} | {row.get('arithmetic', '')} | {row['best_step'] or ''}{flag} | {cells} | "
             f"{row.get('reference_images', '')} |"
         )
     if report["untrained_digits"]:

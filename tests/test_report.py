@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistgan import config as config_lib, gan, images, outputs, plots, report
+from mnistgan import config as config_lib, gan, images, outputs, plots, precision, report
 from mnistgan.errors import UserError
 from tests.conftest import blob_images, tiny_config
 from tests.test_classifier import tiny_mnist
@@ -28,7 +28,7 @@ def classifier_record(source, validation, test):
     return {
         "data_source": source, "validation_accuracy": validation, "test_accuracy": test,
         "per_digit_accuracy": [test] * 10, "min_digit": 6, "impressions": 5000, "wall_time_s": 90.0,
-        "confusion": (np.eye(10, dtype=int) * 100).tolist(),
+        "confusion": (np.eye(10, dtype=int) * 100).tolist(), "config": {"precision": "mixed_bfloat16"},
     }  # fmt: skip
 
 
@@ -59,10 +59,12 @@ def test_report_holds_every_section_with_its_pictures(trained_digit, tmp_path, c
     add_classifier(output, "real", 0.991, 0.992)
     output, text = write_report(output, tmp_path / "again")
     # The comparison, with validation and test accuracy and wall time.
-    assert "| synthetic | 95.00% | 94.00% | 6 (94.00%) | 5,000 | 1.5 min |" in text
+    assert "| synthetic | 95.00% | 94.00% | 6 (94.00%) | 5,000 | 1.5 min | bfloat16 |" in text
     assert "| real | 99.10% | 99.20% |" in text
-    # The quality table: the generated number and the real-data reference in brackets.
+    # The quality table: the arithmetic the run trained in, the generated number and the real-data reference in brackets.
     row = next(line for line in text.splitlines() if line.startswith("| 5 | 4 |"))
+    trained_in = json.load(open(os.path.join(output, "digit-5", "run.json")))["config"]["precision"]
+    assert re.search(r"^\| 5 \| 4 \| [\d.]+ min \| (float32|bfloat16) \|", row) and precision.shown(trained_in) in row
     assert re.search(r"\| \d+\.\d{3} \(\d+\.\d{3}\) \|", row)
     assert "Not trained yet: digit(s) 0,1,2,3,4,6,7,8,9 (`./main.py --train-digits 0,1,2,3,4,6,7,8,9`)" in text
     # Every picture is linked relative to output/ and exists there.
@@ -223,3 +225,21 @@ def test_damaged_metrics_are_refused(tmp_path):
     with pytest.raises(UserError, match="metrics.csv is damaged"):
         plots.read_metrics(str(path))
     assert plots.read_metrics(str(tmp_path / "absent.csv")) is None
+
+
+def test_the_largest_confusions_stand_beside_the_real_data_classifiers(trained_digit, tmp_path):
+    output = str(tmp_path / "output")
+    shutil.copytree(trained_digit, output)
+    for source, mistakes in (("synthetic", {(6, 5): 21, (9, 4): 20, (7, 2): 18}), ("real", {(6, 5): 3, (4, 9): 5})):
+        record = classifier_record(source, 0.99, 0.99)
+        confusion = np.eye(10, dtype=int) * 100
+        for (true, read_as), images_ in mistakes.items():
+            confusion[true, read_as] = images_
+        record["confusion"] = confusion.tolist()
+        outputs.append_jsonl(outputs.results_path(output), record)
+    output, text = write_report(output, tmp_path / "again")
+    rows = [line for line in text.splitlines() if re.match(r"^\| \d \| \d \| \d+ \| \d+ \|$", line)]
+    # The generated-only classifier's mistakes first, largest first, each beside the real-data one's count.
+    assert rows == ["| 6 | 5 | 21 | 3 |", "| 9 | 4 | 20 | 0 |", "| 7 | 2 | 18 | 0 |", "| 4 | 9 | 0 | 5 |"]
+    assert "| true digit | read as | trained on synthetic | trained on real |" in text
+    assert report.largest_confusions({}) == []
