@@ -344,7 +344,7 @@ class Config:
     classifier: ClassifierConfig = ClassifierConfig()
 
 
-# Memory one GAN worker process holds at its peak (1,080 MiB measured, docs/performance.md), with a margin.
+# Memory one GAN worker process holds at its peak (1,080 MiB measured, docs/performance.md), with a margin: 1.2 GiB.
 WORKER_MEMORY_BYTES = 1200 * 2**20
 
 
@@ -356,10 +356,13 @@ def default_workers(cores=None, available_bytes=None):
     The runs left to train cap it again when the work is handed out (workers.train_digits).
 
     Args:
-      cores: the cores this process may use (default: environment.usable_cores()).
-      available_bytes: memory available to new processes (default: environment.available_memory_bytes();
-        None there: not known, no cap).
+      cores: the cores this process may use (default: environment.usable_cores(), within a container's quota;
+        where a GPU trains, one worker).
+      available_bytes: memory available to new processes (default: environment.available_memory_bytes(), within
+        a container's limit; None there: not known, no cap).
     """
+    if cores is None and environment.gpu_present():
+        return 1  # One process trains on the GPU; several would each claim its memory.
     cores = cores or environment.usable_cores()
     if available_bytes is None:
         available_bytes = environment.available_memory_bytes()

@@ -192,21 +192,70 @@ def _cpu_only_build():
     return False
 
 
-def usable_cores():
-    """The cores this process may run on (its CPU affinity where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def _read_first_line(path):
+    """The first line of a small system file, stripped; None when it cannot be read."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.readline().strip()
+    except OSError:
+        return None
 
 
-def available_memory_bytes(meminfo="/proc/meminfo"):
-    """Memory available to new processes without swapping (Linux' MemAvailable); None where it is not known."""
+def _cgroup_cpus(root="/sys/fs/cgroup"):
+    """The CPUs a cgroup quota allows this process (cgroup v2 cpu.max, or v1's CFS quota); None: no quota."""
+    v2 = _read_first_line(os.path.join(root, "cpu.max"))  # "200000 100000", or "max 100000" without a quota.
+    quota, period = (v2.split() + [""])[:2] if v2 else (
+        _read_first_line(os.path.join(root, "cpu", "cpu.cfs_quota_us")),
+        _read_first_line(os.path.join(root, "cpu", "cpu.cfs_period_us")),
+    )
+    try:
+        quota, period = int(quota), int(period)
+    except (TypeError, ValueError):
+        return None  # "max", absent, or unreadable: no quota.
+    return max(1, -(-quota // period)) if quota > 0 and period > 0 else None
+
+
+def usable_cores(cgroup_root="/sys/fs/cgroup"):
+    """The cores this process may run on: its CPU affinity, within a container's CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_cpus(cgroup_root)
+    return min(cores, quota) if quota else cores
+
+
+def _cgroup_memory_left(root="/sys/fs/cgroup"):
+    """Bytes a container's memory limit leaves (cgroup v2 memory.max, or v1's limit); None: no limit."""
+    for limit_file, usage_file in (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        limit, usage = (_read_first_line(os.path.join(root, name)) for name in (limit_file, usage_file))
+        try:
+            limit, usage = int(limit), int(usage or 0)
+        except (TypeError, ValueError):
+            continue  # "max" or absent.
+        if limit < 2**60:  # cgroup v1 writes a huge number for "no limit".
+            return max(0, limit - usage)
+    return None
+
+
+def available_memory_bytes(meminfo="/proc/meminfo", cgroup_root="/sys/fs/cgroup"):
+    """Memory available to new processes without swapping (Linux' MemAvailable, within a container's limit);
+    None where it is not known."""
+    available = None
     try:
         with open(meminfo, encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    left = _cgroup_memory_left(cgroup_root)
+    if left is None or available is None:
+        return available if left is None else left
+    return min(available, left)
+
+
+def gpu_present():
+    """Whether TensorFlow will likely train on an NVIDIA GPU: a build that can use one, and a driver (read without TensorFlow)."""
+    return not _cpu_only_build() and os.path.exists("/proc/driver/nvidia/version")
 
 
 def training_device():

@@ -22,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from mnistgan import precision
 from mnistgan.errors import UserError
 
 DIGIT_DIR = "digit-{digit}"
@@ -436,11 +437,6 @@ def checkpoint_step(prefix):
     return int(prefix.rsplit("-", 1)[1]) if prefix else 0
 
 
-def _shown_setting(value):
-    """A recorded setting as its flag takes it: Keras' "mixed_bfloat16" is --precision bfloat16."""
-    return "bfloat16" if value == "mixed_bfloat16" else value
-
-
 def read_resumable_record(path, config, seed, resume_keys, values_before_recorded=None, remedy="add --restart to start over"):
     """The run.json a run resumes from, after checking it was made with compatible settings.
 
@@ -469,7 +465,7 @@ def read_resumable_record(path, config, seed, resume_keys, values_before_recorde
     # A setting left to "auto" (the precision) takes the one the run started with.
     changed = [k for k in resume_keys if new[k] != "auto" and old.get(k, "not recorded") != new[k]]
     if changed or record.get("seed") != seed:
-        what = ", ".join(f"{k} {_shown_setting(old.get(k, 'not recorded'))} -> {_shown_setting(new[k])}" for k in changed)
+        what = ", ".join(f"{k} {precision.shown(old.get(k, 'not recorded'))} -> {precision.shown(new[k])}" for k in changed)
         what = what or f"seed {record.get('seed')} -> {seed}"
         raise UserError(
             f"{os.path.dirname(path)} was trained with other settings ({what}); give them their old values to resume it, "

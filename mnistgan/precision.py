@@ -32,6 +32,8 @@ import time
 
 from absl import logging
 
+from mnistgan import environment
+
 # What --precision takes, and the Keras dtype policy each stands for.
 FLAG_VALUES = ("auto", "float32", "bfloat16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -43,6 +45,8 @@ BFLOAT16_MAX_RATIO = 0.9
 PROBE_INPUT = (64, 14, 14, 32)
 PROBE_FILTERS, PROBE_KERNEL = 64, 5
 PROBE_REPEATS = 5
+# The most seconds the measurement may take in its own process (TensorFlow's start included).
+PROBE_TIMEOUT_S = 300
 # CPU flags that mean native bfloat16 arithmetic (/proc/cpuinfo); a hint for the reason only.
 NATIVE_FLAGS = ("amx_bf16", "avx512_bf16")
 CACHE_ENV = "MNISTGAN_CACHE_DIR"
@@ -124,7 +128,7 @@ def tensorflow_version():
 def machine_key(cpuinfo="/proc/cpuinfo"):
     """What a cached verdict holds for: the processor, its bfloat16 flags, the cores and TensorFlow's version."""
     model, flags = cpu_description(cpuinfo)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = environment.usable_cores()
     return f"{model} | {' '.join(flags) or 'no bf16 flags'} | {cores} cores | {platform.machine()} | tensorflow {tensorflow_version()}"
 
 
@@ -166,8 +170,6 @@ def measure_ratio(repeats=PROBE_REPEATS):
 
     Imports TensorFlow. Each precision is traced and run once before its timed runs; the median of `repeats` counts.
     """
-    from mnistgan import environment  # pylint: disable=import-outside-toplevel
-
     environment.import_tensorflow_quietly()
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -195,15 +197,48 @@ def measure_ratio(repeats=PROBE_REPEATS):
     return median_seconds("mixed_bfloat16") / median_seconds("float32")
 
 
-def _measure_apart():
-    """`measure_ratio` in a fresh process, so that a process without TensorFlow stays without it (and its thread pools
-    unset); in this one where TensorFlow has started already, or where this process may not start others (a daemon)."""
+class ProbeFailed(Exception):
+    """The measurement's process ended without a result (killed, crashed) or took too long."""
+
+
+def _measure_here_or_apart():
+    """`measure_ratio` here where TensorFlow has started already (its thread pools are set), or where this process
+    may not start others (a daemon); else in a process of its own (`_measure_apart`)."""
     if "tensorflow" in sys.modules or multiprocessing.current_process().daemon:
         return measure_ratio()
+    return _measure_apart()
+
+
+def _measure_apart(timeout_s=PROBE_TIMEOUT_S, measure=None):
+    """`measure` (default `measure_ratio`; a module-level function) in a fresh process, so that this one stays
+    without TensorFlow (a parent of worker processes) and its thread pools unset.
+
+    Raises:
+      ProbeFailed: the measuring process ended without a result (killed, crashed) or gave none within `timeout_s`.
+    """
+    measure = measure or measure_ratio
     context = multiprocessing.get_context("spawn")
-    # Ctrl-C is the parent's to handle.
-    with context.Pool(1, signal.signal, (signal.SIGINT, signal.SIG_IGN)) as pool:
-        return pool.apply(measure_ratio)
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_measure_into, args=(sender, measure), name="mnistgan-precision-probe", daemon=True)
+    process.start()
+    sender.close()  # Only the child writes: its end closing is how a killed child shows (EOFError).
+    try:
+        if not receiver.poll(timeout_s):
+            raise ProbeFailed(f"no result in {timeout_s} s")
+        return receiver.recv()
+    except EOFError:
+        process.join()
+        raise ProbeFailed(f"its process ended with exit code {process.exitcode}") from None
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+
+
+def _measure_into(sender, measure):
+    """The measuring process: sends `measure()`; Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sender.send(measure())
 
 
 def gpu_choice():
@@ -211,8 +246,6 @@ def gpu_choice():
 
     Asks TensorFlow only when the installed build can use a GPU (environment.training_device).
     """
-    from mnistgan import environment  # pylint: disable=import-outside-toplevel
-
     device = environment.training_device()
     if not device.startswith("GPU"):
         return None
@@ -229,7 +262,8 @@ def machine_choice(measure=None, path=None, cpuinfo="/proc/cpuinfo"):
     """What `auto` stands for here: measured once per machine, then read from the cache.
 
     Args:
-      measure: returns the bfloat16 / float32 time ratio (default: `measure_ratio` in a fresh process).
+      measure: returns the bfloat16 / float32 time ratio (default: `measure_ratio`, in a fresh process where this one
+        has no TensorFlow yet).
       path: the cache file (default `cache_path()`).
       cpuinfo: where the processor is described.
     """
@@ -237,28 +271,32 @@ def machine_choice(measure=None, path=None, cpuinfo="/proc/cpuinfo"):
         choice = gpu_choice()
         if choice is not None:
             return choice
-        measure = _measure_apart
+        measure = _measure_here_or_apart
     path = path or cache_path()
     key = machine_key(cpuinfo)
     cache = _read_cache(path)
     entry = cache.get(key)
     ratio = entry.get("ratio") if isinstance(entry, dict) else None
     if not isinstance(ratio, (int, float)) or not ratio > 0:
-        ratio = float(measure())
+        try:
+            ratio = float(measure())
+        except ProbeFailed as e:  # Not cached: the next command measures again.
+            return Choice("float32", None, f"the timing of bfloat16 failed ({e}); float32 is the safe choice (--precision bfloat16 overrides)")
         cache[key] = {"ratio": round(ratio, 4), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         _write_cache(path, cache)
     return choose(ratio, cpu_description(cpuinfo)[1])
 
 
-@functools.lru_cache(maxsize=1)
-def _this_machine():
-    return machine_choice()
+@functools.lru_cache(maxsize=4)
+def _this_machine(path):
+    """The machine's `Choice` from the cache at `path`, read (or measured) once per process."""
+    return machine_choice(path=path)
 
 
 def resolve(requested):
     """The `Choice` a config's precision stands for: the machine's for "auto", else the setting itself."""
     if requested == AUTO:
-        return _this_machine()
+        return _this_machine(cache_path())
     return Choice(requested, None, "set by --precision or the preset")
 
 

@@ -39,13 +39,17 @@ class Progress:
         elapsed = time.monotonic() - self.started
         return (step - self.start_step) / elapsed if elapsed > 0 else 0.0
 
-    def recent_rate(self, step):
-        """Steps per second over the last RATE_WINDOW_S, from the first update on (the first call's tracing
-        left out); the mean since the start until two updates exist."""
-        now = time.monotonic()
+    def _note(self, now, step):
+        """Keeps (now, step) among the updates of the last RATE_WINDOW_S."""
         self.recent.append((now, step))
         while len(self.recent) > 2 and now - self.recent[1][0] > RATE_WINDOW_S:
             self.recent.popleft()
+
+    def recent_rate(self, step):
+        """Steps per second over the updates of the last RATE_WINDOW_S, from the first update on (the first
+        call's tracing left out); the mean since the start (`step` reached) until two updates exist."""
+        if len(self.recent) < 2:
+            return self.steps_per_second(step)
         (then, step_then), (latest, step_latest) = self.recent[0], self.recent[-1]
         if latest - then <= 0 or step_latest <= step_then:
             return self.steps_per_second(step)
@@ -53,6 +57,7 @@ class Progress:
 
     def update(self, step, **values):
         now = time.monotonic()
+        self._note(now, step)
         rate = self.recent_rate(step)
         if not self.tty and now - self.last_print < self.interval_s and step < self.total:
             return
@@ -89,6 +94,7 @@ class RelayedProgress(Progress):
 
     def update(self, step, **values):
         now = time.monotonic()
+        self._note(now, step)
         rate = self.recent_rate(step)
         if now - self.last_print < self.interval_s and step < self.total:
             return

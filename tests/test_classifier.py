@@ -416,3 +416,19 @@ def test_a_change_of_generators_says_which_runs_changed():
     recorded = {"3": "a", "5": "b"}
     assert classifier._changed_runs(recorded, {"3": "a", "5": "c", "3/run-2": "d"}) == "runs added: 3/run-2; trained again: 5"
     assert classifier._changed_runs(recorded, {"3": "a"}) == "runs gone: 5"
+
+
+def test_a_classifier_resumed_where_auto_chooses_otherwise_keeps_its_precision(tmp_path, caplog):
+    output = str(tmp_path / "out")
+    mnist = tiny_mnist()
+    started = dataclasses.replace(tiny_config(output, ("real",), steps=3), machine_precision="mixed_bfloat16")
+    classifier.DataSourceClassifier(started, "real", mnist).train()
+    record_path = os.path.join(outputs.classifier_dir(output, "real"), "run.json")
+    assert json.load(open(record_path))["config"]["precision"] == "mixed_bfloat16"
+    # The same folder where auto chooses float32 (bfloat16 slower there): the run goes on in bfloat16.
+    moved = dataclasses.replace(tiny_config(output, ("real",), steps=6), machine_precision="float32")
+    with caplog.at_level("INFO"):
+        record = classifier.DataSourceClassifier(moved, "real", mnist).train().record
+    assert record["steps_done"] == 6 and record["config"]["precision"] == "mixed_bfloat16"
+    assert json.loads(open(outputs.results_path(output)).read().splitlines()[-1])["config"]["precision"] == "mixed_bfloat16"
+    assert "continues in bfloat16, the precision it started in (auto chooses float32 here)" in caplog.text

@@ -106,3 +106,33 @@ def test_log_filter_keeps_our_lines_and_warnings_but_not_library_info(tmp_path):
     assert keep.filter(record(logging.WARNING, "/venv/keras/trainer.py", "something a user should read"))
     assert not keep.filter(record(logging.WARNING, "/venv/tensorflow/polymorphic.py", "5 calls triggered tf.function retracing"))
     assert keep.filter(record(logging.ERROR, "/venv/tensorflow/x.py", "triggered tf.function retracing"))
+
+
+def cgroup(tmp_path, files):
+    for name, text in files.items():
+        path = tmp_path / "cgroup" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return str(tmp_path / "cgroup")
+
+
+@pytest.mark.parametrize(
+    "files, cpus, memory_left",
+    [
+        ({"cpu.max": "200000 100000", "memory.max": "4294967296", "memory.current": "1073741824"}, 2, 3 * 2**30),  # v2
+        ({"cpu.max": "max 100000", "memory.max": "max"}, None, None),  # v2 without limits
+        ({"cpu/cpu.cfs_quota_us": "150000", "cpu/cpu.cfs_period_us": "100000",
+          "memory/memory.limit_in_bytes": "2147483648", "memory/memory.usage_in_bytes": "0"}, 2, 2**31),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000",
+          "memory/memory.limit_in_bytes": "9223372036854771712", "memory/memory.usage_in_bytes": "5"}, None, None),  # v1, none
+        ({}, None, None),  # no cgroup files
+    ],
+)  # fmt: skip
+def test_a_containers_cpu_quota_and_memory_limit_bound_the_workers(tmp_path, files, cpus, memory_left):
+    root = cgroup(tmp_path, files)
+    assert environment._cgroup_cpus(root) == cpus and environment._cgroup_memory_left(root) == memory_left
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemAvailable:   16000000 kB\n")
+    expected = 16_000_000 * 1024 if memory_left is None else min(memory_left, 16_000_000 * 1024)
+    assert environment.available_memory_bytes(str(meminfo), root) == expected
+    assert environment.usable_cores(root) == min(len(os.sched_getaffinity(0)), cpus or 10**6)

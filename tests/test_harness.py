@@ -1,7 +1,6 @@
 import io
 import json
 import os
-import time
 
 import pytest
 import tensorflow as tf
@@ -127,23 +126,25 @@ def test_calls_are_sized_by_time_one_step_first_then_growing_at_most_twofold():
 
 
 class SlowTask(CountingTask):
-    """Each step takes `seconds_per_step` of wall time; notes how long each call took."""
+    """Each step takes `seconds_per_step` on a fake clock (no sleeping); notes how long each call took."""
 
-    def __init__(self, seconds_per_step):
+    def __init__(self, seconds_per_step, clock):
         super().__init__()
-        self.seconds_per_step, self.call_seconds = seconds_per_step, []
+        self.seconds_per_step, self.clock, self.call_seconds = seconds_per_step, clock, []
 
     def train_steps(self, count):
-        started = time.monotonic()
-        time.sleep(self.seconds_per_step * int(count))
-        self.call_seconds.append(time.monotonic() - started)
+        self.clock[0] += self.seconds_per_step * int(count)
+        self.call_seconds.append(self.seconds_per_step * int(count))
         return super().train_steps(count)
 
 
-def test_every_call_ends_within_about_its_target_so_ctrl_c_is_seen_soon(tmp_path):
-    task = SlowTask(seconds_per_step=0.01)
-    target = 0.1
-    last, _ = run(tmp_path, task, total=200, sizer=harness.CallSizer(target_s=target), checkpoint=100)
-    assert last == 200
-    assert max(task.call_seconds) < 2.5 * target  # Python looks (and sees Ctrl-C) at least this often.
-    assert len(task.call_seconds) < 40  # Yet calls are not one step each: about 10 steps fit in the target.
+@pytest.mark.parametrize("seconds_per_step", [0.002, 0.05, 3.0])  # A fast machine, a slow one, bfloat16 emulated.
+def test_every_call_ends_within_about_its_target_so_ctrl_c_is_seen_soon(tmp_path, monkeypatch, seconds_per_step):
+    clock = [0.0]
+    monkeypatch.setattr(harness.time, "monotonic", lambda: clock[0])
+    task = SlowTask(seconds_per_step, clock)
+    last, _ = run(tmp_path, task, total=3000, sizer=harness.CallSizer(target_s=1.0), checkpoint=1000)
+    assert last == 3000
+    # Python looks (and sees Ctrl-C) at least every second, or every step where one step takes longer.
+    assert max(task.call_seconds) <= max(1.0, seconds_per_step)
+    assert len(task.call_seconds) < 3000 * seconds_per_step + 40  # Yet calls hold as many steps as fit in a second.

@@ -1,12 +1,15 @@
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
 from mnistgan import outputs, precision
 from mnistgan.errors import UserError
-from tests.conftest import blob_images, run_main, tiny_config
+from tests.conftest import ROOT, blob_images, run_main, tiny_config
 
 AVX2 = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx avx2 fma\n"
 AVX512_BF16 = "model name\t: AMD EPYC 9B14\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512_bf16\n"
@@ -56,9 +59,29 @@ def test_the_cache_key_names_the_processor_and_tensorflow(tmp_path):
     assert precision.machine_key(cpuinfo(tmp_path, AVX2)) != key
 
 
-def test_the_real_probe_times_both_precisions():
-    ratio = precision.measure_ratio(repeats=1)
-    assert 0 < ratio < 1000
+def test_the_real_probe_times_both_precisions_in_a_process_of_its_own():
+    """A parent of worker processes measures without importing TensorFlow itself."""
+    script = "import sys; from mnistgan import precision; r = precision._measure_apart(); print(0 < r < 1000, 'tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.stdout.split() == ["True", "False"], result.stderr
+
+
+def killed_while_measuring():
+    os.kill(os.getpid(), signal.SIGKILL)  # What the OOM killer does.
+
+
+def test_a_probe_that_dies_or_hangs_fails_in_seconds_and_auto_takes_float32(tmp_path):
+    with pytest.raises(precision.ProbeFailed, match="exit code -9"):
+        precision._measure_apart(measure=killed_while_measuring)
+    with pytest.raises(precision.ProbeFailed, match="no result in 0.01 s"):
+        precision._measure_apart(timeout_s=0.01, measure=killed_while_measuring)
+
+    def failing():
+        raise precision.ProbeFailed("BrokenProcessPool")
+
+    cache = str(tmp_path / "precision.json")
+    choice = precision.machine_choice(failing, cache)
+    assert choice.policy == "float32" and "the timing of bfloat16 failed" in choice.reason and not os.path.exists(cache)
 
 
 def test_a_run_keeps_the_precision_it_started_in():
