@@ -150,7 +150,7 @@ _EVAL_EVERY = flags.DEFINE_integer(
 )
 _WORKERS = flags.DEFINE_integer(
     "workers", None, "Digits trained at once, each in its own process, together using every core (default: one per core, as many "
-    "as the available memory holds at about 1.1 GB each; 1: one after another).",
+    "as the available memory holds at 1.2 GiB each, within a container's limits; one where a GPU trains; 1: one after another).",
     lower_bound=1,
 )
 _ENGINE = flags.DEFINE_enum(
