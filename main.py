@@ -390,6 +390,10 @@ def make_config(argv):
     generated = config.classifier.generated_per_batch("real+synthetic")
     if _SYNTHETIC_SHARE.present and "real+synthetic" not in config.data_sources:
         raise UserError("--synthetic-share sets the real+synthetic batches: give --data real+synthetic or --compare")
+    # Before the share: no share of a batch of one leaves a generated and a real image.
+    if "real+synthetic" in config.data_sources and config.classifier.batch_size < 2:
+        asked = "--compare trains on" if _COMPARE.value else "--data"
+        raise UserError(f"{asked} real+synthetic: each batch mixes generated and real images, so give --classifier-batch-size 2 or more")
     if "real+synthetic" in config.data_sources and not 0 < generated < config.classifier.batch_size:
         raise UserError(
             f"--synthetic-share {config.classifier.synthetic_share} of a batch of {config.classifier.batch_size} is "

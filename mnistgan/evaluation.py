@@ -71,17 +71,16 @@ def load_or_train_evaluator(output_dir, mnist, config=EVALUATOR_CONFIG, seed=0, 
       UserError: if it does not reach that accuracy on the validation split,
         or one of its files is damaged.
     """
-    path = outputs.evaluator_files(output_dir)[0]
-    remedy = f"delete {outputs.evaluator_dir(output_dir)} to train the evaluator again"
+    path, remedy = outputs.evaluator_files(output_dir)[0], outputs.evaluator_remedy(output_dir)
     with locks.waiting(output_dir, "evaluator"):  # Two commands on other digits may both need it: one trains it.
-        record = read_evaluator_record(output_dir)
+        record = outputs.read_evaluator_record(output_dir)
         if record is None or not os.path.exists(path):
             record = _train_evaluator(output_dir, mnist, config, seed, min_accuracy, remedy)
     model = outputs.load_keras_model(path, remedy)
     if announce:
         logging.info(
-            "evaluator accuracy: validation %.4f, test %.4f (trained on %s)", record.get("validation_accuracy", float("nan")),
-            record["test_accuracy"], data.real_images_text(record.get("real_per_digit", 0)),
+            "evaluator accuracy: validation %.4f, test %.4f (trained on %s)", record.get("validation_accuracy") or float("nan"),
+            record["test_accuracy"], data.real_images_text(record.get("real_per_digit") or 0),
         )  # fmt: skip
     return Evaluator(model)
 
@@ -110,19 +109,14 @@ def _train_evaluator(output_dir, mnist, config, seed, min_accuracy, remedy):
     record = {
         "validation_accuracy": accuracy,
         "test_accuracy": test_accuracy,
-        "config": dataclasses.asdict(config),
+        # What it trained with: the images it learned from and its feature width, the precision it ran in.
+        "config": dataclasses.asdict(training.cfg),
         "seed": seed,
         # What it learned from: the GAN runs it steers must have learned from the same (jobs.check_evaluator).
         "real_per_digit": mnist.real_per_digit,
     }
     outputs.write_json(record_path, record)
     return record
-
-
-def read_evaluator_record(output_dir):
-    """output/evaluator/evaluator.json (accuracies, config, seed), or None before the evaluator is trained."""
-    remedy = f"delete {outputs.evaluator_dir(output_dir)} to train the evaluator again"
-    return outputs.read_json(outputs.evaluator_files(output_dir)[1], remedy, {"test_accuracy": outputs.NUMBER})
 
 
 # ---- metrics ----

@@ -284,6 +284,9 @@ def training_records(output_dir, digits=ALL_DIGITS):
     A run's folder is the nearest folder above an entry's file that holds a
     run.json (digit-d/, digit-d/run-r/, or a conditional family's <family>/, whose
     one run serves every digit). A run whose record is gone is left out.
+
+    Raises:
+      UserError: naming a run.json that is not a record, or whose config or real_per_digit is of another type.
     """
     manifest = load_manifest(output_dir)
     folders = set()
@@ -296,7 +299,10 @@ def training_records(output_dir, digits=ALL_DIGITS):
     records = []
     for folder in sorted(folders):
         path = outputs.training_files(os.path.join(output_dir, folder)).record
-        records.append(outputs.read_json(path, f"delete {os.path.join(output_dir, folder)} and train it again") or {})
+        remedy = f"delete {os.path.join(output_dir, folder)} and train it again"
+        records.append(outputs.read_json(path, remedy, {"config": (dict, outputs.NONE)}) or {})
+        # The images per digit it learned from decide which classifiers may draw from it (check_real_per_digit).
+        outputs.check_fields(records[-1].get("config") or {}, f"{path} config", remedy, {"real_per_digit": (int, outputs.NONE)})
     return records
 
 
@@ -309,9 +315,10 @@ def check_real_per_digit(output_dir, real_per_digit, digits=ALL_DIGITS):
     knowledge of images the classifier may not see.
 
     Raises:
-      UserError: one line naming the --real-per-digit the generators were trained with.
+      UserError: one line naming the --real-per-digit the generators were trained with, or a run.json whose
+        real_per_digit is not a whole number.
     """
-    trained = sorted({record.get("config", {}).get("real_per_digit", 0) for record in training_records(output_dir, digits)})
+    trained = sorted({(record.get("config") or {}).get("real_per_digit") or 0 for record in training_records(output_dir, digits)})
     if not trained or trained == [real_per_digit]:
         return
     if len(trained) > 1:

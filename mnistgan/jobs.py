@@ -12,6 +12,8 @@ from mnistgan import config as config_lib, data, generators, locks, outputs
 from mnistgan.errors import UserError
 
 VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
+# What runs_left reads of a run.json (a run killed before its first record has none of it).
+RUN_FIELDS = {"steps_done": (int, outputs.NONE)}
 
 
 def resume_keys(run):
@@ -52,15 +54,19 @@ def jobs_of(config, per_digit):
 
 def runs_left(config):
     """How many of `config`'s runs have steps left to train, by their run.json (read without TensorFlow; a
-    record that is not there or says otherwise counts as left)."""
+    record that is not there or says otherwise counts as left).
+
+    Raises:
+      UserError: naming a run.json whose steps_done is not a whole number, and how to start that run over.
+    """
     if config.restart:
         return len(units_of(config)) * config.gan.runs_per_digit
     left = 0
     for unit in units_of(config):
         for run in range(1, config.gan.runs_per_digit + 1):
             folder = outputs.digit_dir(config.output_dir, unit, run)
-            record = outputs.read_json(outputs.training_files(folder).record, restart_remedy(config, unit)) or {}
-            done = record.get("status") == "done" and record.get("steps_done", 0) >= config.gan.steps
+            record = outputs.read_json(outputs.training_files(folder).record, restart_remedy(config, unit), RUN_FIELDS) or {}
+            done = record.get("status") == "done" and (record.get("steps_done") or 0) >= config.gan.steps
             left += not (done and os.path.exists(outputs.generator_path(config.output_dir, unit, run)))
     return left
 
@@ -113,8 +119,8 @@ def check_evaluator(config):
     if not config.gan.uses_evaluator:
         return
     folder = outputs.evaluator_dir(config.output_dir)
-    record = outputs.read_json(outputs.evaluator_files(config.output_dir)[1], f"delete {folder} to train the evaluator again", {"test_accuracy": outputs.NUMBER})
-    trained = config.gan.real_per_digit if record is None else record.get("real_per_digit", 0)
+    record = outputs.read_evaluator_record(config.output_dir)
+    trained = config.gan.real_per_digit if record is None else record.get("real_per_digit") or 0
     if trained != config.gan.real_per_digit:
         raise UserError(
             f"the evaluator in {folder} learned from {data.real_images_text(trained)}, and the runs it would steer from "

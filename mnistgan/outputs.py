@@ -273,15 +273,18 @@ def check_fields(record, path, remedy, types):
         raise damaged(path, f"a JSON {type(record).__name__} where a record was expected", remedy)
     for name, kind in types.items():
         if not isinstance(record.get(name), kind):
-            raise damaged(path, f"field {name!r} is missing or not a {_type_names(kind)}", remedy)
+            optional = isinstance(kind, tuple) and NONE in kind
+            raise damaged(path, f"field {name!r} is {'not' if optional else 'missing or not'} a {_type_names(kind)}", remedy)
     return record
 
 
 def _type_names(kind):
-    return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+    return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)) if k is not NONE)
 
 
 NUMBER = (int, float)
+# In a type tuple of `check_fields`: the field may be absent (or null), as in records written before it was recorded.
+NONE = type(None)
 RECORD_FIELDS = {"config": dict, "seed": int, "wall_time_s": NUMBER}
 
 
@@ -305,11 +308,15 @@ def read_json(path, remedy="delete it or rerun with --restart", types=None):
     return check_fields(record, path, remedy, types or {})
 
 
-def read_jsonl(path, remedy, types=None):
+def read_jsonl(path, remedy, types=None, check=None):
     """The records of a JSON-lines file (empty lines skipped); [] when there is no such file.
 
+    Args:
+      check: called as check(record, where, remedy) after `types` are checked, to refuse what types cannot say
+        (a matrix of the wrong shape) with `damaged`.
+
     Raises:
-      UserError: naming the file and the first line that is not a record with `types`.
+      UserError: naming the file and the first line that is not a record with `types` (or that `check` refuses).
     """
     if not os.path.exists(path):
         return []
@@ -328,6 +335,8 @@ def read_jsonl(path, remedy, types=None):
         except ValueError as e:
             raise damaged(where, e, remedy.format(line=f"line {number}")) from e
         records.append(check_fields(record, where, remedy.format(line=f"line {number}"), types or {}))
+        if check:
+            check(record, where, remedy.format(line=f"line {number}"))
     return records
 
 
@@ -474,11 +483,30 @@ def read_resumable_record(path, config, seed, resume_keys, values_before_recorde
     return record
 
 
-# What results.jsonl lines must hold for the comparison table and the report.
+# What results.jsonl lines must hold for the comparison table and the report; those with NONE were recorded later.
 RESULT_FIELDS = {
     "data_source": str, "test_accuracy": NUMBER, "per_digit_accuracy": list, "min_digit": int,
-    "impressions": int, "wall_time_s": NUMBER,
+    "impressions": int, "wall_time_s": NUMBER, "validation_accuracy": (*NUMBER, NONE), "seed": (int, NONE),
+    "real_per_digit": (int, NONE), "run_id": (str, NONE), "command": (str, NONE), "config": (dict, NONE),
+    "confusion": (list, NONE),
 }  # fmt: skip
+
+
+def _check_result(record, where, remedy):
+    """Refuses a classifier record whose per-digit figures are not of the ten digits: 10 accuracies (None for a
+    digit without test images), min_digit in 0-9, a 10x10 confusion of whole image counts >= 0 (rows: true digit)
+    where recorded, N >= 0."""
+    confusion, accuracies = record.get("confusion"), record["per_digit_accuracy"]
+    if len(accuracies) != 10 or not all(isinstance(a, (*NUMBER, NONE)) for a in accuracies) or not 0 <= record["min_digit"] <= 9:
+        raise damaged(where, "per_digit_accuracy or min_digit is not of the ten digits", remedy)
+    if confusion is not None and not (len(confusion) == 10 and all(_counts(row) for row in confusion)):
+        raise damaged(where, "field 'confusion' is not 10x10 image counts", remedy)
+    if (record.get("real_per_digit") or 0) < 0:
+        raise damaged(where, "field 'real_per_digit' is negative", remedy)
+
+
+def _counts(row):
+    return isinstance(row, list) and len(row) == 10 and all(isinstance(n, int) and n >= 0 for n in row)
 
 
 def read_results(output_dir):
@@ -488,7 +516,29 @@ def read_results(output_dir):
       UserError: naming the file and line that is not a classifier record.
     """
     remedy = "remove {line} (or the file, which only lists finished classifier runs)"
-    return read_jsonl(results_path(output_dir), remedy, RESULT_FIELDS)
+    return read_jsonl(results_path(output_dir), remedy, RESULT_FIELDS, _check_result)
+
+
+def evaluator_remedy(output_dir):
+    """What to do about a damaged or mismatched evaluator file: delete its folder, so it is trained again."""
+    return f"delete {evaluator_dir(output_dir)} to train the evaluator again"
+
+
+def read_evaluator_record(output_dir):
+    """output/evaluator/evaluator.json (accuracies in [0, 1], config, seed, and real_per_digit N >= 0, the
+    images per digit it learned from, 0: all, absent before it was recorded), or None before it is trained.
+
+    Read without TensorFlow: the parent of worker processes checks it too (jobs.check_evaluator).
+
+    Raises:
+      UserError: naming the file and `evaluator_remedy` when it is damaged.
+    """
+    path, remedy = evaluator_files(output_dir)[1], evaluator_remedy(output_dir)
+    fields = {"test_accuracy": NUMBER, "validation_accuracy": (*NUMBER, NONE), "real_per_digit": (int, NONE), "config": (dict, NONE)}
+    record = read_json(path, remedy, fields)
+    if record is not None and (record.get("real_per_digit") or 0) < 0:
+        raise damaged(path, "field 'real_per_digit' is negative", remedy)
+    return record
 
 
 def append_jsonl(path, record):

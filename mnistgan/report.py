@@ -9,6 +9,7 @@ is missing (a digit not trained, no classifier yet) is named in the report
 with the command that makes it.
 """
 
+import dataclasses
 import os
 import re
 import time
@@ -109,16 +110,17 @@ def digit_pictures(output_dir, digit, unit=None):
     }
 
 
-def build(output_dir, rows, evaluator_record, eval_samples, compared=None, compared_results=None):
+def build(output_dir, rows, evaluator_record, eval_samples, compared=None, compared_results=None, gan_recipes=None):
     """The report as a JSON-ready dict: measured digits with their pictures, classifiers, what is missing,
     this folder's family summary and those of the folders in `compared` ({folder: summary}), and the
-    comparison of data sources over this folder's results and those of `compared_results` ({folder: records})."""
+    comparison of data sources over this folder's results and those of `compared_results` ({folder: records}),
+    whose folders' GAN settings are `gan_recipes` ({folder: `gan_recipe`}; read when None)."""
     classifiers = latest_classifier_results(output_dir)
     for source, record in classifiers.items():
         record["confusion_picture"] = _relative(output_dir, outputs.confusion_path(output_dir, source))
     for row in rows:
         row["pictures"] = digit_pictures(output_dir, row["digit"], row.get("unit"))
-    summary = family_summary(output_dir, rows, classifiers)
+    summary = family_summary(output_dir, rows, classifiers, evaluator_record)
     compared = compared or {}
     minutes = {output_dir: summary["gan_core_minutes"], **{folder: s.get("gan_core_minutes") for folder, s in compared.items()}}
     results = {output_dir: outputs.read_results(output_dir), **(compared_results or {})}
@@ -128,7 +130,7 @@ def build(output_dir, rows, evaluator_record, eval_samples, compared=None, compa
         "evaluator_test_accuracy": evaluator_record.get("test_accuracy", float("nan")),
         "evaluator_validation_accuracy": evaluator_record.get("validation_accuracy"),
         # The real images the evaluator learned from (0: all): a folder's GANs are steered by one of their own N.
-        "evaluator_real_per_digit": evaluator_record.get("real_per_digit", 0),
+        "evaluator_real_per_digit": evaluator_record.get("real_per_digit") or 0,
         "digits": rows,
         "untrained_digits": [d for d in ALL_DIGITS if d not in generators.trained_digits(output_dir)],
         "training_digits": locks.digits_in_training(output_dir),
@@ -138,7 +140,7 @@ def build(output_dir, rows, evaluator_record, eval_samples, compared=None, compa
         "quality_curves": _relative(output_dir, outputs.quality_curves_path(output_dir)),
         "summary": summary,
         "compared": compared,
-        "data_table": data_table(results, minutes, {folder: "this folder" if folder == output_dir else folder for folder in results}),
+        "data_table": data_table(results, minutes, {f: "this folder" if f == output_dir else f for f in results}, gan_recipes),
     }
 
 
@@ -172,25 +174,28 @@ def largest_confusions(classifiers, count=CONFUSIONS_SHOWN):
 SUMMARY_METRICS = ("frechet_distance", "class_precision", "precision", "recall")
 
 
-def family_summary(output_dir, rows, classifiers):
+def family_summary(output_dir, rows, classifiers, evaluator_record=None):
     """This folder's row of the model-family comparison (README, `--compare-with`).
 
     The quality columns are means over the measured digits of what the synthetic
     classifier draws ("stream") when the report measured it, else of each digit's
-    kept generator ("generated"). GAN core-minutes sum each run's recorded wall
-    time times the cores it trained on (None when a run predates that record).
+    kept generator ("generated"), by the evaluator of `evaluator_record` (its
+    evaluator.json), whose images per digit (0: all) the row notes: columns measured
+    by evaluators of other images do not compare. GAN core-minutes sum each run's
+    recorded wall time times the cores it trained on (None when a run predates that record).
     """
     records = generators.training_records(output_dir, [row["digit"] for row in rows])
     timed = [r for r in records if "cores" in r and "wall_time_s" in r]
     measured = "stream" if rows and all("stream" in row for row in rows) else "generated"
     synthetic = classifiers.get("synthetic", {})
     return {
-        "family": "+".join(sorted({r.get("config", {}).get("family", "dcgan") for r in records})) or "?",
+        "family": "+".join(sorted({str((r.get("config") or {}).get("family", "dcgan")) for r in records})) or "?",
         "runs": len(records),
         "gan_core_minutes": sum(r["wall_time_s"] * r["cores"] for r in timed) / 60 if records and len(timed) == len(records) else None,
         "measured": measured,
         "digits": len(rows),
         **{m: float(np.mean([row[measured][m] for row in rows])) if rows else None for m in SUMMARY_METRICS},
+        "evaluator_real_per_digit": (evaluator_record or {}).get("real_per_digit") or 0,
         "validation_accuracy": synthetic.get("validation_accuracy"),
         "test_accuracy": synthetic.get("test_accuracy"),
         # The command that trained the folder's runs (run 1 of its first digit).
@@ -213,6 +218,7 @@ def compared_summaries(folders):
             raise UserError(f"--compare-with: {path} does not exist; {remedy}")
         number = (int, float, type(None))
         fields = {"family": str, "runs": int, "digits": int, "gan_core_minutes": number, "command": (str, type(None)), **dict.fromkeys(SUMMARY_METRICS, number)}
+        fields["evaluator_real_per_digit"] = (int, outputs.NONE)  # Absent from reports written before it was noted.
         outputs.check_fields(record["summary"], f"{path} summary", remedy, fields | dict.fromkeys(("validation_accuracy", "test_accuracy"), number))
         summaries[folder] = record["summary"]
     return summaries
@@ -222,51 +228,133 @@ def compared_summaries(folders):
 
 # The rows of that table: each data source, as the report names it.
 DATA_ROWS = (("real", "real only"), ("synthetic", "generated only"), ("real+synthetic", "real + generated"))
+# Recorded settings that leave what is learned unchanged, so seeds that differ in them are one experiment: the
+# arithmetic (the machine decides it), how often a run writes or checks, and the images per digit (the columns).
+GAN_NOT_RECIPE = ("precision", "sample_every", "checkpoint_every", "heldout_samples", "real_per_digit")
+CLASSIFIER_NOT_RECIPE = ("precision", "eval_every", "checkpoint_every", "real_per_digit")
+# Classifier settings only its generated images' stream reads (and the share, only real+synthetic batches).
+STREAM_SETTINGS = ("noise_scale", "snapshot_mixture", "rejection_candidates")
 
 
-def data_table(results, gan_minutes, names):
+def recorded_settings(config, config_class, ignored=()):
+    """{setting: value} of a recorded config (a run.json's or results.jsonl's "config") but `ignored`: a setting
+    it lacks at the value runs had before it was recorded, or "not recorded"."""
+    before = config_lib.values_before_recorded(config_class)
+    return {f.name: config.get(f.name, before.get(f.name, "not recorded")) for f in dataclasses.fields(config_class) if f.name not in ignored}
+
+
+def gan_recipe(output_dir):
+    """The GAN settings behind a folder's generators, {setting: value} ({} without any); a setting its runs
+    differ in holds their values joined by " or "."""
+    values = {}
+    for record in generators.training_records(output_dir):
+        for name, value in recorded_settings(record.get("config") or {}, config_lib.GanConfig, GAN_NOT_RECIPE).items():
+            values.setdefault(name, [])
+            values[name] += [] if value in values[name] else [value]
+    return {name: seen[0] if len(seen) == 1 else " or ".join(map(str, seen)) for name, seen in values.items()}
+
+
+def _recipe(record, gan):
+    """What decides a results.jsonl record's figure besides its seed and N, {setting: value}: the settings of its
+    classifier that its data source reads and, for a source that draws generated images, `gan` (its folder's)."""
+    source = record["data_source"]
+    ignored = CLASSIFIER_NOT_RECIPE + (() if source in config_lib.GENERATED_SOURCES else STREAM_SETTINGS)
+    ignored += () if source == "real+synthetic" else ("synthetic_share",)
+    classifier = recorded_settings(record.get("config") or {}, config_lib.ClassifierConfig, ignored)
+    recipe = {f"classifier {k}": v for k, v in classifier.items()}
+    return recipe | {f"GAN {k}": v for k, v in gan.items() if source in config_lib.GENERATED_SOURCES}
+
+
+def _difference(recipe, expected):
+    """The settings `recipe` differs from `expected` in, for one line: "GAN family mlp, not dcgan" (at most three,
+    the family first: it explains the rest)."""
+    names = [k for k in dict.fromkeys([*expected, *recipe]) if recipe.get(k, "not recorded") != expected.get(k, "not recorded")]
+    names.sort(key=lambda name: name != "GAN family")
+    text = "; ".join(f"{k} {recipe.get(k, 'not recorded')}, not {expected.get(k, 'not recorded')}" for k in names[:3])
+    return text + (f"; and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _pooled(results, gan_recipes, names):
+    """The records of each table cell: ({(data source, N): {seed: (folder, record)}}, {folder: why some are left
+    out, a difference of recipe before a seed counted twice}).
+
+    A cell pools one experiment over seeds. Its recipe (`_recipe`) is that of the newest record at its data
+    source and N of the first folder in `results` that has one (this folder's first); a seed's newest record of
+    that recipe joins it from the first folder that has one. A record of another recipe, or of a seed already
+    in the cell, is left out; one seen before (its run_id) is not counted again. Records without a seed (from
+    before it was recorded) count once per folder.
+    """
+    cells, recipes, left_out, seen = {}, {}, {}, set()
+    for folder, records in results.items():
+        newest = {}
+        for record in reversed(records):  # Newest first: a seed trained again replaces its figure.
+            newest.setdefault((record["data_source"], record.get("real_per_digit") or 0, record.get("seed")), record)
+        for (source, count, seed), record in newest.items():
+            run_id = record.get("run_id")
+            if run_id is not None and run_id in seen:
+                continue  # The same record, in two folders' results.jsonl (a folder copied).
+            seen.add(run_id)
+            recipe, where = _recipe(record, gan_recipes.get(folder, {})), f"{dict(DATA_ROWS).get(source, source)}, {_column(count)}"
+            expected, cell = recipes.setdefault((source, count), recipe), cells.setdefault((source, count), {})
+            seed = ("not recorded", folder) if seed is None else seed
+            if recipe != expected:
+                left_out.setdefault(folder, []).append((0, f"{where}: {_difference(recipe, expected)}"))
+            elif seed in cell:
+                left_out.setdefault(folder, []).append((1, f"{where}: seed {seed} counted from {names[cell[seed][0]]}"))
+            else:
+                cell[seed] = (folder, record)
+    return cells, {folder: min(reasons, key=lambda reason: reason[0])[1] for folder, reasons in left_out.items()}
+
+
+def data_table(results, gan_minutes, names, gan_recipes=None):
     """The classifier's test accuracy by data source (rows) and real images per digit (columns), over seeds.
 
-    A cell gathers, from every folder, the newest record of each seed of that
-    data source and `real_per_digit` N (0: all, for records from before it was
-    recorded), so a classifier trained again replaces its figure.
+    A cell holds one experiment at every seed recorded (`_pooled`): its records share the classifier's
+    settings and, in the generated rows, the GANs' (`gan_recipe`), and differ only in seed; `real_per_digit`
+    N is 0 (all) for records from before it was recorded.
 
     Args:
-      results: {folder: its results.jsonl records, oldest first}.
+      results: {folder: its results.jsonl records, oldest first}, this folder first.
       gan_minutes: {folder: GAN core-minutes of its generators, or None when unrecorded}.
       names: {folder: how the report names it}.
+      gan_recipes: {folder: `gan_recipe(folder)`}; read from the folders when None.
 
     Returns:
-      {"columns": [N, ...] ascending, all (0) last; "cells": {data source: {str(N): cell}}}, a cell holding the
-      mean test and validation accuracy in [0, 1], the test accuracy's standard deviation over the records (None
-      for one), the seeds, images seen, mean GAN core-minutes of the folders a generated row drew from, and the
-      folders and commands behind it.
+      {"columns": [N, ...] ascending, all (0) last; "cells": {data source: {str(N): cell}}; "left_out": {folder's
+      name: why its records, or some, are not in the table}}, a cell holding the mean test and validation accuracy
+      in [0, 1], the test accuracy's standard deviation over the records (None for one), the seeds, images seen,
+      mean GAN core-minutes of the folders a generated row drew from, and the folders and commands behind it.
     """
-    newest = {}
-    for folder, records in results.items():
-        for record in records:
-            newest[record["data_source"], record.get("real_per_digit", 0), folder, record.get("seed")] = record
-    groups = {}
-    for (source, count, folder, _), record in newest.items():
-        groups.setdefault((source, count), []).append((folder, record))
+    gan_recipes = {folder: gan_recipe(folder) for folder in results} if gan_recipes is None else gan_recipes
+    pooled, left_out = _pooled(results, gan_recipes, names)
     cells = {}
-    for (source, count), members in groups.items():
-        tests = [r["test_accuracy"] for _, r in members]
-        validations = [r["validation_accuracy"] for _, r in members if r.get("validation_accuracy") is not None]
-        folders = list(dict.fromkeys(folder for folder, _ in members))
-        minutes = [gan_minutes.get(folder) for folder in folders] if source in config_lib.GENERATED_SOURCES else [None]
-        cells.setdefault(source, {})[str(count)] = {
-            "test_accuracy": float(np.mean(tests)),
-            "test_std": float(np.std(tests, ddof=1)) if len(tests) > 1 else None,
-            "validation_accuracy": float(np.mean(validations)) if validations else None,
-            "seeds": sorted(r.get("seed") for _, r in members if r.get("seed") is not None),
-            "records": len(members),
-            "impressions": sorted({r["impressions"] for _, r in members}),
-            "gan_core_minutes": None if None in minutes else float(np.mean(minutes)),
-            "folders": [names[folder] for folder in folders],
-            "commands": list(dict.fromkeys(r["command"] for _, r in members if r.get("command"))),
-        }
-    return {"columns": sorted({count for _, count in groups}, key=lambda n: (n == 0, n)), "cells": cells}
+    for (source, count), by_seed in pooled.items():
+        members = list(by_seed.values())
+        cells.setdefault(source, {})[str(count)] = _data_cell_record(source, members, gan_minutes, names)
+    return {
+        "columns": sorted({count for _, count in pooled}, key=lambda n: (n == 0, n)),
+        "cells": cells,
+        "left_out": {names[folder]: reason for folder, reason in left_out.items()},
+    }
+
+
+def _data_cell_record(source, members, gan_minutes, names):
+    """One cell of `data_table` from its [(folder, record)]."""
+    tests = [r["test_accuracy"] for _, r in members]
+    validations = [r["validation_accuracy"] for _, r in members if r.get("validation_accuracy") is not None]
+    folders = list(dict.fromkeys(folder for folder, _ in members))
+    minutes = [gan_minutes.get(folder) for folder in folders] if source in config_lib.GENERATED_SOURCES else [None]
+    return {
+        "test_accuracy": float(np.mean(tests)),
+        "test_std": float(np.std(tests, ddof=1)) if len(tests) > 1 else None,
+        "validation_accuracy": float(np.mean(validations)) if validations else None,
+        "seeds": sorted(r.get("seed") for _, r in members if r.get("seed") is not None),
+        "records": len(members),
+        "impressions": sorted({r["impressions"] for _, r in members}),
+        "gan_core_minutes": None if None in minutes else float(np.mean(minutes)),
+        "folders": [names[folder] for folder in folders],
+        "commands": list(dict.fromkeys(r["command"] for _, r in members if r.get("command"))),
+    }
 
 
 # ---- markdown ----
@@ -370,7 +458,9 @@ def _data_section(report):
         "Test accuracy of the same classifier trained on real digits only, on generated ones only, and on batches "
         "of both, with the first N real training images of each digit (`--real-per-digit N`; the GANs behind the "
         "generated rows learned from the same N): mean over seeds ± standard deviation in points, with the seeds "
-        "and the validation accuracy; GAN core-minutes: what the generators drawn from cost.",
+        "and the validation accuracy; GAN core-minutes: what the generators drawn from cost. A cell pools one "
+        "experiment: records of this and the `--compare-with` folders with the same classifier settings (and, "
+        "generated, the same GAN settings) as the cell's first, each seed once.",
         "",
         "| data | " + " | ".join(_column(n) for n in columns) + " |",
         "|---|" + "---|" * len(columns),
@@ -378,6 +468,9 @@ def _data_section(report):
     for source, name in DATA_ROWS:
         cells = table["cells"].get(source, {})
         lines.append(f"| {name} | " + " | ".join(_data_cell(cells.get(str(n)), show_impressions) for n in columns) + " |")
+    if table.get("left_out"):
+        listed = "; ".join(f"{folder} ({reason})" for folder, reason in table["left_out"].items())
+        lines += ["", f"Left out, as not the same experiment at another seed: {listed}."]
     lines += ["", _data_sentence(table), "", "Trained by:", ""]
     for source, name in DATA_ROWS:
         for n in columns:
@@ -459,25 +552,34 @@ def _family_section(report):
         "",
         "Quality columns: means over the digits of what the synthetic classifier draws (or, where that was not "
         "measured, of the kept generators), on validation; accuracy: the classifier trained on them alone. "
-        "GAN core-minutes: each run's training time times the cores it used.",
+        "GAN core-minutes: each run's training time times the cores it used. Evaluator: the real images per digit "
+        "the evaluator that measured the quality columns learned from (`--real-per-digit`).",
         "",
-        "| folder | family | runs | GAN core-minutes | measured | Fréchet distance | class precision | precision | recall "
-        "| validation accuracy | test accuracy |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| folder | family | runs | GAN core-minutes | measured | evaluator | Fréchet distance | class precision | precision "
+        "| recall | validation accuracy | test accuracy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for folder, s in rows:
         cells = " | ".join(_number(s.get(m), ".3f") for m in SUMMARY_METRICS)
         lines.append(
             f"| {folder} | {s['family']} | {s['runs']} | {_number(s.get('gan_core_minutes'), '.1f')} | "
-            f"{measured.get(s.get('measured'), '–')} | {cells} | {_percent(s.get('validation_accuracy'))} | "
-            f"{_percent(s.get('test_accuracy'))} |"
+            f"{measured.get(s.get('measured'), '–')} | {_evaluator_images(s)} | {cells} | "
+            f"{_percent(s.get('validation_accuracy'))} | {_percent(s.get('test_accuracy'))} |"
         )
+    if len({s.get("evaluator_real_per_digit") for _, s in rows} - {None}) > 1:
+        lines += ["", "The quality columns of rows whose evaluators learned from other real images do not compare."]
     commands = [(folder, s.get("command")) for folder, s in rows if s.get("command")]
     if commands:
         lines += ["", "Trained by:", "", *(f"- {folder}: `{command}`" for folder, command in commands)]
     if not report["compared"]:
         lines += ["", "`--compare-with FOLDER,...` adds the rows of other output folders (each with its own report)."]
     return lines + [""]
+
+
+def _evaluator_images(summary):
+    """The family table's evaluator cell: "all images", "100 per digit", or "–" in a report from before it was noted."""
+    count = summary.get("evaluator_real_per_digit")
+    return "–" if count is None else f"{count:,} per digit" if count else "all images"
 
 
 def _digit_section(row, shown_before=None):
@@ -553,8 +655,9 @@ def evaluate(config, mnist, evaluator=None):
     latest_classifier_results(config.output_dir)  # Refuses a damaged results.jsonl now, not after the work.
     compared = compared_summaries(config.compare_with)
     compared_results = {folder: outputs.read_results(folder) for folder in config.compare_with}  # Refused now if damaged.
+    gan_recipes = {folder: gan_recipe(folder) for folder in (config.output_dir, *config.compare_with)}  # So are their run.json.
     evaluator = evaluator or evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-    evaluator_record = evaluation.read_evaluator_record(config.output_dir) or {}
+    evaluator_record = outputs.read_evaluator_record(config.output_dir) or {}
     rows = []
     for digit, unit, sampler, record in zip(digits, units, kept, records):
         rows.append(measure_digit(config, mnist, evaluator, digit, sampler, record, unit))
@@ -564,7 +667,7 @@ def evaluate(config, mnist, evaluator=None):
             rows[-1]["stream"] = measure_stream(config, mnist, evaluator, digit, streams[digit])
         sampling.save_latent_walk(config.output_dir, digit, sampler, config.seed, unit)
     plots.save_training_curves(config.output_dir, list(dict.fromkeys(units)))
-    report = build(config.output_dir, rows, evaluator_record, config.eval_samples, compared, compared_results)
+    report = build(config.output_dir, rows, evaluator_record, config.eval_samples, compared, compared_results, gan_recipes)
     outputs.write_json(outputs.report_path(config.output_dir, "json"), report)
     text = markdown(report)
     outputs.write_text(outputs.report_path(config.output_dir), text)

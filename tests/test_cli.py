@@ -56,6 +56,9 @@ def assert_refused(result, *fragments):
         (["--train-mnist", "--compare", "--synthetic-share", "1"], ["--synthetic-share: 1.0 is outside (0, 1)"]),
         (["--train-mnist", "--data", "real", "--synthetic-share", "0.3"], ["give --data real+synthetic or --compare"]),
         (["--train-mnist", "--data", "real+synthetic", "--synthetic-share", "0.005"], ["is 0 generated images"]),
+        # No share of a batch of one mixes both: the refusal says so, not a --synthetic-share nobody gave.
+        (["--train-mnist", "--compare", "--classifier-batch-size", "1"], ["--compare trains on real+synthetic", "--classifier-batch-size 2 or more"]),
+        (["--train-mnist", "--data", "real+synthetic", "--classifier-batch-size", "1"], ["--data real+synthetic", "--classifier-batch-size 2 or more"]),
         (["--evaluate", "--real-per-digit", "100"], ["--real-per-digit goes with --train-digits or --train-mnist"]),
         (["--evaluate", "--output-dir", "out", "--compare-with", "out/"], ["--compare-with: the output folder itself"]),
     ],

@@ -187,7 +187,15 @@ def test_first_per_digit_keeps_the_first_images_of_each_digit_and_leaves_validat
         data.first_per_digit(scarce, 0)
 
 
-def test_the_gan_stage_and_its_evaluator_get_only_the_first_images_of_each_digit(tmp_path, monkeypatch):
+def assert_first_per_digit(cut, mnist, count):
+    """`cut` holds the first `count` training images of each digit of `mnist`, and its validation and test whole."""
+    assert cut.real_per_digit == count and np.bincount(cut.train_labels, minlength=10).tolist() == [count] * 10
+    for digit in range(10):
+        np.testing.assert_array_equal(cut.train_images[cut.train_labels == digit], mnist.train_images[mnist.train_labels == digit][:count])
+    assert cut.validation_images is mnist.validation_images and cut.test_images is mnist.test_images
+
+
+def test_the_gan_stage_gets_only_the_first_images_of_each_digit(tmp_path, monkeypatch):
     from mnistgan import commands, config as config_lib, gan
 
     mnist, given = scarce_mnist(), []
@@ -196,8 +204,30 @@ def test_the_gan_stage_and_its_evaluator_get_only_the_first_images_of_each_digit
     gan_config = config_lib.GanConfig(real_per_digit=2, precision="float32", eval_every=0)
     config = config_lib.Config(action="train-digits", digits=(3, 4), workers=1, output_dir=str(tmp_path), gan=gan_config)
     assert commands.train_digits(config) == 0
-    assert given[0].real_per_digit == 2 and np.bincount(given[0].train_labels, minlength=10).tolist() == [2] * 10
-    assert given[0].validation_images is mnist.validation_images and given[0].test_images is mnist.test_images
+    assert_first_per_digit(given[0], mnist, 2)
+
+
+class EvaluatorGotItsImages(Exception):
+    """Ends a GAN command once the evaluator that would steer its runs draws its first training batch."""
+
+
+def test_the_evaluator_that_steers_the_gan_stage_learns_from_only_the_first_images_of_each_digit(tmp_path, monkeypatch):
+    from mnistgan import classifier, commands, config as config_lib
+
+    mnist, given = scarce_mnist(), []
+    monkeypatch.setattr(data, "load", lambda folder: mnist)
+
+    def real_batches(images_of, batch_size, seed, start_step):  # Where the evaluator's training takes its images.
+        given.append(images_of)
+        raise EvaluatorGotItsImages
+
+    monkeypatch.setattr(classifier, "real_batches", real_batches)
+    gan_config = config_lib.GanConfig(real_per_digit=2, precision="float32", eval_every=2)  # Runs that need an evaluator.
+    config = config_lib.Config(action="train-digits", digits=(3, 4), workers=1, output_dir=str(tmp_path), gan=gan_config)
+    with pytest.raises(EvaluatorGotItsImages):
+        commands.train_digits(config)
+    assert len(given) == 1
+    assert_first_per_digit(given[0], mnist, 2)
 
 
 def test_obtain_uses_local_copy_without_fetching(tmp_path):

@@ -85,7 +85,10 @@ def test_an_evaluator_that_steers_scarce_runs_learns_from_their_images_and_a_mis
 
     toy = dataclasses.replace(evaluation.EVALUATOR_CONFIG, steps=2, batch_size=10, eval_every=2, checkpoint_every=2)
     evaluation.load_or_train_evaluator(str(tmp_path), data.first_per_digit(tiny_mnist(60), 30), config=toy, min_accuracy=0.0)
-    assert evaluation.read_evaluator_record(str(tmp_path))["real_per_digit"] == 30
+    record = outputs.read_evaluator_record(str(tmp_path))
+    # Its config is the one it trained with, not EVALUATOR_CONFIG's real_per_digit 0 beside a top-level 30.
+    assert record["real_per_digit"] == 30 and record["config"]["real_per_digit"] == 30
+    assert record["config"]["feature_size"] == evaluation.FEATURE_SIZE and record["config"]["steps"] == 2
     run = json.load(open(outputs.training_files(outputs.evaluator_dir(str(tmp_path))).record))
     assert run["config"]["real_per_digit"] == 30  # A half-trained one resumes only on the same images.
     scarce = dataclasses.replace(tiny_config(tmp_path), output_dir=str(tmp_path))

@@ -1,5 +1,6 @@
 """The report: every section a person needs, pictures linked by relative paths, gaps named."""
 
+import dataclasses
 import json
 import os
 import re
@@ -142,17 +143,21 @@ def test_the_family_row_and_other_folders_beside_it(trained_digit, tmp_path):
     assert record["cores"] >= 1 and summary["gan_core_minutes"] == pytest.approx(record["wall_time_s"] * record["cores"] / 60)
     assert summary["measured"] == "generated" and summary["recall"] == row["generated"]["recall"]
     assert summary["validation_accuracy"] == 0.95 and summary["test_accuracy"] == 0.94
-    assert re.search(r"^\| this folder \| dcgan \| 1 \| \d+\.\d \| the kept generators \| (\d+\.\d{3} \| ){4}95\.00% \| 94\.00% \|$", text, re.M)
-    # Another folder's row, read from its report.json.
+    assert summary["evaluator_real_per_digit"] == 0  # Measured by an evaluator of all the images.
+    assert re.search(r"^\| this folder \| dcgan \| 1 \| \d+\.\d \| the kept generators \| all images \| (\d+\.\d{3} \| ){4}95\.00% \| 94\.00% \|$", text, re.M)
+    assert "do not compare" not in text
+    # Another folder's row, read from its report.json: measured by an evaluator of 100 images per digit.
     other = str(tmp_path / "other")
     os.makedirs(other)
-    outputs.write_json(outputs.report_path(other, "json"), {"summary": dict(summary, family="mlp", runs=10, test_accuracy=0.9)})
+    other_summary = dict(summary, family="mlp", runs=10, test_accuracy=0.9, evaluator_real_per_digit=100)
+    outputs.write_json(outputs.report_path(other, "json"), {"summary": other_summary})
     # And the command that trained each folder, from its run records.
     outputs.write_json(outputs.training_files(outputs.digit_dir(output, 5)).record, dict(record, command="./main.py --train-digits 5"))
     config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20, compare_with=(other,))
     assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
     text = open(outputs.report_path(output), encoding="utf-8").read()
-    assert re.search(rf"^\| {re.escape(other)} \| mlp \| 10 \| .* \| 90\.00% \|$", text, re.M)
+    assert re.search(rf"^\| {re.escape(other)} \| mlp \| 10 \| [^|]+ \| [^|]+ \| 100 per digit \| .* \| 90\.00% \|$", text, re.M)
+    assert "The quality columns of rows whose evaluators learned from other real images do not compare." in text
     assert re.search(r"^\| this folder \| dcgan \| 1 \|", text, re.M)
     assert "- this folder: `./main.py --train-digits 5`" in text
 
@@ -185,6 +190,82 @@ def test_the_table_of_real_generated_and_both_gathers_seeds_and_folders(trained_
     assert "adding generated ones moved test accuracy by +2.00 points at N = 100, +0.08 points with all real images" in table
     assert f"- real + generated, N = 100: `./main.py --train-mnist --data real+synthetic --seed 0` ({scarce})" in table
     assert "Evaluator test accuracy: " in text and "trained on all 55,000 training images." in text
+
+
+def compared_report(folder, minutes=31.25):
+    """A report.json with a family summary, as `--compare-with` needs of each folder."""
+    outputs.write_json(outputs.report_path(folder, "json"), {"summary": {
+        "family": "dcgan", "runs": 1, "digits": 1, "gan_core_minutes": minutes, "command": None,
+        **dict.fromkeys((*report.SUMMARY_METRICS, "validation_accuracy", "test_accuracy"))}})  # fmt: skip
+
+
+def test_the_table_pools_one_experiment_over_seeds_and_leaves_other_recipes_out(trained_digit, tmp_path):
+    """`--compare-with` another family's folder (as the README suggests) and another seed's folder, at the same N."""
+    output, mlp, seed1 = (str(tmp_path / name) for name in ("output", "mlp", "seed1"))
+    for folder, family, seed in ((output, "dcgan", 0), (mlp, "mlp", 0), (seed1, "dcgan", 1)):
+        shutil.copytree(trained_digit, folder)
+        path = outputs.training_files(outputs.digit_dir(folder, 5)).record
+        run = json.load(open(path))
+        # Another seed trained in another arithmetic is still the same experiment.
+        arithmetic = "float32" if seed else run["config"]["precision"]
+        outputs.write_json(path, dict(run, seed=seed, config=dict(run["config"], family=family, precision=arithmetic)))
+        if folder != output:
+            compared_report(folder)
+
+    def add(folder, source, test, seed, run_id, steps=20000):
+        config = {"steps": steps, "precision": "mixed_bfloat16"}
+        record = dict(classifier_record(source, test, test), seed=seed, run_id=run_id, config=config)
+        outputs.append_jsonl(outputs.results_path(folder), record)
+
+    add(output, "real", 0.9936, 0, "real-0")
+    add(output, "synthetic", 0.9884, 0, "dcgan-0")
+    add(mlp, "real", 0.9930, 0, "mlp-real-0")  # Seed 0 of real only again: counted once, this folder's.
+    add(mlp, "synthetic", 0.9373, 0, "mlp-0")  # Another family's generators: not this experiment.
+    add(seed1, "synthetic", 0.9890, 1, "dcgan-1")  # The same experiment at seed 1.
+    add(seed1, "synthetic", 0.9884, 0, "dcgan-0")  # This folder's record, copied: not counted twice.
+    add(seed1, "real", 0.9900, 1, "real-1-short", steps=10000)  # Another classifier recipe.
+    config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20, compare_with=(mlp, seed1))
+    assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0])) == 0
+    text = open(outputs.report_path(output), encoding="utf-8").read()
+    table = text.split("## Real, generated, and both")[1].split("\n## ")[0]
+    assert "| data | all |" in table and "| real only | 99.36% (seed 0; validation 99.36%) |" in table
+    assert re.search(r"^\| generated only \| 98\.87% ± 0\.04 \(seeds 0, 1; validation 98\.87%; GAN \d+\.\d core-min\) \|$", table, re.M)
+    assert (
+        f"Left out, as not the same experiment at another seed: {mlp} (generated only, all: GAN family mlp, not dcgan); "
+        f"{seed1} (real only, all: classifier steps 10000, not 20000)."
+    ) in table
+    cells = json.load(open(outputs.report_path(output, "json")))["data_table"]["cells"]
+    assert cells["synthetic"]["0"]["folders"] == ["this folder", seed1] and cells["real"]["0"]["records"] == 1
+
+
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("real_per_digit", "100", "field 'real_per_digit' is not a int"),
+        ("real_per_digit", -1, "field 'real_per_digit' is negative"),
+        ("confusion", [[0] * 10] * 9, "field 'confusion' is not 10x10 image counts"),
+        ("confusion", [[0] * 9] * 10, "field 'confusion' is not 10x10 image counts"),
+        ("seed", "0", "field 'seed' is not a int"),
+        ("per_digit_accuracy", [0.9] * 9, "per_digit_accuracy or min_digit is not of the ten digits"),
+        ("min_digit", 10, "per_digit_accuracy or min_digit is not of the ten digits"),
+        ("command", ["./main.py"], "field 'command' is not a str"),
+    ],
+)
+def test_a_hand_edited_classifier_record_is_one_line_naming_it(trained_digit, tmp_path, field, value, reason):
+    """Here or in a `--compare-with` folder, before any measuring."""
+    output, other = str(tmp_path / "output"), str(tmp_path / "other")
+    shutil.copytree(trained_digit, output)
+    compared_report(other)
+    outputs.append_jsonl(outputs.results_path(output), classifier_record("real", 0.99, 0.99))
+    outputs.append_jsonl(outputs.results_path(other), dict(classifier_record("real", 0.99, 0.99), **{field: value}))
+    config = config_lib.Config(action="evaluate", output_dir=output, eval_samples=20, compare_with=(other,))
+    where = f"{outputs.results_path(other)} line 1"
+    remedy = "remove line 1 (or the file, which only lists finished classifier runs)"
+    with pytest.raises(UserError, match=rf"^{re.escape(where)} is damaged \({reason}\); {re.escape(remedy)}$"):
+        report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0]))
+    os.replace(outputs.results_path(other), outputs.results_path(output))
+    with pytest.raises(UserError, match=rf"^{re.escape(outputs.results_path(output))} line 1 is damaged \({reason}\)"):
+        report.evaluate(dataclasses.replace(config, compare_with=()), tiny_mnist(60), ScriptedEvaluator([3.0, 0.0]))
 
 
 @pytest.mark.parametrize(
