@@ -125,7 +125,8 @@ def test_the_start_line_says_which_precision_runs_and_why(tmp_path, real_mnist_d
     env = dict(os.environ, MNISTGAN_CACHE_DIR=str(cache))
     output = str(tmp_path / "out")
     args = ["--train-digits", "3", "--preset", "fast", "--steps", "2", "--sample-every", "2", "--checkpoint-every", "2",
-            "--eval-every", "0", "--snapshots", "0", "--output-dir", output, "--mnist-dir", real_mnist_dir]  # fmt: skip
+            "--eval-every", "0", "--snapshots", "0", "--batch-size", "8", "--generator-width", "0.25",
+            "--discriminator-width", "0.25", "--output-dir", output, "--mnist-dir", real_mnist_dir]  # fmt: skip
     result = run_main(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert "precision float32: bfloat16 is 4.6x slower here" in result.stderr
