@@ -1,13 +1,13 @@
 """Which arithmetic the networks train in: `--precision auto|float32|bfloat16`.
 
 bfloat16 (Keras' `mixed_bfloat16` policy: bfloat16 arithmetic, float32 weights) is
-about twice as fast as float32 on CPUs with native bfloat16 (AVX-512 BF16, AMX)
-and on GPUs of compute capability 8.0 or more. Elsewhere TensorFlow has no fast
+faster than float32 on CPUs with native bfloat16 (AVX-512 BF16, AMX; a GAN step 1.6
+times as fast on a Zen 4 AMD EPYC) and on GPUs of compute capability 8.0 or more. Elsewhere TensorFlow has no fast
 bfloat16 kernel for a convolution's backward pass: on an AVX2-only AMD EPYC the
 discriminator's 5x5 convolution took 18 times as long as in float32. So `auto` is
 a property of the machine, decided by measuring it: the discriminator's widest
 convolution, forward and backward, timed in both precisions in a short-lived
-process (about a second), once per machine; the verdict is cached under the
+process (a few seconds with TensorFlow's start), once per machine; the verdict is cached under the
 processor and the TensorFlow version (`cache_path`). CPU flags only name the
 reason in the start line.
 
@@ -15,8 +15,8 @@ A run keeps the precision it started in: a config value of "auto" matches any
 recorded one when a run resumes (outputs.read_resumable_record), and the run
 takes its record's (`run_policy`).
 
-This module imports only the standard library at the top, so that a process that
-hands work out stays free of TensorFlow.
+This module imports only the standard library, absl and `environment` at the top, so
+that a process that hands work out stays free of TensorFlow.
 """
 
 import dataclasses
@@ -304,7 +304,7 @@ def decided(config, requested):
     """`config` (a `Config`) knowing what "auto" stands for on this machine, after the start line that says it.
 
     Call it once per command, after the checks that need no TensorFlow: the first time on a machine it
-    measures (a second or two in a fresh process); the processes the command starts then take the verdict.
+    measures (a few seconds in a fresh process); the processes the command starts then take the verdict.
 
     Args:
       requested: the precision of the networks the command trains (config.gan's or config.classifier's).
