@@ -117,6 +117,20 @@ _COVERAGE_FOCUS = flags.DEFINE_float(
     f"(evaluator features) to this power; 0: uniformly (presets: {config_lib.preset_values('coverage_focus')}).",
     lower_bound=0,
 )
+_NEGATIVE_WEIGHT = flags.DEFINE_float(
+    "negative-weight",
+    None,
+    "Weight in the discriminator's loss of real images of the other nine digits, judged as not this digit "
+    "(Rumi-GAN's negatives); 0: none (default 0).",
+    lower_bound=0,
+)
+_NEGATIVE_FOCUS = flags.DEFINE_float(
+    "negative-focus",
+    None,
+    "Weigh each negative by the discriminator's probability that it is real to this power (a focal loss), so the "
+    "other digits' images it already tells apart fade; 0: all alike (default 0). Goes with --negative-weight.",
+    lower_bound=0,
+)
 _LABEL_SMOOTHING = flags.DEFINE_float(
     "label-smoothing",
     None,
@@ -294,6 +308,8 @@ def make_config(argv):
         raise UserError(f"--label-smoothing: {_LABEL_SMOOTHING.value} is outside [0, 1)")
     if _FAMILY.present and action != "train-digits":
         raise UserError("--family goes with --train-digits; the other commands use what generators.json lists")
+    if _NEGATIVE_FOCUS.value and not _NEGATIVE_WEIGHT.value:
+        raise UserError("--negative-focus weighs the negatives of --negative-weight: give --negative-weight above 0 too")
     if _LR_DECAY.value is not None and not 0 <= _LR_DECAY.value < 1:
         raise UserError(f"--lr-decay: {_LR_DECAY.value} is outside [0, 1)")
     if _EMA_MOMENTUM.value is not None and not 0 <= _EMA_MOMENTUM.value < 1:
@@ -365,6 +381,8 @@ def make_config(argv):
             lr_decay_fraction=_LR_DECAY.value,
             coverage_focus=_COVERAGE_FOCUS.value,
             label_smoothing=_LABEL_SMOOTHING.value,
+            negative_weight=_NEGATIVE_WEIGHT.value,
+            negative_focus=_NEGATIVE_FOCUS.value,
             ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,

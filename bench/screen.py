@@ -10,10 +10,11 @@ into bench/out/screen/<label>-seed<N>/, then each digit's kept generator.keras i
 measured against that digit's validation images with the shared evaluator
 (Fréchet distance, class precision, k-NN precision and recall; --samples
 generated images, as `--evaluate` measures), and so is the mixture the preset's
-classifier would draw from (its snapshots, runs and noise scale: the last two columns),
-and with --rejection-candidates that mixture filtered by discriminator rejection sampling. The evaluator is trained once in
-bench/out/screen/evaluator/ and shared by every variant, so their numbers are
-comparable. Test images are never read. Each variant and seed appends a block to
+classifier would draw from (its snapshots, runs and noise scale: the last three columns;
+its class precision is the share of its images the evaluator reads as the digit), and with
+--rejection-candidates that mixture filtered by discriminator rejection sampling. The
+evaluator is trained once in bench/out/screen/evaluator/ and shared by every variant, so
+their numbers are comparable. Test images are never read. Each variant and seed appends a block to
 bench/screen.md; a finished variant and seed is measured again, not retrained.
 """
 
@@ -87,12 +88,12 @@ def block(label, flags_text, seed, seconds, qualities, runs):
         f"GAN stage {seconds / 60:.1f} min for digits {','.join(map(str, qualities))}; {_SAMPLES.value} samples per digit, "
         "validation images.",
         "",
-        "| digit | best step | Fréchet distance | class precision | precision | recall | mixture precision | mixture recall |",
-        "|---|---|---|---|---|---|---|---|",
+        "| digit | best step | Fréchet distance | class precision | precision | recall | mixture class precision | mixture precision | mixture recall |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
 
     def values(kept, mixtures):
-        return [getattr(kept, m) for m in METRICS] + [mixtures[1].precision, mixtures[1].recall]
+        return [getattr(kept, m) for m in METRICS] + [mixtures[1].class_precision, mixtures[1].precision, mixtures[1].recall]
 
     for digit, (kept, mixtures) in qualities.items():
         record = outputs.read_json(os.path.join(outputs.digit_dir(runs, digit), "run.json")) or {}

@@ -32,7 +32,7 @@ from absl import logging
 
 from mnistgan import data, generators, locks, outputs, precision
 from mnistgan.errors import UserError
-from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label, units_of
+from mnistgan.jobs import check_settings, job_locks, mnist_jobs, run_label, units_of
 from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
@@ -233,7 +233,7 @@ def train_job(config, job, threads, events, verbosity, *earlier):
     """One (unit, run) job in a fresh Ray worker process; returns its `DigitResult`.
 
     Args:
-      job: (unit, run, train, validation), as `jobs.jobs_of` makes it.
+      job: (unit, run, train, validation, negatives), as `jobs.jobs_of` makes it.
       threads: TensorFlow threads, the CPUs the task reserved.
       events: the driver's `ray.util.queue.Queue` for progress lines.
       earlier: results of runs this one must wait for (coverage-targeted runs); Ray resolves them first.
@@ -302,7 +302,7 @@ def train_digits(config, mnist):
         config = _restart(config)
         workers.check_digits_apart(config)
         workers.train_evaluator_if_missing(config, mnist)
-        jobs = jobs_of(config, data.per_digit(mnist, config.digits))
+        jobs = mnist_jobs(config, mnist)
         token = _write_token(config.output_dir)
         with connected(config.address) as ray:
             nodes = preflight(ray, config.output_dir, token)

@@ -154,6 +154,12 @@ class GanConfig:
     label_smoothing: float = resumable(0.0, before_recorded=0.0)
     # The run learns from the first this many training images of each digit (data.first_per_digit; 0: all 55,000).
     real_per_digit: int = resumable(0, before_recorded=0)
+    # Weight in D's loss of real images of the other nine digits judged as "not this digit" (Rumi-GAN's
+    # negatives; 0: none). Each D step shows as many of them as generated images (gan_step.GanStep).
+    negative_weight: float = resumable(0.0, before_recorded=0.0)
+    # Each negative's term weighted by D's probability that it is real to this power (a focal loss: the
+    # negatives D already tells apart fade; 0: every negative alike).
+    negative_focus: float = resumable(0.0, before_recorded=0.0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.
@@ -443,6 +449,8 @@ def check_family(gan):
     if gan.family in CONDITIONAL_FAMILIES:
         if gan.coverage_focus > 0:
             raise UserError(f"--coverage-focus weighs one digit's images; the {gan.family} family trains one network for all digits")
+        if gan.negative_weight > 0:
+            raise UserError(f"--negative-weight shows a digit's GAN the other digits; the {gan.family} family learns every digit with its label")
         if not gan.generator_step_dropout:
             raise UserError(f"the {gan.family} family keeps D's dropout in the generator step (its D takes two inputs)")
 

@@ -117,6 +117,11 @@ def per_digit(mnist, digits):
     return [(d, digit_images(mnist, "train", d), digit_images(mnist, "validation", d)) for d in digits]
 
 
+def other_digits(mnist, digit):
+    """uint8 training images (n, 28, 28) of every digit but `digit`: a per-digit GAN's negatives (GanConfig.negative_weight)."""
+    return mnist.train_images[mnist.train_labels != digit]
+
+
 def to_float(images):
     """uint8 [0, 255] (..., 28, 28) -> float32 (..., 28, 28, 1) in [0, 1]."""
     return (np.asarray(images, np.float32) / 255.0)[..., np.newaxis]

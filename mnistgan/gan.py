@@ -24,7 +24,7 @@ from absl import logging
 
 from mnistgan import config as config_lib, coverage, data, gan_files, gan_monitor, gan_state, gan_step, generators, harness, locks, outputs, precision
 from mnistgan.errors import UserError
-from mnistgan.jobs import VALUES_BEFORE_RECORDED, job_locks, jobs_of, restart_remedy, resume_keys, run_label, units_of
+from mnistgan.jobs import VALUES_BEFORE_RECORDED, job_locks, mnist_jobs, restart_remedy, resume_keys, run_label, units_of
 from mnistgan.progress import Progress
 from mnistgan.results import DigitResult, exit_status, print_summary
 
@@ -57,9 +57,14 @@ class DigitTraining:
         steps): a `Progress`, or what reports to a parent process.
       run: which of the digit's `runs_per_digit` independent runs (1-based).
       attempt: an `ownership.Attempt` (cluster.py): it claims the folder and stops once a newer one has.
+      negatives: uint8 (n, 28, 28) training images of the other digits, which D learns to tell from this
+        one (`GanConfig.negative_weight`); None: none.
     """
 
-    def __init__(self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress, run=1, attempt=None):
+    def __init__(
+        self, config, digit, train_images=None, validation_images=None, evaluator=None, progress=Progress, run=1, attempt=None,
+        negatives=None,
+    ):  # fmt: skip
         self.config = config
         self.attempt = attempt  # An `ownership.Attempt` on a cluster; None where locks keep one writer.
         self.make_progress = progress
@@ -79,6 +84,7 @@ class DigitTraining:
         self.files = self._files()
         self.train_images = None if train_images is None else data.to_float(train_images)
         self.validation_images = None if validation_images is None else data.to_float(validation_images)
+        self.negatives = None if negatives is None else data.to_float(negatives)
         self.train_labels = self.validation_labels = None  # A conditional unit's (ConditionalTraining).
         self.seed = self._seed()
         self.coverage_path = os.path.join(self.folder, "coverage.npz")
@@ -104,7 +110,7 @@ class DigitTraining:
 
     def new_state(self, draw_weights=None):
         """A new `GanState` of this run's images (and labels)."""
-        return gan_state.GanState(self.gan_config, self.train_images, self.seed, draw_weights, self.train_labels)
+        return gan_state.GanState(self.gan_config, self.train_images, self.seed, draw_weights, self.train_labels, self.negatives)
 
     def selection(self):
         """The `gan_monitor.Selection` that measures this run's generator and keeps the best."""
@@ -206,7 +212,7 @@ class DigitTraining:
         if step_fn is None:
             step_fn = gan_step.GanStep(self.new_state(draw_weights))
         else:
-            step_fn.state.reset(self.train_images, self.seed, draw_weights, self.train_labels)
+            step_fn.state.reset(self.train_images, self.seed, draw_weights, self.train_labels, self.negatives)
         loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy, guard)
         loop.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
@@ -367,8 +373,8 @@ def train_jobs(config, jobs, evaluator=None, progress=Progress, attempt=None):
 
     Args:
       config: the whole `Config`.
-      jobs: iterable of (digit, run, train_images, validation_images), uint8
-        (n, 28, 28), as `jobs_of` makes them.
+      jobs: iterable of (digit, run, train_images, validation_images, negatives), uint8
+        (n, 28, 28) (negatives: None, or the other digits' training images), as `jobs.jobs_of` makes them.
       evaluator: as `DigitTraining` takes it.
       progress: makes each digit's progress reporter, as `DigitTraining` takes it.
       attempt: as `DigitTraining` takes it (a cluster task's, which trains one job).
@@ -376,18 +382,18 @@ def train_jobs(config, jobs, evaluator=None, progress=Progress, attempt=None):
     # One state and compiled step for all runs of a GanConfig (see GanState.reset); runs differ in it only
     # when one resumes in another precision than "auto" chooses here.
     shared = {}
-    for unit, run, train, validation in jobs:
-        training = unit_training(config, unit, train, validation, evaluator, progress, run, attempt)
+    for unit, run, train, validation, negatives in jobs:
+        training = unit_training(config, unit, train, validation, evaluator, progress, run, attempt, negatives)
         if training.gan_config not in shared:
             shared[training.gan_config] = gan_step.GanStep(training.new_state())
         yield training.train(shared[training.gan_config])
 
 
-def unit_training(config, unit, train=None, validation=None, evaluator=None, progress=Progress, run=1, attempt=None):
+def unit_training(config, unit, train=None, validation=None, evaluator=None, progress=Progress, run=1, attempt=None, negatives=None):
     """The training of one job's unit: a `DigitTraining` for a digit, a `ConditionalTraining` for a family's name."""
     if isinstance(unit, str):
         return ConditionalTraining(config, unit, train, validation, evaluator, progress, run, attempt)
-    return DigitTraining(config, unit, train, validation, evaluator, progress, run, attempt)
+    return DigitTraining(config, unit, train, validation, evaluator, progress, run, attempt, negatives)
 
 
 class ConditionalTraining(DigitTraining):
@@ -467,7 +473,7 @@ def train_digits(config, mnist, evaluator=None, held=False):
             from mnistgan import evaluation  # Deferred: only runs that select need it.
 
             evaluator = evaluation.load_or_train_evaluator(config.output_dir, mnist, seed=config.seed)
-        results = list(train_jobs(config, jobs_of(config, data.per_digit(mnist, config.digits)), evaluator))
+        results = list(train_jobs(config, mnist_jobs(config, mnist), evaluator))
         generators.record_training(config.output_dir, results)
     print_summary(results)
     return exit_status(results)

@@ -20,9 +20,11 @@ class GanState:
       draw_weights: float (n,) probabilities of drawing each real image
         (coverage.py), or None to draw them uniformly.
       labels: int32 (n,) digits of the real images, for a conditional family (None: one digit's images).
+      negatives: float32 (m, 28, 28, 1) in [0, 1], the other digits' training images, which D learns to
+        judge as not this digit (`GanConfig.negative_weight`); None: none.
     """
 
-    def __init__(self, config, real_images, seed, draw_weights=None, labels=None):
+    def __init__(self, config, real_images, seed, draw_weights=None, labels=None, negatives=None):
         self.config = config
         self.generator, self.discriminator = self._build_networks()
         use_ema = config.ema_momentum > 0
@@ -42,6 +44,7 @@ class GanState:
         self.draw_cdf = tf.Variable([1.0], shape=tf.TensorShape([None]), trainable=False)
         self.weighted = tf.Variable(False, trainable=False)
         self.labels = tf.Variable(tf.zeros([0], tf.int32), shape=tf.TensorShape([None]), trainable=False)
+        self.negatives = tf.Variable(tf.zeros([0, *networks.IMAGE_SHAPE]), shape=tf.TensorShape([None, *networks.IMAGE_SHAPE]), trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.rng = tf.random.Generator.from_seed(seed)
         # These keyword names are the checkpoint's object names: changing one breaks every resume.
@@ -56,10 +59,11 @@ class GanState:
             # random state); without them a resumed run drifts from a straight one.
             layer_seeds=networks.seed_states(self.discriminator) + networks.seed_states(self.generator),
         )
-        self.reset(real_images, seed, draw_weights, labels)
+        self.reset(real_images, seed, draw_weights, labels, negatives)
 
-    def reset(self, real_images, seed, draw_weights=None, labels=None):
-        """Starts a fresh run on `real_images` (drawn by `draw_weights`): new weights from `seed`, empty optimizers, step 0.
+    def reset(self, real_images, seed, draw_weights=None, labels=None, negatives=None):
+        """Starts a fresh run on `real_images` (drawn by `draw_weights`; `negatives` beside them): new weights from
+        `seed`, empty optimizers, step 0.
 
         Every trace of a Keras optimizer step stays in TensorFlow's gradient
         registry for the life of the process (about 120 MiB each here), so the
@@ -75,6 +79,7 @@ class GanState:
             optimizer.learning_rate = rate  # The one that does not start at zero.
         self.real.assign(real_images)
         self.labels.assign(np.zeros([0], np.int32) if labels is None else np.asarray(labels, np.int32))
+        self.negatives.assign(np.zeros([0, *networks.IMAGE_SHAPE], np.float32) if negatives is None else negatives)
         self.weighted.assign(draw_weights is not None)
         if draw_weights is not None:
             cdf = np.cumsum(np.asarray(draw_weights, np.float64))

@@ -24,8 +24,8 @@ class GanStep:
     Args:
       state: the `gan_state.GanState` it trains; its `config` chooses the loss
         (`losses.LOSSES`), the augmentation (`augment`), the R1 penalty, the
-        mode-seeking term, mixed batches, the generator step's dropout, packing
-        and the learning-rate decay.
+        mode-seeking term, mixed batches, the generator step's dropout, packing,
+        the other digits as negatives and the learning-rate decay.
     """
 
     def __init__(self, state):
@@ -61,9 +61,11 @@ class GanStep:
         # A conditional family's D step shows it generated images of the real batch's labels (as cGAN_mnist
         # does); its G step draws labels as often as the training data holds them.
         labels = tf.gather(state.labels, index) if self.conditional else None
+        negatives = self._negatives() if cfg.negative_weight > 0 else None
         d_vars = state.discriminator.trainable_variables
         with tf.GradientTape() as tape:
-            d_loss = self.d_loss(real, state.generator(self._generator_input(self._noise(), labels), training=True), labels)
+            fake = state.generator(self._generator_input(self._noise(), labels), training=True)
+            d_loss = self.d_loss(real, fake, labels, negatives)
         state.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_vars = state.generator.trainable_variables
         z = self._noise()
@@ -96,6 +98,12 @@ class GanStep:
 
         return tf.cond(state.weighted, weighted, uniform)
 
+    def _negatives(self):
+        """As many of the other digits' training images as a step's generated ones, drawn uniformly."""
+        state = self.state
+        index = state.rng.uniform([self._images_per_side()], 0, tf.shape(state.negatives)[0], dtype=tf.int32)
+        return tf.gather(state.negatives, index)
+
     def _drawn_labels(self):
         """int32 (images per side,) labels for the generator step, as often as the training data holds each."""
         state = self.state
@@ -112,15 +120,21 @@ class GanStep:
     def _noise(self):
         return self.state.rng.normal([self._images_per_side(), self.config.latent_dim])
 
-    def d_loss(self, real, fake, labels=None):
-        """D's loss on a real and a fake batch (both of `labels`, for a conditional family), with the R1 penalty when `r1_gamma` > 0."""
-        gamma = self.config.r1_gamma
+    def d_loss(self, real, fake, labels=None, negatives=None):
+        """D's loss on a real and a fake batch (both of `labels`, for a conditional family), with the R1 penalty when
+        `r1_gamma` > 0 and, given `negatives` (other digits' images), their term weighted by `negative_weight`."""
+        cfg = self.config
+        gamma = cfg.r1_gamma
         real = self._augment(real)
         with tf.GradientTape(watch_accessed_variables=False) as input_tape:
             input_tape.watch(real)
-            real_logits, fake_logits = self._judge_pair(real, fake, augmented=True, labels=(labels, labels))
+            real_logits, fake_logits, *negative_logits = self._judge_pair(
+                real, fake, augmented=True, labels=(labels, labels), negatives=negatives
+            )
             real_total = tf.reduce_sum(real_logits)  # Inside the tape, so its gradient at `real` exists.
-        loss = self.d_loss_fn(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
+        loss = self.d_loss_fn(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
+        if negatives is not None:
+            loss += cfg.negative_weight * losses.negative_discriminator(cfg.loss, negative_logits[0], cfg.negative_focus)
         if gamma > 0:
             loss += gamma / 2 * losses.r1_penalty(input_tape.gradient(real_total, real))
         return loss
@@ -128,8 +142,10 @@ class GanStep:
     def _augment(self, images):
         return augment.diff_augment(images, self.config.augment, self.state.rng)
 
-    def _judge_pair(self, real, fake, need_real=True, augmented=False, dropout=True, labels=(None, None)):
-        """D's logits (training mode) for a real and a fake batch of equal size.
+    def _judge_pair(self, real, fake, need_real=True, augmented=False, dropout=True, labels=(None, None), negatives=None):
+        """D's logits (training mode) for a real and a fake batch of equal size: (real's, fake's), and
+        with `negatives` (a batch of other digits' images, as many as `fake`) their logits third; apart from
+        the real batch, negatives are judged in one batch with the generated images.
 
         With `mixed_batches`, both go through D as one batch, so D's batch norm
         keeps the difference between them (a grey fake batch stays greyer than
@@ -137,20 +153,24 @@ class GanStep:
         the generator step shows D the fake batch alone. Both batches are
         augmented here (`augment`) unless `augmented` says `real` already is.
         `dropout` False switches D's dropout off (batch statistics stay).
-        `labels` are the (real, fake) batches' labels for a conditional family's D.
+        `labels` are the (real, fake) batches' labels for a conditional family's D (which takes no negatives).
         """
         fake = self._augment(fake)
         if not augmented and (need_real or self.config.mixed_batches):
             real = self._augment(real)
+        batches = [real, fake] + ([] if negatives is None else [self._augment(negatives)])
         discriminator, packing = self.state.discriminator, self.config.packing
         real_labels, fake_labels = labels
-        if self.config.mixed_batches:  # Both sides hold whole packs, so no pack mixes them.
+        if self.config.mixed_batches:  # Every batch holds whole packs, so no pack mixes two kinds.
             both = None if real_labels is None else tf.concat([real_labels, fake_labels], axis=0)
-            logits = discriminate(discriminator, tf.concat([real, fake], axis=0), dropout, packing, both)
-            real_packs = tf.shape(real)[0] // packing
-            return logits[:real_packs], logits[real_packs:]
+            logits = discriminate(discriminator, tf.concat(batches, axis=0), dropout, packing, both)
+            return tuple(tf.split(logits, [tf.shape(batch)[0] // packing for batch in batches]))
         real_logits = discriminate(discriminator, real, dropout, packing, real_labels) if need_real else None
-        return real_logits, discriminate(discriminator, fake, dropout, packing, fake_labels)
+        if negatives is None:
+            return real_logits, discriminate(discriminator, fake, dropout, packing, fake_labels)
+        # Beside the generated images, so that D's batch norm keeps what sets them apart from the real batch.
+        logits = discriminate(discriminator, tf.concat(batches[1:], axis=0), dropout, packing)
+        return (real_logits, *tf.split(logits, 2))
 
 
 def discriminate(discriminator, images, dropout=True, packing=1, labels=None):

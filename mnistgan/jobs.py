@@ -33,23 +33,34 @@ def run_label(unit, run=1):
     return name if run == 1 else f"{name} (run {run})"
 
 
-def jobs_of(config, per_digit):
-    """The (unit, run, train, validation) jobs of `config`: every unit's run 1, then every run 2, ...
+def jobs_of(config, per_digit, negatives=None):
+    """The (unit, run, train, validation, negatives) jobs of `config`: every unit's run 1, then every run 2, ...
 
     So every digit has a generator as early as one run per digit allows. A digit's
-    job holds its uint8 (n, 28, 28) training and validation images; a conditional
-    family's holds (images, int digits) of all the digits, in one job per run.
+    job holds its uint8 (n, 28, 28) training and validation images, and the other digits'
+    training images when its GAN learns from them (`GanConfig.negative_weight`), else None;
+    a conditional family's holds (images, int digits) of all the digits, in one job per run.
 
     Args:
       config: the whole `Config`.
       per_digit: (digit, train_images, validation_images) tuples, as `data.per_digit` makes them.
+      negatives: {digit: uint8 images of the other digits}, as `data.other_digits` makes them; None: none.
     """
     per_digit = list(per_digit)
+    negatives = negatives or {}
     runs = range(1, config.gan.runs_per_digit + 1)
     if config.gan.family in config_lib.CONDITIONAL_FAMILIES:
         train, validation = ((np.concatenate([p[i] for p in per_digit]), np.concatenate([[p[0]] * len(p[i]) for p in per_digit])) for i in (1, 2))
-        return [(config.gan.family, run, train, validation) for run in runs]
-    return [(digit, run, train, validation) for run in runs for digit, train, validation in per_digit]
+        return [(config.gan.family, run, train, validation, None) for run in runs]
+    return [(digit, run, train, validation, negatives.get(digit)) for run in runs for digit, train, validation in per_digit]
+
+
+def mnist_jobs(config, mnist):
+    """`jobs_of` `config` with its digits' images from `mnist` (a `data.Mnist`), and their negatives when it asks for them."""
+    negatives = None
+    if config.gan.negative_weight > 0:
+        negatives = {digit: data.other_digits(mnist, digit) for digit in config.digits}
+    return jobs_of(config, data.per_digit(mnist, config.digits), negatives)
 
 
 def runs_left(config):

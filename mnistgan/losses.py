@@ -37,6 +37,31 @@ LOSSES = {
     "non_saturating": (non_saturating_discriminator, non_saturating_generator),
     "hinge": (hinge_discriminator, hinge_generator),
 }
+# Each loss's term for one logit of an image D should call fake, the fake half of its D loss per image.
+FAKE_TERMS = {
+    "non_saturating": tf.nn.softplus,  # -log(1 - sigmoid(logit)).
+    "hinge": lambda logits: tf.nn.relu(1.0 + logits),
+}
+
+
+def negative_discriminator(loss, negative_logits, focus=0.0):
+    """D's term for negatives (Asokan & Seelamantula's Rumi-GAN): real images of other digits, judged fake.
+
+    Args:
+      loss: a name in LOSSES; the negatives take the term its D loss gives generated images.
+      negative_logits: D's logits (packs, 1) for packs of negatives.
+      focus: gamma of a focal loss (Lin et al. 2017): each negative's term is weighted by
+        sigmoid(logit) ** gamma, D's probability that it is real, held constant in the gradient, so
+        the negatives D already rejects fade and those it takes for this digit count; 0: all alike.
+
+    Returns:
+      A float32 scalar >= 0, the mean over the negatives, which the training step weighs by `negative_weight`.
+    """
+    logits = tf.cast(negative_logits, tf.float32)
+    terms = FAKE_TERMS[loss](logits)
+    if focus > 0:
+        terms *= tf.stop_gradient(tf.sigmoid(logits) ** focus)
+    return tf.reduce_mean(terms)
 
 
 def r1_penalty(real_gradients):

@@ -25,7 +25,7 @@ from absl import logging
 
 from mnistgan import data, environment, generators, locks, outputs, precision
 from mnistgan.errors import UserError
-from mnistgan.jobs import check_settings, job_locks, jobs_of, run_label, runs_left
+from mnistgan.jobs import check_settings, job_locks, mnist_jobs, run_label, runs_left
 from mnistgan.progress import ProgressBoard, RelayedProgress
 from mnistgan.results import exit_status, print_summary
 
@@ -60,7 +60,7 @@ def train_digits(config, mnist):
         generators.prepare_training(config)
         check_settings(config)  # A changed flag is refused before any process starts TensorFlow.
         config = precision.decided(config, config.gan.precision)  # Once, here: the workers take the verdict.
-        jobs = jobs_of(config, data.per_digit(mnist, config.digits))
+        jobs = mnist_jobs(config, mnist)
         workers = max(1, min(config.workers, runs_left(config)))  # A worker with nothing to train leaves its cores idle.
         results = _train_in_pool(config, mnist, jobs, workers, threads_per_worker(workers))
         ordered = [results[digit, run] for digit, run, *_ in jobs]

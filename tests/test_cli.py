@@ -49,6 +49,9 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--lr-decay", "1"], ["--lr-decay: 1.0 is outside [0, 1)"]),
         (["--train-digits", "1", "--packing", "0"], ["--packing"]),
         (["--train-digits", "1", "--label-smoothing", "1"], ["--label-smoothing: 1.0 is outside [0, 1)"]),
+        (["--train-digits", "1", "--negative-weight", "-0.1"], ["--negative-weight"]),
+        (["--train-digits", "1", "--negative-focus", "2"], ["--negative-focus", "give --negative-weight above 0 too"]),
+        (["--train-digits", "1", "--family", "cdcgan", "--negative-weight", "0.1"], ["--negative-weight", "cdcgan family"]),
         (["--train-digits", "1", "--family", "mlp", "--minibatch-std-group", "4"], ["--minibatch-std-group", "mlp family"]),
         (["--train-digits", "1", "--family", "gan"], ["--family"]),
         (["--train-mnist", "--family", "mlp"], ["--family goes with --train-digits"]),
@@ -118,6 +121,7 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
         ("--coverage-focus=2", "coverage_focus", 2.0),
         ("--family=mlp", "family", "mlp"),
         ("--label-smoothing=0.2", "label_smoothing", 0.2),
+        ("--negative-weight=0.1", "negative_weight", 0.1),
     ],
 )
 def test_technique_flags_reach_the_gan_config(flag, field, value):

@@ -283,3 +283,20 @@ def test_set_up_mnist_is_the_verified_real_one(real_mnist_dir):
     assert len(mnist.train_images) == 55000 and len(mnist.validation_images) == 5000
     # MNIST's published test-set count of each digit.
     assert np.bincount(mnist.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_a_digits_negatives_are_the_other_digits_training_images_and_only_when_asked_for():
+    from mnistgan import config as config_lib, jobs
+
+    mnist = data.first_per_digit(scarce_mnist(), 3)
+    gan_config = config_lib.GanConfig(negative_weight=0.1, runs_per_digit=2)
+    config = config_lib.Config(action="train-digits", digits=(3, 4), gan=gan_config)
+    made = jobs.mnist_jobs(config, mnist)
+    assert [job[:2] for job in made] == [(3, 1), (4, 1), (3, 2), (4, 2)]
+    for digit, _, train, _, negatives in made:
+        np.testing.assert_array_equal(train, mnist.train_images[mnist.train_labels == digit])
+        # Image i is all i: the 27 training images of the nine other digits, none of the validation or test split.
+        expected = sorted(int(image[0, 0]) for image, label in zip(mnist.train_images, mnist.train_labels) if label != digit)
+        assert sorted(int(image[0, 0]) for image in negatives) == expected and len(expected) == 27
+    plain = config_lib.Config(action="train-digits", digits=(3,))
+    assert [job[4] for job in jobs.mnist_jobs(plain, mnist)] == [None]

@@ -154,3 +154,5 @@ def test_conditional_settings_that_cannot_apply_are_refused():
         config_lib.check_family(dataclasses.replace(cdcgan, packing=2))
     with pytest.raises(config_lib.UserError, match="--coverage-focus"):
         config_lib.check_family(dataclasses.replace(cdcgan, coverage_focus=1.0))
+    with pytest.raises(config_lib.UserError, match="--negative-weight"):
+        config_lib.check_family(dataclasses.replace(cdcgan, negative_weight=0.1))

@@ -14,9 +14,21 @@ from mnistgan import data, gan, gan_monitor, gan_state, gan_step, outputs
 from tests.conftest import ROOT, Killed, blob_images, die_after_checkpoint, run_main, tiny_config
 
 
+def negative_images(count=64, seed=2):
+    """uint8 (count, 28, 28): bright squares of random size and place, like `blob_images`' discs: another digit's images."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((count, 28, 28), np.uint8)
+    for i in range(count):
+        top, left = rng.integers(4, 12, 2)
+        side = rng.integers(8, 14)
+        images[i, top : top + side, left : left + side] = 255
+    return images
+
+
 def train(config, train_images=None):
-    run = gan.DigitTraining(config, 3, blob_images(64) if train_images is None else train_images, blob_images(16, seed=1))
-    return run.train()
+    negatives = negative_images() if config.gan.negative_weight > 0 else None
+    train_images = blob_images(64) if train_images is None else train_images
+    return gan.DigitTraining(config, 3, train_images, blob_images(16, seed=1), negatives=negatives).train()
 
 
 def with_steps(config, steps, **changes):
@@ -370,6 +382,30 @@ def test_r1_penalty_raises_the_discriminator_loss_by_its_weight(tmp_path):
     assert losses[1000.0] > losses[0.0] + 1e-3
 
 
+def test_negatives_teach_the_discriminator_to_reject_the_other_digits(tmp_path):
+    import tensorflow as tf
+
+    config = tiny_config(tmp_path).gan
+    images, negatives = data.to_float(blob_images(64)), data.to_float(negative_images())
+    judged = {}
+    for weight in (0.0, 1.0):
+        step = gan_step.GanStep(gan_state.GanState(dataclasses.replace(config, negative_weight=weight), images, 0, negatives=negatives))
+        _, _, finite = step.train_steps(tf.constant(20, tf.int32))
+        assert bool(finite)
+        # Beside real images, as D judges them in training: how far below the real ones it puts the negatives.
+        logits = gan_step.discriminate(step.state.discriminator, tf.concat([images[:32], negatives[:32]], 0), dropout=False)
+        judged[weight] = float(tf.reduce_mean(logits[:32]) - tf.reduce_mean(logits[32:]))
+    # Without negatives D has never seen a square and keeps them no further from the real discs than with them (1.1 against 2.9).
+    assert judged[1.0] > judged[0.0] + 1.0
+    # Real and generated images in separate batches (cGAN_mnist's way): the negatives join the generated batch.
+    separate = dataclasses.replace(config, negative_weight=1.0, mixed_batches=False)
+    step = gan_step.GanStep(gan_state.GanState(separate, images, 0, negatives=negatives))
+    fake = step.state.generator(np.zeros((8, 32), np.float32), training=True)
+    judged = step._judge_pair(tf.constant(images[:8]), fake, negatives=tf.constant(negatives[:8]))
+    assert [int(logits.shape[0]) for logits in judged] == [8, 8, 8]
+    assert bool(tf.math.is_finite(step.d_loss(tf.constant(images[:8]), fake, negatives=tf.constant(negatives[:8]))))
+
+
 def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path, eight_steps_two_snapshots):
     config, _ = eight_steps_two_snapshots
     paths = outputs.snapshot_paths(config.output_dir, 3)
@@ -410,6 +446,11 @@ def test_a_packed_step_shows_the_discriminator_a_batch_of_packs_of_each_side(tmp
     step.train_step()  # Eager: the patched function is the one called.
     # D's step (24 real and 24 generated images in one batch) and G's step (the same again).
     assert seen == [(48, 3, 16), (48, 3, 16)]
+    negatives = dataclasses.replace(config, negative_weight=0.5)
+    step = gan_step.GanStep(gan_state.GanState(negatives, data.to_float(blob_images(64)), 0, negatives=data.to_float(negative_images())))
+    seen.clear()
+    step.train_step()
+    assert seen == [(72, 3, 24), (48, 3, 16)]  # D's batch gains 8 packs of 3 negatives; G's step shows it none.
     accuracy = gan_monitor.heldout_accuracy(step.state, step.state.generator, data.to_float(blob_images(10)), 7, [0, 0, 1])
     assert 0 <= accuracy <= 1  # 3 packs of real and 2 of generated images: whole packs only.
 
@@ -432,8 +473,9 @@ def test_learning_rates_fall_linearly_to_zero_over_the_last_share_of_the_steps(t
     [
         dict(packing=2, lr_decay_fraction=0.75, generator_width=0.5, discriminator_width=1.5),
         dict(family="mlp", latent_dim=100, label_smoothing=0.1, beta1=0.9),
+        dict(negative_weight=0.3, negative_focus=1.0),
     ],
-    ids=["packing-decay-widths", "mlp-family"],
+    ids=["packing-decay-widths", "mlp-family", "negatives"],
 )
 def test_a_run_killed_at_a_checkpoint_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch, settings):
     import keras

@@ -43,3 +43,17 @@ def test_mode_seeking_penalty_is_the_inverse_image_distance_per_noise_distance()
     assert float(losses.mode_seeking_penalty(odd, tf.concat([noise, [[9.0, 9.0]]], 0))) == pytest.approx(
         float(losses.mode_seeking_penalty(images, noise))
     )
+
+
+def test_negatives_take_the_fake_half_of_the_loss_and_focus_fades_the_rejected_ones():
+    assert float(losses.negative_discriminator("non_saturating", logits(0.0))) == pytest.approx(np.log(2))
+    assert float(losses.negative_discriminator("hinge", logits(-2.0, 1.0))) == pytest.approx((0.0 + 2.0) / 2)
+    # Focus 2 at logit 0: weight sigmoid(0) ** 2 = 0.25, and held constant, so the gradient is 0.25 * sigmoid(0).
+    x = tf.Variable(logits(0.0))
+    with tf.GradientTape() as tape:
+        term = losses.negative_discriminator("non_saturating", x, focus=2.0)
+    assert float(term) == pytest.approx(0.25 * np.log(2))
+    assert float(tape.gradient(term, x)[0, 0]) == pytest.approx(0.25 * 0.5)
+    # A negative D rejects counts for next to nothing; one it takes for real counts almost fully.
+    rejected, accepted = (float(losses.negative_discriminator("non_saturating", logits(v), focus=2.0)) for v in (-6.0, 6.0))
+    assert rejected < 1e-5 and accepted == pytest.approx(6.0, rel=0.01)
