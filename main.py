@@ -117,6 +117,13 @@ _COVERAGE_FOCUS = flags.DEFINE_float(
     f"(evaluator features) to this power; 0: uniformly (presets: {config_lib.preset_values('coverage_focus')}).",
     lower_bound=0,
 )
+_COVERAGE_REFRESH = flags.DEFINE_integer(
+    "coverage-refresh",
+    None,
+    "Every this many steps (a multiple of --checkpoint-every) a run redraws its real images toward those its own "
+    "generator covers worst, to the power --coverage-focus, so one run gets some of a second run's variety; 0: never (default 0).",
+    lower_bound=0,
+)
 _NEGATIVE_WEIGHT = flags.DEFINE_float(
     "negative-weight",
     None,
@@ -380,6 +387,7 @@ def make_config(argv):
             packing=_PACKING.value,
             lr_decay_fraction=_LR_DECAY.value,
             coverage_focus=_COVERAGE_FOCUS.value,
+            coverage_refresh=_COVERAGE_REFRESH.value,
             label_smoothing=_LABEL_SMOOTHING.value,
             negative_weight=_NEGATIVE_WEIGHT.value,
             negative_focus=_NEGATIVE_FOCUS.value,
@@ -405,6 +413,14 @@ def make_config(argv):
         ),
     )
     config_lib.check_family(config.gan)
+    refresh, focus = config.gan.coverage_refresh, config.gan.coverage_focus
+    if refresh and focus <= 0:
+        raise UserError("--coverage-refresh draws by the power --coverage-focus: give --coverage-focus above 0 too")
+    if refresh % config.gan.checkpoint_every:
+        raise UserError(
+            f"--coverage-refresh {refresh}: give a multiple of --checkpoint-every ({config.gan.checkpoint_every}), so a "
+            "resumed run redraws at the steps a straight one does"
+        )
     generated = config.classifier.generated_per_batch("real+synthetic")
     if _SYNTHETIC_SHARE.present and "real+synthetic" not in config.data_sources:
         raise UserError("--synthetic-share sets the real+synthetic batches: give --data real+synthetic or --compare")

@@ -148,6 +148,9 @@ class GanConfig:
     # Runs 2, 3, ... of a digit draw real images with probability proportional to their evaluator-feature
     # distance to the earlier runs' samples, to this power (coverage.py; 0: uniformly).
     coverage_focus: float = resumable(0.0, before_recorded=0.0, later_runs_only=True)
+    # Every this many steps (a multiple of checkpoint_every) a run also redraws its real images toward those its
+    # own generator covers worst, to the power coverage_focus, which then steers run 1 too (coverage.py; 0: never).
+    coverage_refresh: int = resumable(0, before_recorded=0)
     # The networks (FAMILIES; families.py).
     family: str = resumable("dcgan", before_recorded="dcgan")
     # One-sided label smoothing: D's target for real images is 1 - this (0: none; the mlp family's recipe: 0.1).
@@ -183,7 +186,7 @@ class GanConfig:
     @property
     def uses_evaluator(self):
         """Whether training needs the evaluator: to select generators, or to weigh coverage-targeted runs."""
-        return self.eval_every > 0 or (self.coverage_focus > 0 and self.runs_per_digit > 1)
+        return self.eval_every > 0 or (self.coverage_focus > 0 and (self.runs_per_digit > 1 or self.coverage_refresh > 0))
 
 
 @dataclasses.dataclass(frozen=True)

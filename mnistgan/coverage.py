@@ -10,6 +10,13 @@ is drawn with probability proportional to that distance to the power
 
 The weights, the distances and the earlier runs' ids are saved in the run's
 coverage.npz before it trains, so a resumed run draws with the same ones.
+
+With `coverage_refresh` > 0 a run also steers itself, so that one run gets some of a second
+run's variety: every `coverage_refresh` steps (at a checkpoint) it measures the same distances
+to GENERATED_SAMPLES images of its own generator at that step (and keeps, for run r >= 2, the
+nearer of those and the earlier runs' distance), and draws by them from then on. Each refresh's
+weights are kept in the run's coverage-refresh.npz, keyed by step, before that step's
+checkpoint, so a resumed run draws with the weights of the last refresh it had passed.
 """
 
 import os
@@ -24,6 +31,8 @@ GENERATED_SAMPLES = 5000
 # How often a run looks whether the earlier runs (trained by another worker of this command) have ended.
 POLL_SECONDS = 5.0
 NPZ_KEYS = ("weights", "distances", "earlier_run_ids")
+REFRESH_KEYS = ("steps", "weights")
+REFRESH_REMEDY = "delete it and start the run over with --restart (its draws since the first refresh depend on it)"
 
 
 def nearest_distances(reference, queries, chunk=1000):
@@ -121,3 +130,56 @@ def summary(weights, distances, ids, focus):
         "mean_distance": round(float(np.mean(distances)), 4),
         "max_weight_vs_uniform": round(float(np.max(weights) * len(weights)), 3),
     }
+
+
+def own_distances(evaluator, generated, train_features):
+    """float64 (n,): each training image's distance (evaluator features `train_features`, (n, d)) to the nearest of `generated`.
+
+    Args:
+      generated: float32 (m, 28, 28, 1) in [0, 1], the run's own samples.
+    """
+    generated_features, _ = evaluator.features_and_probabilities(generated)
+    return nearest_distances(generated_features, train_features)
+
+
+def read_refreshes(path, count=None):
+    """(steps int64 (k,), weights float64 (k, count)) from a run's coverage-refresh.npz; None when there is none.
+
+    Raises:
+      UserError: a damaged file, or weights that are not distributions over `count` training images.
+    """
+    arrays = outputs.read_npz(path, REFRESH_REMEDY, REFRESH_KEYS)
+    if arrays is None:
+        return None
+    steps, weights = arrays["steps"], arrays["weights"]
+    valid = (
+        steps.ndim == 1 and weights.ndim == 2 and weights.shape[0] == len(steps) and count in (None, weights.shape[1])
+        and np.all(np.isfinite(weights))
+        and np.all(weights >= 0) and np.allclose(weights.sum(axis=1), 1, atol=1e-6) and np.all(np.diff(steps) > 0)
+    )  # fmt: skip
+    if not valid:
+        images = f"{count} training images" if count else "training images"
+        raise outputs.damaged(path, f"it does not hold one distribution over the digit's {images} per refresh step", REFRESH_REMEDY)
+    return steps, weights
+
+
+def refreshed_weights(path, step, count):
+    """The weights of the last refresh at or before `step` in coverage-refresh.npz, or None (none yet)."""
+    found = read_refreshes(path, count)
+    if found is None:
+        return None
+    steps, weights = found
+    passed = np.flatnonzero(steps <= step)
+    return weights[passed[-1]] if len(passed) else None
+
+
+def save_refresh(path, step, weights):
+    """Adds the weights of the refresh at `step` to coverage-refresh.npz (atomically), dropping any of later steps
+    (those of a run cut short between a refresh and its checkpoint, which the run redoes)."""
+    found = read_refreshes(path, len(weights))
+    steps, table = (np.zeros([0], np.int64), np.zeros([0, len(weights)])) if found is None else found
+    keep = steps < step
+    steps = np.append(steps[keep], step).astype(np.int64)
+    table = np.vstack([table[keep], np.asarray(weights, np.float64)[None]])
+    with outputs.atomic_path(path) as tmp:
+        np.savez(tmp, steps=steps, weights=table)

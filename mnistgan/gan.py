@@ -88,6 +88,8 @@ class DigitTraining:
         self.train_labels = self.validation_labels = None  # A conditional unit's (ConditionalTraining).
         self.seed = self._seed()
         self.coverage_path = os.path.join(self.folder, "coverage.npz")
+        self.refresh_path = os.path.join(self.folder, "coverage-refresh.npz")
+        self.earlier_distances = self.train_features = None  # For coverage refreshes (refresh_coverage).
 
     def _remedy(self):
         return restart_remedy(self.config, self.digit)
@@ -152,7 +154,7 @@ class DigitTraining:
         if self.config.restart:
             return None, None  # The folder is deleted.
         record = outputs.read_resumable_record(
-            self.run_json, self.gan_config, self.config.seed, resume_keys(self.run), VALUES_BEFORE_RECORDED, self.remedy
+            self.run_json, self.gan_config, self.config.seed, resume_keys(self.run, self.gan_config), VALUES_BEFORE_RECORDED, self.remedy
         )
         checkpoint = outputs.latest_checkpoint(self.checkpoint_dir, self.remedy)
         if not self._finished(record, outputs.checkpoint_step(checkpoint)):
@@ -160,6 +162,8 @@ class DigitTraining:
             self.files.load_evolution()
             if self._coverage_targeted():
                 coverage.read_weights(self.coverage_path)
+            if self.gan_config.coverage_refresh:
+                coverage.read_refreshes(self.refresh_path)
         return record, checkpoint
 
     def _first_record(self):
@@ -179,7 +183,27 @@ class DigitTraining:
             self.config.output_dir, self.folder, self.digit, self.run, self.gan_config.coverage_focus, self.feature_evaluator,
             self.train_images, self.seed, lambda text: logging.info("%s: %s", self.label, text),
         )  # fmt: skip
+        if self.gan_config.coverage_refresh:
+            self.earlier_distances = coverage.read_weights(self.coverage_path)[1]["distances"]
         return weights
+
+    def refresh_coverage(self, state, generator, step):
+        """Draws the real images toward those the generator of `step` (and the earlier runs) covers worst from now on,
+        the weights kept in coverage-refresh.npz first (coverage.py)."""
+        if self.train_features is None:
+            self.train_features, _ = self.feature_evaluator.features_and_probabilities(self.train_images)
+        seed = gan_monitor.noise_seed(self.seed, step, "coverage")
+        own = generators.Sampler(generator).draw(coverage.GENERATED_SAMPLES, seed)
+        distances = coverage.own_distances(self.feature_evaluator, own, self.train_features)
+        if self.earlier_distances is not None:
+            distances = np.minimum(distances, self.earlier_distances)
+        weights = coverage.weights_from_distances(distances, self.gan_config.coverage_focus)
+        coverage.save_refresh(self.refresh_path, step, weights)
+        state.set_draw_weights(weights)
+        self.progress.message(
+            f"{self.label}: step {step}: drawing toward what it covers worst: the most-weighted image "
+            f"{np.max(weights) * len(weights):.1f}x as often as uniform"
+        )
 
     def _finished(self, record, step):
         """Whether the run ended (all steps, or stopped by --stop-on-decline) with its generator saved."""
@@ -216,6 +240,10 @@ class DigitTraining:
         loop = harness.Harness(step_fn.state.checkpoint, self.checkpoint_dir, self.remedy, guard)
         loop.restore(checkpoint)
         start = int(step_fn.state.step.numpy())
+        if cfg.coverage_refresh:  # The weights of the last refresh the checkpoint had passed, if any.
+            refreshed = coverage.refreshed_weights(self.refresh_path, start, len(self.train_images))
+            if refreshed is not None:
+                step_fn.state.set_draw_weights(refreshed)
         if self._finished(record, start):
             logging.info("%s: already trained (%d steps); skipping", self.label, start)
             if record.get("status") != "done" or record.get("steps_done") != start:
@@ -325,6 +353,8 @@ class DigitTask(harness.Task):
         training, cfg = self.training, self.training.gan_config
         if step > cfg.steps - cfg.snapshots * cfg.checkpoint_every:
             training.files.save_snapshot(self.generator, step, keep=cfg.snapshots)
+        if cfg.coverage_refresh and step % cfg.coverage_refresh == 0 and step < cfg.steps:
+            training.refresh_coverage(self.state, self.generator, step)
         if self.selection is None:
             training.files.save_generator(self.generator)
         seed = gan_monitor.noise_seed(training.seed, step, "heldout")

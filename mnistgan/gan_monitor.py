@@ -9,7 +9,7 @@ import tensorflow as tf
 from mnistgan import gan_step, generators
 
 # What the noise of a step's samples is for: each purpose draws its own (see noise_seed).
-NOISE_PURPOSES = ("calibration", "heldout", "quality")
+NOISE_PURPOSES = ("calibration", "heldout", "quality", "coverage")
 
 
 def noise_seed(run_seed, step, purpose):

@@ -80,12 +80,17 @@ class GanState:
         self.real.assign(real_images)
         self.labels.assign(np.zeros([0], np.int32) if labels is None else np.asarray(labels, np.int32))
         self.negatives.assign(np.zeros([0, *networks.IMAGE_SHAPE], np.float32) if negatives is None else negatives)
-        self.weighted.assign(draw_weights is not None)
+        self.weighted.assign(False)
         if draw_weights is not None:
-            cdf = np.cumsum(np.asarray(draw_weights, np.float64))
-            self.draw_cdf.assign((cdf / cdf[-1]).astype(np.float32))
+            self.set_draw_weights(draw_weights)
         self.step.assign(0)
         self.rng.reset_from_seed(seed)
+
+    def set_draw_weights(self, draw_weights):
+        """Draws the real images by `draw_weights` (float (n,), >= 0, not all 0) from the next step on."""
+        cdf = np.cumsum(np.asarray(draw_weights, np.float64))
+        self.draw_cdf.assign((cdf / cdf[-1]).astype(np.float32))
+        self.weighted.assign(True)
 
     def _build_networks(self):
         """A new (generator, discriminator) pair of the config's family with freshly drawn weights."""

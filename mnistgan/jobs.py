@@ -16,10 +16,14 @@ VALUES_BEFORE_RECORDED = config_lib.values_before_recorded(config_lib.GanConfig)
 RUN_FIELDS = {"steps_done": (int, outputs.NONE)}
 
 
-def resume_keys(run):
+def resume_keys(run, gan=None):
     """The settings a checkpoint of a unit's run `run` (1-based) cannot be resumed under once they change
-    (declared in config.GanConfig; run 1 resumes under a changed coverage focus)."""
-    return config_lib.resume_keys(config_lib.GanConfig, run=run)
+    (declared in config.GanConfig; run 1 resumes under a changed coverage focus, unless the `GanConfig` `gan`
+    refreshes its coverage weights, which the focus then shapes in run 1 too)."""
+    keys = config_lib.resume_keys(config_lib.GanConfig, run=run)
+    if gan is not None and gan.coverage_refresh > 0 and "coverage_focus" not in keys:
+        keys += ("coverage_focus",)
+    return keys
 
 
 def units_of(config):
@@ -114,7 +118,7 @@ def check_settings(config):
         for run in range(1, config.gan.runs_per_digit + 1):
             record = outputs.training_files(outputs.digit_dir(config.output_dir, unit, run)).record
             outputs.read_resumable_record(
-                record, config.gan, config.seed, resume_keys(run), VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
+                record, config.gan, config.seed, resume_keys(run, config.gan), VALUES_BEFORE_RECORDED, restart_remedy(config, unit)
             )
 
 

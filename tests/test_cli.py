@@ -50,6 +50,8 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--packing", "0"], ["--packing"]),
         (["--train-digits", "1", "--label-smoothing", "1"], ["--label-smoothing: 1.0 is outside [0, 1)"]),
         (["--train-digits", "1", "--negative-weight", "-0.1"], ["--negative-weight"]),
+        (["--train-digits", "1", "--preset", "fast", "--coverage-refresh", "1000"], ["give --coverage-focus above 0 too"]),
+        (["--train-digits", "1", "--coverage-focus", "2", "--coverage-refresh", "700"], ["--coverage-refresh 700: give a multiple of --checkpoint-every (500)"]),
         (["--train-digits", "1", "--negative-focus", "2"], ["--negative-focus", "give --negative-weight above 0 too"]),
         (["--train-digits", "1", "--family", "cdcgan", "--negative-weight", "0.1"], ["--negative-weight", "cdcgan family"]),
         (["--train-digits", "1", "--family", "mlp", "--minibatch-std-group", "4"], ["--minibatch-std-group", "mlp family"]),
@@ -122,6 +124,7 @@ def test_fetch_mnist_on_the_set_up_copy(real_mnist_dir):
         ("--family=mlp", "family", "mlp"),
         ("--label-smoothing=0.2", "label_smoothing", 0.2),
         ("--negative-weight=0.1", "negative_weight", 0.1),
+        ("--coverage-refresh=1000", "coverage_refresh", 1000),
     ],
 )
 def test_technique_flags_reach_the_gan_config(flag, field, value):

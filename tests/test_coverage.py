@@ -8,7 +8,7 @@ import pytest
 
 from mnistgan import coverage, gan, gan_state, gan_step, outputs
 from mnistgan.errors import UserError
-from tests.conftest import blob_images, tiny_config
+from tests.conftest import Killed, blob_images, die_after_checkpoint, tiny_config
 
 
 class BrightnessEvaluator:
@@ -71,7 +71,7 @@ def test_a_coverage_targeted_run_draws_what_the_earlier_run_misses(tmp_path):
 
 def test_run_two_records_its_weights_resumes_with_them_and_refuses_a_damaged_file(tmp_path):
     config = tiny_config(tmp_path, runs_per_digit=2, coverage_focus=1.0, eval_every=0, snapshots=1)
-    jobs = [(3, run, blob_images(64), blob_images(16, seed=1)) for run in (1, 2)]
+    jobs = [(3, run, blob_images(64), blob_images(16, seed=1), None) for run in (1, 2)]
     results = list(gan.train_jobs(config, jobs, BrightnessEvaluator()))
     assert [r.status for r in results] == ["done", "done"]
     folder = outputs.digit_dir(config.output_dir, 3, 2)
@@ -104,3 +104,54 @@ def test_a_run_waits_for_the_earlier_runs_another_worker_trains(tmp_path):
     assert lines == ["waiting for run(s) 1 to finish: this run draws toward what they miss"]
     with open(record) as f:
         assert json.load(f)["status"] == "done"
+
+
+def test_refreshes_are_kept_by_step_and_a_resumed_run_draws_with_the_last_one_it_passed(tmp_path):
+    path = str(tmp_path / "coverage-refresh.npz")
+    assert coverage.refreshed_weights(path, 10, 4) is None
+    even, skewed = [0.25] * 4, [0.1, 0.2, 0.3, 0.4]
+    coverage.save_refresh(path, 2, even)
+    coverage.save_refresh(path, 4, skewed)
+    assert coverage.refreshed_weights(path, 1, 4) is None  # Before the first refresh: the run's own first weights.
+    np.testing.assert_array_equal(coverage.refreshed_weights(path, 3, 4), even)
+    np.testing.assert_array_equal(coverage.refreshed_weights(path, 9, 4), skewed)
+    coverage.save_refresh(path, 2, skewed)  # A run cut short after refresh 4, before its checkpoint, redoes from 2.
+    steps, weights = coverage.read_refreshes(path, 4)
+    assert steps.tolist() == [2] and weights.tolist() == [skewed]
+    with pytest.raises(UserError, match="coverage-refresh.npz.*5 training images"):
+        coverage.read_refreshes(path, 5)
+    with open(path, "wb") as f:
+        f.write(b"not an npz")
+    with pytest.raises(UserError, match="coverage-refresh.npz"):
+        coverage.refreshed_weights(path, 3, 4)
+
+
+def refreshing_config(folder):
+    return tiny_config(folder, steps=6, coverage_focus=2.0, coverage_refresh=2, eval_every=0, snapshots=0)
+
+
+def train_refreshing(config):
+    return gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1), BrightnessEvaluator()).train()
+
+
+def test_a_refreshing_run_steers_itself_and_resumes_to_the_straight_runs_weights(tmp_path, monkeypatch):
+    import keras
+
+    straight, killed = refreshing_config(tmp_path / "straight"), refreshing_config(tmp_path / "killed")
+    assert train_refreshing(straight).status == "done"
+    steps, weights = coverage.read_refreshes(os.path.join(outputs.digit_dir(straight.output_dir, 3), "coverage-refresh.npz"), 64)
+    assert steps.tolist() == [2, 4]  # Not at the last step: nothing trains after it.
+    assert np.all(weights.max(axis=1) > 1.3 / 64) and np.all(weights.min(axis=1) < 0.7 / 64)  # Steered, not uniform.
+    die_after_checkpoint(monkeypatch, 4)
+    with pytest.raises(Killed):
+        train_refreshing(killed)
+    monkeypatch.undo()
+    assert train_refreshing(killed).steps == 6
+    a = keras.models.load_model(outputs.generator_path(straight.output_dir, 3)).get_weights()
+    b = keras.models.load_model(outputs.generator_path(killed.output_dir, 3)).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
+    # The focus shapes run 1 now: a changed one is refused like any other setting.
+    other = dataclasses.replace(killed, gan=dataclasses.replace(killed.gan, coverage_focus=1.0, steps=8))
+    with pytest.raises(UserError, match="coverage_focus"):
+        gan.DigitTraining(other, 3).check()
