@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # beside pytest's own cache, not in the user's.
 os.environ.setdefault("MNISTGAN_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "mnistgan"))
 
-from mnistgan import config as config_lib  # noqa: E402
+from mnistgan import config as config_lib, outputs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN = os.path.join(ROOT, "main.py")
@@ -68,6 +68,16 @@ def die_after_checkpoint(monkeypatch, step):
         return path
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save_then_die)
+
+
+def assert_same_generators(output_a, output_b, digit=3):
+    """Digit `digit`'s generator.keras in the two output folders holds the same weights, bit for bit."""
+    import keras
+
+    a = keras.models.load_model(outputs.generator_path(output_a, digit)).get_weights()
+    b = keras.models.load_model(outputs.generator_path(output_b, digit)).get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa, wb)
 
 
 def run_main(*args, cwd=None, timeout=300, env=None):
