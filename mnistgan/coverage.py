@@ -109,8 +109,7 @@ def run_weights(output_dir, folder, digit, run, focus, evaluator, train_images, 
     samplers = generators.finished_run_samplers(output_dir, digit, range(1, run))
     generated = generators.draw_mixture(samplers, GENERATED_SAMPLES, seed)
     train_features, _ = evaluator.features_and_probabilities(train_images)
-    generated_features, _ = evaluator.features_and_probabilities(generated)
-    distances = nearest_distances(generated_features, train_features)
+    distances = distances_to(evaluator, generated, train_features)
     weights = weights_from_distances(distances, focus)
     ids = np.array(sorted({str(s.entry.run_id) for s in samplers}))
     with outputs.atomic_path(path) as tmp:
@@ -132,11 +131,11 @@ def summary(weights, distances, ids, focus):
     }
 
 
-def own_distances(evaluator, generated, train_features):
+def distances_to(evaluator, generated, train_features):
     """float64 (n,): each training image's distance (evaluator features `train_features`, (n, d)) to the nearest of `generated`.
 
     Args:
-      generated: float32 (m, 28, 28, 1) in [0, 1], the run's own samples.
+      generated: float32 (m, 28, 28, 1) in [0, 1], generated images (earlier runs', or the run's own).
     """
     generated_features, _ = evaluator.features_and_probabilities(generated)
     return nearest_distances(generated_features, train_features)

@@ -194,7 +194,7 @@ class DigitTraining:
             self.train_features, _ = self.feature_evaluator.features_and_probabilities(self.train_images)
         seed = gan_monitor.noise_seed(self.seed, step, "coverage")
         own = generators.Sampler(generator).draw(coverage.GENERATED_SAMPLES, seed)
-        distances = coverage.own_distances(self.feature_evaluator, own, self.train_features)
+        distances = coverage.distances_to(self.feature_evaluator, own, self.train_features)
         if self.earlier_distances is not None:
             distances = np.minimum(distances, self.earlier_distances)
         weights = coverage.weights_from_distances(distances, self.gan_config.coverage_focus)
