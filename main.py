@@ -217,6 +217,10 @@ _NOISE_SCALE = flags.DEFINE_float(
     "noise-scale", None, f"Standard deviation of the generators' input noise in the classifier's stream (presets: {config_lib.preset_values('noise_scale', 'classifier')}).",
     lower_bound=0.01,
 )
+_DIGIT_NOISE_SCALES = flags.DEFINE_string(
+    "digit-noise-scales", None, "Digits streamed at their own noise scale in place of --noise-scale: digit=scale pairs, "
+    "e.g. 5=1.0,9=0.9; '' for none (default: none).",
+)
 _SNAPSHOT_MIXTURE = flags.DEFINE_boolean(
     "snapshot-mixture", None, f"Draw each digit from its kept snapshots (--snapshots) instead of generator.keras (presets: {config_lib.preset_values('snapshot_mixture', 'classifier')})."
 )
@@ -224,7 +228,8 @@ _REJECTION_CANDIDATES = flags.DEFINE_integer(
     "rejection-candidates",
     None,
     "Discriminator rejection sampling in the classifier's stream: each image is chosen from this many by its GAN run's own "
-    f"discriminator, so runs trained with --packing 1; 1: none (presets: {config_lib.preset_values('rejection_candidates', 'classifier')}).",
+    "discriminator (a packed one scores each image packed with fixed generated partners); 1: none (presets: "
+    f"{config_lib.preset_values('rejection_candidates', 'classifier')}).",
     lower_bound=1,
 )
 _DATA = flags.DEFINE_enum(
@@ -406,6 +411,7 @@ def make_config(argv):
             batch_size=_CLASSIFIER_BATCH_SIZE.value,
             precision=chosen_precision,
             noise_scale=_NOISE_SCALE.value,
+            digit_noise_scales=None if _DIGIT_NOISE_SCALES.value is None else config_lib.parse_digit_noise_scales(_DIGIT_NOISE_SCALES.value),
             snapshot_mixture=_SNAPSHOT_MIXTURE.value,
             rejection_candidates=_REJECTION_CANDIDATES.value,
             real_per_digit=_REAL_PER_DIGIT.value,

@@ -202,6 +202,9 @@ class ClassifierConfig:
     feature_size: int = resumable(1024)
     # Standard deviation of the generators' input noise in the synthetic stream (they trained at 1).
     noise_scale: float = resumable(1.0, before_recorded=1.0)
+    # Digits streamed at their own noise scale in place of noise_scale: "digit=scale" pairs in digit order,
+    # e.g. "5=1.0,9=0.9" (parse_digit_noise_scales; "": none).
+    digit_noise_scales: str = resumable("", before_recorded="")
     # Draw each digit from its generator's kept snapshots (equal shares) instead of generator.keras.
     snapshot_mixture: bool = resumable(False, before_recorded=False)
     # Discriminator rejection sampling: each streamed image is chosen from this many by its run's D (rejection.py; 1: none).
@@ -213,6 +216,11 @@ class ClassifierConfig:
     synthetic_share: float = resumable(0.5, before_recorded=0.5)
     eval_every: int = 1000
     checkpoint_every: int = 1000
+
+    def noise_scale_of(self, digit):
+        """The standard deviation of the noise `digit`'s generators are fed in the stream."""
+        pairs = (pair.split("=") for pair in self.digit_noise_scales.split(",") if pair)
+        return {int(d): float(scale) for d, scale in pairs}.get(digit, self.noise_scale)
 
     def generated_per_batch(self, data_source):
         """Generated images in each batch of `data_source` (DATA_SOURCES), in [0, batch_size]: all of them for
@@ -420,6 +428,29 @@ def parse_augment(text, flag="--augment"):
         if name not in AUGMENTATIONS:
             raise UserError(f"{flag}: unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
     return ",".join(names)
+
+
+def parse_digit_noise_scales(text, flag="--digit-noise-scales"):
+    """Checks "digit=scale" pairs (comma-separated); returns them normalised in digit order ("5=1.0,9=0.9"; "" for none).
+
+    Raises:
+      UserError: a pair that is not digit=scale, a digit outside 0-9 or given twice, or a scale not above 0.
+    """
+    scales = {}
+    for pair in (part.strip() for part in text.split(",") if part.strip()):
+        digit, _, scale = pair.partition("=")
+        try:
+            digit, scale = int(digit), float(scale)
+        except ValueError:
+            raise UserError(f"{flag}: {pair!r} is not digit=scale (e.g. 5=1.0)") from None
+        if not 0 <= digit <= 9:
+            raise UserError(f"{flag}: {digit} is outside 0-9")
+        if digit in scales:
+            raise UserError(f"{flag}: digit {digit} is given twice")
+        if not 0 < scale < math.inf:
+            raise UserError(f"{flag}: digit {digit}'s scale {scale} is not above 0")
+        scales[digit] = scale
+    return ",".join(f"{digit}={scales[digit]}" for digit in sorted(scales))
 
 
 def family_config(gan, preset, family):

@@ -537,7 +537,7 @@ def discriminator_run(output_dir, entry, digit):
 
     Raises:
       UserError: a conditional entry (its one network has no per-digit D here), a damaged run.json,
-        a run without checkpoint state or recorded settings, or a D that judges packs of images.
+        or a run without checkpoint state or recorded settings.
     """
     if entry.label is not None:
         raise UserError(
@@ -549,12 +549,6 @@ def discriminator_run(output_dir, entry, digit):
     record = outputs.read_json(files.record, retrain_digit(digit)) or {}
     if not os.path.exists(os.path.join(files.checkpoints, "checkpoint")) or not isinstance(record.get("config"), dict):
         raise UserError(f"{folder} has no checkpoint and run.json to take its discriminator from; {retrain_digit(digit)}")
-    packing = record["config"].get("packing", 1)
-    if packing != 1:
-        raise UserError(
-            f"{folder}: its discriminator judges packs of {packing} images, not one; rejection sampling needs one "
-            "(train the digits again with --packing 1 --restart, or into another --output-dir)"
-        )
     return folder, record["config"]
 
 
@@ -566,7 +560,7 @@ def stream_entries(output_dir, classifier_config, digits=ALL_DIGITS):
       MissingGenerators: as `classifier_entries` (the report says the stream is not measured).
     """
     cfg = classifier_config
-    if not cfg.snapshot_mixture and cfg.noise_scale == 1.0 and cfg.rejection_candidates == 1:
+    if not cfg.snapshot_mixture and all(cfg.noise_scale_of(d) == 1.0 for d in digits) and cfg.rejection_candidates == 1:
         return None
     return classifier_entries(output_dir, cfg, digits)
 
@@ -587,12 +581,14 @@ def classifier_samplers(output_dir, classifier_config, digits=ALL_DIGITS):
     """What the synthetic classifier draws from: for each digit, a list of `Sampler`s in equal shares.
 
     With `snapshot_mixture`, every snapshot of every run of the digit; else its
-    kept generator. Either way at the classifier's `noise_scale`, and with
+    kept generator. Either way at the classifier's noise scale of the digit (`noise_scale_of`), and with
     `rejection_candidates` > 1 filtered by each run's discriminator (rejection.py). The export
     draws from the same samplers, so it is the data the classifier learned from.
     """
     entries = classifier_entries(output_dir, classifier_config, digits)
-    samplers = [[load_sampler(output_dir, e, d, classifier_config.noise_scale) for e in digit_entries] for d, digit_entries in zip(digits, entries)]
+    samplers = [
+        [load_sampler(output_dir, e, d, classifier_config.noise_scale_of(d)) for e in digit_entries] for d, digit_entries in zip(digits, entries)
+    ]
     if classifier_config.rejection_candidates > 1:
         from mnistgan import rejection  # Deferred: imports TensorFlow.
 

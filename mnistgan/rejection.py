@@ -14,6 +14,14 @@ pool's GAMMA_PERCENTILE-th percentile of F, as the paper sets it per batch.
 The filter is the GAN's own D, which saw only unlabelled images of its digit;
 never the evaluator, which learned from labelled real digits and would hand
 that knowledge to the "generated only" classifier.
+
+A packed D (PacGAN, `packing` k > 1) judges k images at once. At its optimum
+its logit is the sum of the k images' log density ratios, log p_data/p_g, so
+image x's own term is the logit of a pack of x and k - 1 partners less the
+partners' terms. The partners here are PARTNER_SETS fixed sets of generated
+images drawn once per sampler: D(x) is the mean logit of x packed with each
+set, and the partners' terms, the same for every x (the burn-in's too), cancel
+in D(x) - D*. Averaging over several sets evens out a D that is not additive.
 """
 
 import dataclasses
@@ -28,6 +36,8 @@ BURN_IN = 2000
 EPSILON = 1e-6
 # Images per call when drawing in numpy (the export, --evaluate): candidates times this many go through G and D at once.
 IMAGES_PER_CALL = 500
+# Sets of generated partners each image is packed with to score it by a packed D (each set one more D call per candidate).
+PARTNER_SETS = 2
 
 
 def load_discriminator(output_dir, entry, digit):
@@ -61,19 +71,33 @@ class RejectionSampler(generators.Sampler):
 
     Args:
       sampler: the plain sampler (model, entry, noise scale, label).
-      discriminator: its run's D (`load_discriminator`): float32 (n, 28, 28, 1) -> (n, 1) logits.
+      discriminator: its run's D (`load_discriminator`): float32 (n, 28, 28, k) -> (n, 1) logits, k the
+        run's packing (the channels of its input).
       candidates: generated images per image kept (>= 2).
-      seed: seeds the burn-in that estimates D*.
+      seed: an int or a list of ints; seeds the burn-in that estimates D* and a packed D's partners.
     """
 
     def __init__(self, sampler, discriminator, candidates, seed=0):
         super().__init__(sampler.model, sampler.entry, sampler.noise_scale)
         self.discriminator, self.candidates = discriminator, candidates
+        packing = discriminator.input_shape[-1]
+        self.partners = None
+        if packing > 1:  # (PARTNER_SETS, 28, 28, packing - 1): each set's images as the channels after the judged image's.
+            partners = generators.Sampler.draw(self, PARTNER_SETS * (packing - 1), [*np.atleast_1d(seed).tolist(), packing])
+            self.partners = tf.constant(np.moveaxis(partners[..., 0].reshape(PARTNER_SETS, packing - 1, 28, 28), 1, -1))
         burn_in = generators.Sampler.draw(self, BURN_IN, seed)
-        self.max_logit = float(np.max(self._logits(tf.constant(burn_in))))
+        self.max_logit = max(float(np.max(self._logits(tf.constant(burn_in[start : start + IMAGES_PER_CALL])))) for start in range(0, BURN_IN, IMAGES_PER_CALL))
 
     def _logits(self, images):
-        return tf.cast(self.discriminator(images, training=False), tf.float32)[:, 0]
+        """D's float32 logit of each image (n, 28, 28, 1) alone: (n,); for a packed D, its mean over the partner sets."""
+        if self.partners is None:
+            return tf.cast(self.discriminator(images, training=False), tf.float32)[:, 0]
+        count = tf.shape(images)[0]
+        packs = tf.concat(  # (PARTNER_SETS * n, 28, 28, packing): set s's packs are rows s * n ... (s + 1) * n - 1.
+            [tf.tile(images, [PARTNER_SETS, 1, 1, 1]), tf.repeat(self.partners, count, axis=0)], axis=-1
+        )
+        logits = tf.cast(self.discriminator(packs, training=False), tf.float32)[:, 0]
+        return tf.reduce_mean(tf.reshape(logits, [PARTNER_SETS, count]), axis=0)
 
     def sample(self, rng, count):
         """`count` images kept from `count * candidates` fresh ones, by `rng` (a tf.random.Generator): (count, 28, 28, 1)."""

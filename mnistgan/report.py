@@ -233,7 +233,7 @@ DATA_ROWS = (("real", "real only"), ("synthetic", "generated only"), ("real+synt
 GAN_NOT_RECIPE = ("precision", "sample_every", "checkpoint_every", "heldout_samples", "real_per_digit")
 CLASSIFIER_NOT_RECIPE = ("precision", "eval_every", "checkpoint_every", "real_per_digit")
 # Classifier settings only its generated images' stream reads (and the share, only real+synthetic batches).
-STREAM_SETTINGS = ("noise_scale", "snapshot_mixture", "rejection_candidates")
+STREAM_SETTINGS = ("noise_scale", "digit_noise_scales", "snapshot_mixture", "rejection_candidates")
 
 
 def recorded_settings(config, config_class, ignored=()):
@@ -527,16 +527,16 @@ def _stream_section(report):
         "## What the classifier draws from",
         "",
         f"The synthetic classifier draws each digit from the generators in column 'generators' (with a snapshot "
-        f"mixture, the kept snapshots of every run) in equal shares, with noise N(0, {streamed[0]['stream']['noise_scale']}²). "
+        f"mixture, the kept snapshots of every run) in equal shares, with noise N(0, s²), s in column 'noise scale'. "
         f"Measured as above on "
         f"{report['eval_samples']} images of that mixture; the reference in brackets is the same.",
         "",
-        "| digit | generators | Fréchet distance | class precision | confidence | precision | recall |",
-        "|---|---|---|---|---|---|---|",
+        "| digit | generators | noise scale | Fréchet distance | class precision | confidence | precision | recall |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in streamed:
         cells = " | ".join(_cell(row, m, "stream") for m in METRICS)
-        lines.append(f"| {row['digit']} | {row['stream']['generators']} | {cells} |")
+        lines.append(f"| {row['digit']} | {row['stream']['generators']} | {row['stream']['noise_scale']} | {cells} |")
     return lines + [""]
 
 

@@ -164,6 +164,15 @@ def test_noise_scale_scales_the_generators_input(generators_dir):
     assert not np.allclose(drawn[1.0], drawn[2.0])
 
 
+def test_a_digit_streams_at_its_own_noise_scale(generators_dir):
+    cfg = config_lib.ClassifierConfig(noise_scale=1.2, digit_noise_scales="3=0.5", snapshot_mixture=False)
+    samplers = generators.classifier_samplers(generators_dir, cfg)
+    assert [s.noise_scale for (s,) in samplers] == [1.2, 1.2, 1.2, 0.5, 1.2, 1.2, 1.2, 1.2, 1.2, 1.2]
+    plain = generators.classifier_samplers(generators_dir, dataclasses.replace(cfg, digit_noise_scales=""))
+    assert not np.allclose(samplers[3][0].draw(4, seed=0), plain[3][0].draw(4, seed=0))
+    np.testing.assert_array_equal(samplers[4][0].draw(4, seed=0), plain[4][0].draw(4, seed=0))
+
+
 def test_snapshot_mixture_without_snapshots_names_the_command(tmp_path):
     save_generators(str(tmp_path))
     with pytest.raises(UserError, match=r"no snapshots for digit\(s\) 0,1,2,3,4,5,6,7,8,9.*--snapshots 4.*--snapshot-mixture=false"):

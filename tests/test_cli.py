@@ -58,6 +58,7 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--family", "gan"], ["--family"]),
         (["--train-mnist", "--family", "mlp"], ["--family goes with --train-digits"]),
         (["--train-mnist", "--compare-with", "other"], ["--compare-with goes with --evaluate"]),
+        (["--train-mnist", "--digit-noise-scales", "5:1"], ["--digit-noise-scales: '5:1' is not digit=scale (e.g. 5=1.0)"]),
         (["--train-mnist", "--compare", "--synthetic-share", "1"], ["--synthetic-share: 1.0 is outside (0, 1)"]),
         (["--train-mnist", "--data", "real", "--synthetic-share", "0.3"], ["give --data real+synthetic or --compare"]),
         (["--train-mnist", "--data", "real+synthetic", "--synthetic-share", "0.005"], ["is 0 generated images"]),
@@ -136,3 +137,13 @@ def test_technique_flags_reach_the_gan_config(flag, field, value):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == repr(value)
+
+
+def test_digit_noise_scales_reach_the_classifier_config_normalised():
+    script = (
+        "import main; argv = main._parse_flags(['main.py', '--train-mnist', '--digit-noise-scales=9=0.9,5=1']); "
+        "print(repr(main.make_config(argv).classifier.digit_noise_scales))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == repr("5=1.0,9=0.9")

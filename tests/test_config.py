@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import pytest
 
@@ -20,8 +21,8 @@ DEFAULT_GAN = {
 }  # fmt: skip
 DEFAULT_CLASSIFIER = {
     "steps": 20000, "batch_size": 50, "learning_rate": 1e-4, "precision": "auto", "feature_size": 1024,
-    "noise_scale": 1.0, "snapshot_mixture": False, "rejection_candidates": 1, "real_per_digit": 0, "synthetic_share": 0.5,
-    "eval_every": 1000, "checkpoint_every": 1000,
+    "noise_scale": 1.0, "digit_noise_scales": "", "snapshot_mixture": False, "rejection_candidates": 1, "real_per_digit": 0,
+    "synthetic_share": 0.5, "eval_every": 1000, "checkpoint_every": 1000,
 }  # fmt: skip
 PRESETS = {
     "default": (
@@ -114,9 +115,23 @@ def test_resume_keys_are_declared_on_the_settings():
         "negative_weight": 0.0, "negative_focus": 0.0,
     }  # fmt: skip
     assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
-        "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "snapshot_mixture", "rejection_candidates",
-        "real_per_digit", "synthetic_share",
+        "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "digit_noise_scales", "snapshot_mixture",
+        "rejection_candidates", "real_per_digit", "synthetic_share",
     )  # fmt: skip
+
+
+def test_digit_noise_scales_are_checked_normalised_and_fall_back_to_the_noise_scale():
+    assert config_lib.parse_digit_noise_scales(" 9=0.9, 5=1") == "5=1.0,9=0.9"
+    assert config_lib.parse_digit_noise_scales("") == ""
+    cfg = config_lib.ClassifierConfig(noise_scale=1.2, digit_noise_scales="5=1.0,9=0.9")
+    assert [cfg.noise_scale_of(d) for d in (4, 5, 9)] == [1.2, 1.0, 0.9]
+    for text, message in [
+        ("5:1.0", "'5:1.0' is not digit=scale"), ("5=", "'5=' is not digit=scale"), ("10=1.0", "10 is outside 0-9"),
+        ("5=1.0,5=0.9", "digit 5 is given twice"), ("5=0", "digit 5's scale 0.0 is not above 0"),
+        ("5=nan", "digit 5's scale nan is not above 0"),
+    ]:
+        with pytest.raises(UserError, match=re.escape(f"--digit-noise-scales: {message}")):
+            config_lib.parse_digit_noise_scales(text)
 
 
 def test_default_workers_are_one_per_core_as_far_as_memory_holds_them():

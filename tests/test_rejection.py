@@ -1,11 +1,6 @@
-import dataclasses
-import os
-
 import numpy as np
-import pytest
 
 from mnistgan import classifier, config as config_lib, data, gan, gan_state, generators, outputs, rejection
-from mnistgan.errors import UserError
 from tests.conftest import blob_images, outcomes_before_tensorflow, tiny_config
 from tests.test_classifier import save_generators
 
@@ -76,11 +71,41 @@ def test_the_discriminator_is_the_runs_own_from_its_last_checkpoint(tmp_path):
     assert images.shape == (10, 28, 28, 1) and labels.shape == (10,)
 
 
-def test_a_packed_discriminator_is_refused(tmp_path):
+def brightness_pack_discriminator():
+    """A D of packs of two that is additive in its images: logit 10 * (mean brightness of each) - 10, summed."""
+    import keras
+
+    packs = keras.Input((28, 28, 2))
+    x = keras.layers.GlobalAveragePooling2D()(packs)
+    logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(10.0), bias_initializer=keras.initializers.Constant(-10.0))(x)
+    return keras.Model(packs, logit)
+
+
+def test_a_packed_discriminator_scores_each_image_by_its_own_term():
+    """Packed with fixed partners, an additive D's score of image x is its own term plus one constant."""
+    import tensorflow as tf
+
+    plain = generators.Sampler(brightness_generator())
+    filtered = rejection.RejectionSampler(plain, brightness_pack_discriminator(), candidates=4, seed=0)
+    assert filtered.partners.shape == (rejection.PARTNER_SETS, 28, 28, 1)
+    images = plain.draw(50, seed=2)
+    scores = filtered._logits(tf.constant(images)).numpy()
+    own = 10.0 * images.mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(scores - own, np.full(50, (scores - own).mean()), atol=1e-4)
+    kept = filtered.draw(300, seed=1)
+    assert kept.shape == (300, 28, 28, 1) and kept.mean() > plain.draw(300, seed=1).mean() + 0.1
+
+
+def test_a_packed_runs_discriminator_filters_its_stream(tmp_path):
+    """A run trained with packs of two (the default preset's) lends its D to rejection sampling."""
     config = tiny_config(tmp_path, eval_every=0, packing=2)
     gan.DigitTraining(config, 3, blob_images(64), blob_images(16, seed=1)).train()
-    with pytest.raises(UserError, match=r"packs of 2 images, not one; rejection sampling needs one \(train the digits again with --packing 1"):
-        rejection.load_discriminator(config.output_dir, generators.Entry("digit-3/generator.keras"), 3)
+    samplers = generators.classifier_samplers(
+        config.output_dir, config_lib.ClassifierConfig(snapshot_mixture=False, rejection_candidates=3), digits=(3,)
+    )
+    (sampler,) = samplers[0]
+    assert isinstance(sampler, rejection.RejectionSampler) and sampler.discriminator.input_shape[-1] == 2
+    assert sampler.draw(7, seed=0).shape == (7, 28, 28, 1)
 
 
 def test_generators_without_their_runs_discriminators_are_refused_before_tensorflow(tmp_path, real_mnist_dir):
@@ -92,20 +117,3 @@ def test_generators_without_their_runs_discriminators_are_refused_before_tensorf
     assert not imported
     for refusal in refusals:
         assert "digit-0 has no checkpoint and run.json to take its discriminator from" in refusal and "--restart" in refusal, refusal
-
-
-def test_a_packed_runs_discriminator_is_refused_before_tensorflow(tmp_path, real_mnist_dir):
-    """The default preset's runs judge packs of two: DRS on them says how to train runs it can filter."""
-    output = str(tmp_path / "out")
-    save_generators(output)
-    for digit in range(10):
-        files = outputs.training_files(outputs.digit_dir(output, digit))
-        os.makedirs(files.checkpoints, exist_ok=True)
-        open(os.path.join(files.checkpoints, "checkpoint"), "w").close()
-        outputs.write_json(files.record, {"config": dataclasses.asdict(config_lib.PRESETS["default"][0]), "seed": 0})
-    flags = ["--rejection-candidates", "3", "--snapshot-mixture=false", "--output-dir", output, "--mnist-dir", real_mnist_dir]
-    refusals, imported = outcomes_before_tensorflow(["--train-mnist", *flags], ["--export-mnist", str(tmp_path / "x"), *flags])
-    assert not imported
-    for refusal in refusals:
-        assert "digit-0: its discriminator judges packs of 2 images, not one" in refusal, refusal
-        assert "--packing 1 --restart" in refusal, refusal

@@ -104,8 +104,8 @@ def test_the_report_measures_the_mixture_the_classifier_draws_from(trained_digit
     # The generator, the real reference, then the mixture.
     assert report.evaluate(config, tiny_mnist(60), ScriptedEvaluator([3.0, 0.0, 1.0])) == 0
     text = open(outputs.report_path(output), encoding="utf-8").read()
-    assert "## What the classifier draws from" in text and "noise N(0, 1.2²)" in text
-    assert re.search(r"^\| 5 \| 3 \| \d+\.\d{3} \(\d+\.\d{3}\) \|", text, re.MULTILINE)
+    assert "## What the classifier draws from" in text and "noise N(0, s²), s in column 'noise scale'" in text
+    assert re.search(r"^\| 5 \| 3 \| 1\.2 \| \d+\.\d{3} \(\d+\.\d{3}\) \|", text, re.MULTILINE)
     stream = json.load(open(outputs.report_path(output, "json")))["digits"][0]["stream"]
     assert stream["generators"] == 3 and stream["noise_scale"] == 1.2 and 0 <= stream["recall"] <= 1
 
