@@ -84,9 +84,10 @@ class RejectionSampler(generators.Sampler):
         self.partners = None
         if packing > 1:  # (PARTNER_SETS, 28, 28, packing - 1): each set's images as the channels after the judged image's.
             partners = generators.Sampler.draw(self, PARTNER_SETS * (packing - 1), [*np.atleast_1d(seed).tolist(), packing])
-            self.partners = tf.constant(np.moveaxis(partners[..., 0].reshape(PARTNER_SETS, packing - 1, 28, 28), 1, -1))
+            self.partners = tf.constant(np.moveaxis(partners[..., 0].reshape(PARTNER_SETS, packing - 1, *partners.shape[1:3]), 1, -1))
         burn_in = generators.Sampler.draw(self, BURN_IN, seed)
-        self.max_logit = max(float(np.max(self._logits(tf.constant(burn_in[start : start + IMAGES_PER_CALL])))) for start in range(0, BURN_IN, IMAGES_PER_CALL))
+        parts = range(0, BURN_IN, IMAGES_PER_CALL)  # In parts: a packed D judges PARTNER_SETS packs per image.
+        self.max_logit = max(float(np.max(self._logits(tf.constant(burn_in[start : start + IMAGES_PER_CALL])))) for start in parts)
 
     def _logits(self, images):
         """D's float32 logit of each image (n, 28, 28, 1) alone: (n,); for a packed D, its mean over the partner sets."""
