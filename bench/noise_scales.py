@@ -72,7 +72,7 @@ def main(argv):
         validation = data.to_float(data.digit_images(mnist, "validation", digit))
         cells, class_precisions = [], {}
         for scale in scales:
-            samplers = generators.classifier_samplers(_OUTPUT_DIR.value, dataclasses.replace(stream, noise_scale=scale), (digit,))[0]
+            samplers = generators.classifier_samplers(_OUTPUT_DIR.value, dataclasses.replace(stream, noise_scale=scale, digit_noise_scales=""), (digit,))[0]
             mixture = generators.draw_mixture(samplers, _SAMPLES.value, seed=_SEED.value * 10 + digit)
             quality = evaluation.measure(evaluator, validation, mixture, digit).as_dict()
             class_precisions[scale] = quality["class_precision"]

@@ -434,7 +434,7 @@ def parse_digit_noise_scales(text, flag="--digit-noise-scales"):
     """Checks "digit=scale" pairs (comma-separated); returns them normalised in digit order ("5=1.0,9=0.9"; "" for none).
 
     Raises:
-      UserError: a pair that is not digit=scale, a digit outside 0-9 or given twice, or a scale not above 0.
+      UserError: a pair that is not digit=scale, a digit outside 0-9 or given twice, or a scale below 0.01 (as --noise-scale's).
     """
     scales = {}
     for pair in (part.strip() for part in text.split(",") if part.strip()):
@@ -447,8 +447,8 @@ def parse_digit_noise_scales(text, flag="--digit-noise-scales"):
             raise UserError(f"{flag}: {digit} is outside 0-9")
         if digit in scales:
             raise UserError(f"{flag}: digit {digit} is given twice")
-        if not 0 < scale < math.inf:
-            raise UserError(f"{flag}: digit {digit}'s scale {scale} is not above 0")
+        if not 0.01 <= scale < math.inf:
+            raise UserError(f"{flag}: digit {digit}'s scale {scale} is below 0.01 or not a number")
         scales[digit] = scale
     return ",".join(f"{digit}={scales[digit]}" for digit in sorted(scales))
 

@@ -19,9 +19,12 @@ A packed D (PacGAN, `packing` k > 1) judges k images at once. At its optimum
 its logit is the sum of the k images' log density ratios, log p_data/p_g, so
 image x's own term is the logit of a pack of x and k - 1 partners less the
 partners' terms. The partners here are PARTNER_SETS fixed sets of generated
-images drawn once per sampler: D(x) is the mean logit of x packed with each
-set, and the partners' terms, the same for every x (the burn-in's too), cancel
-in D(x) - D*. Averaging over several sets evens out a D that is not additive.
+images drawn once per sampler, and D(x) is the mean logit of x packed with each
+set in turn: every x meets every set once, so the partners add the same
+constant to every score (the burn-in's too), which cancels in D(x) - D*.
+Neighbouring images meet different sets in the same D call, so that each group
+of D's minibatch standard deviation (up to PARTNER_SETS packs) sees varied
+partners, as it saw varied generated images in training.
 """
 
 import dataclasses
@@ -36,8 +39,9 @@ BURN_IN = 2000
 EPSILON = 1e-6
 # Images per call when drawing in numpy (the export, --evaluate): candidates times this many go through G and D at once.
 IMAGES_PER_CALL = 500
-# Sets of generated partners each image is packed with to score it by a packed D (each set one more D call per candidate).
-PARTNER_SETS = 2
+# Sets of generated partners each image is packed with to score it by a packed D (each set one more D call per
+# candidate); at least the default preset's minibatch standard deviation group of 4.
+PARTNER_SETS = 4
 
 
 def load_discriminator(output_dir, entry, digit):
@@ -86,7 +90,7 @@ class RejectionSampler(generators.Sampler):
             partners = generators.Sampler.draw(self, PARTNER_SETS * (packing - 1), [*np.atleast_1d(seed).tolist(), packing])
             self.partners = tf.constant(np.moveaxis(partners[..., 0].reshape(PARTNER_SETS, packing - 1, *partners.shape[1:3]), 1, -1))
         burn_in = generators.Sampler.draw(self, BURN_IN, seed)
-        parts = range(0, BURN_IN, IMAGES_PER_CALL)  # In parts: a packed D judges PARTNER_SETS packs per image.
+        parts = range(0, BURN_IN, IMAGES_PER_CALL)  # Scored in parts, as draw() scores its candidates.
         self.max_logit = max(float(np.max(self._logits(tf.constant(burn_in[start : start + IMAGES_PER_CALL])))) for start in parts)
 
     def _logits(self, images):
@@ -94,11 +98,11 @@ class RejectionSampler(generators.Sampler):
         if self.partners is None:
             return tf.cast(self.discriminator(images, training=False), tf.float32)[:, 0]
         count = tf.shape(images)[0]
-        packs = tf.concat(  # (PARTNER_SETS * n, 28, 28, packing): set s's packs are rows s * n ... (s + 1) * n - 1.
-            [tf.tile(images, [PARTNER_SETS, 1, 1, 1]), tf.repeat(self.partners, count, axis=0)], axis=-1
-        )
-        logits = tf.cast(self.discriminator(packs, training=False), tf.float32)[:, 0]
-        return tf.reduce_mean(tf.reshape(logits, [PARTNER_SETS, count]), axis=0)
+        total = tf.zeros([count], tf.float32)
+        for turn in range(PARTNER_SETS):  # Image i meets set (i + turn) mod PARTNER_SETS.
+            partners = tf.gather(self.partners, (tf.range(count) + turn) % PARTNER_SETS)
+            total += tf.cast(self.discriminator(tf.concat([images, partners], axis=-1), training=False), tf.float32)[:, 0]
+        return total / PARTNER_SETS
 
     def sample(self, rng, count):
         """`count` images kept from `count * candidates` fresh ones, by `rng` (a tf.random.Generator): (count, 28, 28, 1)."""

@@ -127,8 +127,8 @@ def test_digit_noise_scales_are_checked_normalised_and_fall_back_to_the_noise_sc
     assert [cfg.noise_scale_of(d) for d in (4, 5, 9)] == [1.2, 1.0, 0.9]
     for text, message in [
         ("5:1.0", "'5:1.0' is not digit=scale"), ("5=", "'5=' is not digit=scale"), ("10=1.0", "10 is outside 0-9"),
-        ("5=1.0,5=0.9", "digit 5 is given twice"), ("5=0", "digit 5's scale 0.0 is not above 0"),
-        ("5=nan", "digit 5's scale nan is not above 0"),
+        ("5=1.0,5=0.9", "digit 5 is given twice"), ("5=0", "digit 5's scale 0.0 is below 0.01 or not a number"),
+        ("5=nan", "digit 5's scale nan is below 0.01 or not a number"),
     ]:
         with pytest.raises(UserError, match=re.escape(f"--digit-noise-scales: {message}")):
             config_lib.parse_digit_noise_scales(text)

@@ -72,17 +72,32 @@ def test_the_discriminator_is_the_runs_own_from_its_last_checkpoint(tmp_path):
 
 
 def brightness_pack_discriminator():
-    """A D of packs of two that is additive in its images: logit 10 * (mean brightness of each) - 10, summed."""
+    """A D of packs of two that is additive in its images: 10 * (first image's mean brightness) + 5 * (second's) - 10."""
     import keras
 
     packs = keras.Input((28, 28, 2))
     x = keras.layers.GlobalAveragePooling2D()(packs)
-    logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(10.0), bias_initializer=keras.initializers.Constant(-10.0))(x)
+    dense = keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(-10.0))
+    logit = dense(x)
+    dense.set_weights([np.array([[10.0], [5.0]], np.float32), np.array([-10.0], np.float32)])
     return keras.Model(packs, logit)
 
 
+class RecordingPackDiscriminator:
+    """A D of packs of two that keeps every batch it judges and calls each pack's first image real by its brightness."""
+
+    input_shape = (None, 28, 28, 2)
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, packs, training=False):
+        self.batches.append(np.asarray(packs))
+        return np.asarray(packs)[:, :, :, :1].mean(axis=(1, 2))
+
+
 def test_a_packed_discriminator_scores_each_image_by_its_own_term():
-    """Packed with fixed partners, an additive D's score of image x is its own term plus one constant."""
+    """Packed in turn with every fixed partner set, an additive D's score of image x is its own term plus one constant."""
     import tensorflow as tf
 
     plain = generators.Sampler(brightness_generator())
@@ -90,10 +105,28 @@ def test_a_packed_discriminator_scores_each_image_by_its_own_term():
     assert filtered.partners.shape == (rejection.PARTNER_SETS, 28, 28, 1)
     images = plain.draw(50, seed=2)
     scores = filtered._logits(tf.constant(images)).numpy()
-    own = 10.0 * images.mean(axis=(1, 2, 3))
+    own = 10.0 * images.mean(axis=(1, 2, 3))  # Not 5 * ...: the judged image is the pack's first.
     np.testing.assert_allclose(scores - own, np.full(50, (scores - own).mean()), atol=1e-4)
     kept = filtered.draw(300, seed=1)
     assert kept.shape == (300, 28, 28, 1) and kept.mean() > plain.draw(300, seed=1).mean() + 0.1
+
+
+def test_neighbouring_packs_hold_different_partners_and_each_image_meets_every_set():
+    """D's minibatch standard deviation groups neighbouring packs: in training they held independent images."""
+    import tensorflow as tf
+
+    discriminator = RecordingPackDiscriminator()
+    filtered = rejection.RejectionSampler(generators.Sampler(brightness_generator()), discriminator, candidates=2, seed=0)
+    discriminator.batches.clear()
+    images = tf.constant(generators.Sampler(brightness_generator()).draw(9, seed=3))
+    filtered._logits(images)
+    assert len(discriminator.batches) == rejection.PARTNER_SETS
+    sets = [[next(s for s in range(rejection.PARTNER_SETS) if np.array_equal(pack[..., 1], filtered.partners[s, ..., 0])) for pack in batch]
+            for batch in discriminator.batches]  # fmt: skip
+    for batch, met in zip(discriminator.batches, sets):
+        np.testing.assert_array_equal(batch[..., 0], images.numpy()[..., 0])
+        assert all(len(set(met[i : i + 4])) == len(met[i : i + 4]) for i in range(0, len(met), 4))
+    assert all(sorted(column) == list(range(rejection.PARTNER_SETS)) for column in zip(*sets))
 
 
 def test_a_packed_runs_discriminator_filters_its_stream(tmp_path):
