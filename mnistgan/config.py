@@ -409,12 +409,21 @@ def parse_digits(items, flag="--train-digits"):
             digit = int(item)
         except ValueError:
             raise UserError(f"{flag}: {item!r} is not an integer; expected digits 0-9 separated by commas") from None
-        if not 0 <= digit <= 9:
-            raise UserError(f"{flag}: {digit} is outside 0-9")
-        if digit in digits:
-            raise UserError(f"{flag}: digit {digit} is given twice")
-        digits.append(digit)
+        digits.append(_unseen_digit(digit, digits, flag))
     return tuple(sorted(digits))
+
+
+def _unseen_digit(digit, seen, flag):
+    """`digit`, checked to be 0-9 and not among `seen` (the flag's earlier items).
+
+    Raises:
+      UserError: naming the flag and the digit.
+    """
+    if not 0 <= digit <= 9:
+        raise UserError(f"{flag}: {digit} is outside 0-9")
+    if digit in seen:
+        raise UserError(f"{flag}: digit {digit} is given twice")
+    return digit
 
 
 def parse_augment(text, flag="--augment"):
@@ -443,10 +452,7 @@ def parse_digit_noise_scales(text, flag="--digit-noise-scales"):
             digit, scale = int(digit), float(scale)
         except ValueError:
             raise UserError(f"{flag}: {pair!r} is not digit=scale (e.g. 5=1.0)") from None
-        if not 0 <= digit <= 9:
-            raise UserError(f"{flag}: {digit} is outside 0-9")
-        if digit in scales:
-            raise UserError(f"{flag}: digit {digit} is given twice")
+        _unseen_digit(digit, scales, flag)
         if not 0.01 <= scale < math.inf:
             raise UserError(f"{flag}: digit {digit}'s scale {scale} is below 0.01 or not a number")
         scales[digit] = scale
