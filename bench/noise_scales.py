@@ -71,8 +71,10 @@ def main(argv):
     for digit in generators.ALL_DIGITS:
         validation = data.to_float(data.digit_images(mnist, "validation", digit))
         cells, class_precisions = [], {}
+        # The digit's generators, loaded once; each scale draws from them through its own Samplers.
+        loaded = generators.classifier_samplers(_OUTPUT_DIR.value, dataclasses.replace(stream, digit_noise_scales="", rejection_candidates=1), (digit,))[0]
         for scale in scales:
-            samplers = generators.classifier_samplers(_OUTPUT_DIR.value, dataclasses.replace(stream, noise_scale=scale, digit_noise_scales=""), (digit,))[0]
+            samplers = [generators.Sampler(s.model, s.entry, scale) for s in loaded]
             mixture = generators.draw_mixture(samplers, _SAMPLES.value, seed=_SEED.value * 10 + digit)
             quality = evaluation.measure(evaluator, validation, mixture, digit).as_dict()
             class_precisions[scale] = quality["class_precision"]
