@@ -138,6 +138,14 @@ _NEGATIVE_FOCUS = flags.DEFINE_float(
     "other digits' images it already tells apart fade; 0: all alike (default 0). Goes with --negative-weight.",
     lower_bound=0,
 )
+_NEGATIVE_WARMUP = flags.DEFINE_integer(
+    "negative-warmup",
+    None,
+    "Steps over which the negatives' weight rises linearly from 0 to --negative-weight, so the generator first "
+    "learns its digit before the discriminator learns where the digit ends; 0: full weight from the first step "
+    "(default 0). Goes with --negative-weight.",
+    lower_bound=0,
+)
 _LABEL_SMOOTHING = flags.DEFINE_float(
     "label-smoothing",
     None,
@@ -322,6 +330,8 @@ def make_config(argv):
         raise UserError("--family goes with --train-digits; the other commands use what generators.json lists")
     if _NEGATIVE_FOCUS.value and not _NEGATIVE_WEIGHT.value:
         raise UserError("--negative-focus weighs the negatives of --negative-weight: give --negative-weight above 0 too")
+    if _NEGATIVE_WARMUP.value and not _NEGATIVE_WEIGHT.value:
+        raise UserError("--negative-warmup ramps up the negatives of --negative-weight: give --negative-weight above 0 too")
     if _LR_DECAY.value is not None and not 0 <= _LR_DECAY.value < 1:
         raise UserError(f"--lr-decay: {_LR_DECAY.value} is outside [0, 1)")
     if _EMA_MOMENTUM.value is not None and not 0 <= _EMA_MOMENTUM.value < 1:
@@ -396,6 +406,7 @@ def make_config(argv):
             label_smoothing=_LABEL_SMOOTHING.value,
             negative_weight=_NEGATIVE_WEIGHT.value,
             negative_focus=_NEGATIVE_FOCUS.value,
+            negative_warmup=_NEGATIVE_WARMUP.value,
             ema_momentum=_EMA_MOMENTUM.value,
             sample_every=_SAMPLE_EVERY.value,
             checkpoint_every=_CHECKPOINT_EVERY.value,

@@ -163,6 +163,9 @@ class GanConfig:
     # Each negative's term weighted by D's probability that it is real to this power (a focal loss: the
     # negatives D already tells apart fade; 0: every negative alike).
     negative_focus: float = resumable(0.0, before_recorded=0.0)
+    # Steps over which the negatives' weight rises linearly from 0 to negative_weight (0: full from the first
+    # step): a digit's GAN that sees them from the start can stall (digit 1 of the fast preset, issue 45).
+    negative_warmup: int = resumable(0, before_recorded=0)
     sample_every: int = 250
     checkpoint_every: int = 500
     # Generated samples in the held-out discriminator accuracy measurement.

@@ -18,6 +18,14 @@ def decay_factor(step, steps, fraction):
     return tf.clip_by_value(tf.cast(remaining, tf.float32), 0.0, 1.0)
 
 
+def warmup_factor(step, warmup):
+    """The share of its full weight a loss term has at `step` (0-based): rising linearly from 0 at step 0
+    to 1 at step `warmup` and after (`warmup` 0: always 1). Works on Python numbers and on tensors."""
+    if warmup <= 0:
+        return 1.0
+    return tf.minimum(tf.cast(step, tf.float32) / warmup, 1.0)
+
+
 class GanStep:
     """The compiled training step of a `GanState`: one D update, then one G update.
 
@@ -122,7 +130,8 @@ class GanStep:
 
     def d_loss(self, real, fake, labels=None, negatives=None):
         """D's loss on a real and a fake batch (both of `labels`, for a conditional family), with the R1 penalty when
-        `r1_gamma` > 0 and, given `negatives` (other digits' images), their term weighted by `negative_weight`."""
+        `r1_gamma` > 0 and, given `negatives` (other digits' images), their term weighted by `negative_weight`
+        (ramped up over the first `negative_warmup` steps)."""
         cfg = self.config
         gamma = cfg.r1_gamma
         real = self._augment(real)
@@ -134,7 +143,8 @@ class GanStep:
             real_total = tf.reduce_sum(real_logits)  # Inside the tape, so its gradient at `real` exists.
         loss = self.d_loss_fn(real_logits, fake_logits, 1.0 - cfg.label_smoothing)
         if negatives is not None:
-            loss += cfg.negative_weight * losses.negative_discriminator(cfg.loss, negative_logits[0], cfg.negative_focus)
+            weight = cfg.negative_weight * warmup_factor(self.state.step, cfg.negative_warmup)
+            loss += weight * losses.negative_discriminator(cfg.loss, negative_logits[0], cfg.negative_focus)
         if gamma > 0:
             loss += gamma / 2 * losses.r1_penalty(input_tape.gradient(real_total, real))
         return loss

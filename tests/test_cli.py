@@ -53,6 +53,7 @@ def assert_refused(result, *fragments):
         (["--train-digits", "1", "--preset", "fast", "--coverage-refresh", "1000"], ["give --coverage-focus above 0 too"]),
         (["--train-digits", "1", "--coverage-focus", "2", "--coverage-refresh", "700"], ["--coverage-refresh 700: give a multiple of --checkpoint-every (500)"]),
         (["--train-digits", "1", "--negative-focus", "2"], ["--negative-focus", "give --negative-weight above 0 too"]),
+        (["--train-digits", "1", "--negative-warmup", "1000"], ["--negative-warmup", "give --negative-weight above 0 too"]),
         (["--train-digits", "1", "--family", "cdcgan", "--negative-weight", "0.1"], ["--negative-weight", "cdcgan family"]),
         (["--train-digits", "1", "--family", "mlp", "--minibatch-std-group", "4"], ["--minibatch-std-group", "mlp family"]),
         (["--train-digits", "1", "--family", "gan"], ["--family"]),

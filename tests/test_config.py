@@ -15,7 +15,7 @@ DEFAULT_GAN = {
     "augment": "", "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
     "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0, "coverage_focus": 0.0,
     "coverage_refresh": 0, "family": "dcgan", "label_smoothing": 0.0, "real_per_digit": 0, "negative_weight": 0.0,
-    "negative_focus": 0.0, "sample_every": 250, "checkpoint_every": 500,
+    "negative_focus": 0.0, "negative_warmup": 0, "sample_every": 250, "checkpoint_every": 500,
     "heldout_samples": 500, "eval_every": 500, "eval_samples": 500, "decline_patience": 3, "stop_on_decline": False,
     "snapshots": 0, "runs_per_digit": 1,
 }  # fmt: skip
@@ -94,7 +94,8 @@ def test_resume_keys_are_declared_on_the_settings():
     for name in ("latent_dim", "batch_size", "learning_rate", "d_learning_rate", "loss", "augment", "r1_gamma",
                  "minibatch_std_group", "mode_seeking_weight", "spectral_norm", "mixed_batches", "generator_step_dropout", "ema_momentum", "precision",
                  "generator_width", "discriminator_width", "packing", "lr_decay_fraction", "coverage_focus", "family",
-                 "label_smoothing", "real_per_digit", "coverage_refresh", "negative_weight", "negative_focus"):  # fmt: skip
+                 "label_smoothing", "real_per_digit", "coverage_refresh", "negative_weight", "negative_focus",
+                 "negative_warmup"):  # fmt: skip
         assert name in keys
     # Changing these does not change what a checkpoint means (the last two only change sampling).
     for name in ("steps", "sample_every", "checkpoint_every", "eval_every", "stop_on_decline", "recalibrate_batch_norm",
@@ -112,7 +113,7 @@ def test_resume_keys_are_declared_on_the_settings():
         "r1_gamma": 0.0, "minibatch_std_group": 0, "mode_seeking_weight": 0.0, "spectral_norm": False,
         "generator_width": 1.0, "discriminator_width": 1.0, "packing": 1, "lr_decay_fraction": 0.0,
         "coverage_focus": 0.0, "coverage_refresh": 0, "family": "dcgan", "label_smoothing": 0.0, "real_per_digit": 0,
-        "negative_weight": 0.0, "negative_focus": 0.0,
+        "negative_weight": 0.0, "negative_focus": 0.0, "negative_warmup": 0,
     }  # fmt: skip
     assert config_lib.resume_keys(config_lib.ClassifierConfig) == (
         "batch_size", "learning_rate", "precision", "feature_size", "noise_scale", "digit_noise_scales", "snapshot_mixture",

@@ -406,6 +406,27 @@ def test_negatives_teach_the_discriminator_to_reject_the_other_digits(tmp_path):
     assert bool(tf.math.is_finite(step.d_loss(tf.constant(images[:8]), fake, negatives=tf.constant(negatives[:8]))))
 
 
+def test_the_negatives_weight_rises_linearly_over_the_warmup(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    assert [float(gan_step.warmup_factor(s, 4)) for s in (0, 1, 2, 4, 9)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    assert gan_step.warmup_factor(3, 0) == 1.0
+    config = dataclasses.replace(tiny_config(tmp_path).gan, negative_weight=0.5, negative_warmup=4)
+    images, negatives = data.to_float(blob_images(64)), data.to_float(negative_images())
+    step = gan_step.GanStep(gan_state.GanState(config, images, 0, negatives=negatives))
+    _, _, finite = step.train_steps(tf.constant(2, tf.int32))  # Compiled, at steps 0 and 1 of the warmup.
+    assert bool(finite)
+    # Only the negatives' term left, as 1 per step: the loss is the weight D's step gives it.
+    monkeypatch.setattr(gan_step.losses, "negative_discriminator", lambda loss, logits, focus: tf.constant(1.0))
+    step.d_loss_fn = lambda real_logits, fake_logits, target: tf.constant(0.0)
+    fake = step.state.generator(np.zeros((8, 32), np.float32), training=True)
+    weights = []
+    for _ in range(4):  # Steps 2-5.
+        weights.append(float(step.d_loss(tf.constant(images[:8]), fake, negatives=tf.constant(negatives[:8]))))
+        step.state.step.assign_add(1)
+    assert weights == pytest.approx([0.25, 0.375, 0.5, 0.5])
+
+
 def test_snapshots_keep_the_generators_of_the_last_checkpoints(tmp_path, eight_steps_two_snapshots):
     config, _ = eight_steps_two_snapshots
     paths = outputs.snapshot_paths(config.output_dir, 3)
