@@ -19,7 +19,7 @@ import types
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_main
+from tests.conftest import ROOT, TINY_WIDTH_FLAGS, run_main
 
 pytest.importorskip("ray", reason="Ray is installed by make test (requirements-ray.txt)")
 
@@ -27,6 +27,8 @@ from mnistgan import local_cluster  # noqa: E402
 
 # Tiny runs: a few seconds of training each.
 TINY = ("--batch-size", "8", "--eval-every", "0", "--runs-per-digit", "1")
+# And the networks at a quarter width, where their size is not what a test checks.
+SMALL = (*TINY, *TINY_WIDTH_FLAGS)
 
 
 def ray_processes(marker):
@@ -72,7 +74,7 @@ def stale():
 
 # Before any test of the module's cluster: with one Ray instance running here, Ray's "auto" joins it, not the file.
 def test_without_address_a_stale_address_file_is_not_joined(stale, tmp_path, real_mnist_dir):
-    every = ("--steps", "4", "--sample-every", "2", "--checkpoint-every", "2", *TINY, "--mnist-dir", real_mnist_dir)
+    every = ("--steps", "4", "--sample-every", "2", "--checkpoint-every", "2", *SMALL, "--mnist-dir", real_mnist_dir)
     result = run_main("--train-digits", "3", *every, "--engine", "ray", "--output-dir", str(tmp_path / "out"), env=stale.env)
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((tmp_path / "out" / "digit-3" / "run.json").read_text())
@@ -108,7 +110,7 @@ def on(cluster, *args):
 
 
 def test_two_digits_train_on_the_worker_nodes_as_they_do_locally(cluster, tmp_path, real_mnist_dir):
-    every = ("--steps", "40", "--sample-every", "10", "--checkpoint-every", "10", *TINY, "--mnist-dir", real_mnist_dir)
+    every = ("--steps", "40", "--sample-every", "10", "--checkpoint-every", "10", *SMALL, "--mnist-dir", real_mnist_dir)
     result = on(cluster, "--train-digits", "3,5", *every, "--output-dir", str(tmp_path / "output"))
     assert result.returncode == 0, result.stderr[-3000:]
     local = run_main("--train-digits", "3,5", "--workers", "1", *every, "--output-dir", str(tmp_path / "local"))
@@ -148,7 +150,7 @@ def test_a_node_that_does_not_see_the_output_folder_is_refused(cluster, tmp_path
     blind = ("unshare", "--mount", "--propagation", "private", "sh", "-c", f'mount -t tmpfs none "{shared}" && exec "$0" "$@"')
     blind_id = cluster.add("blind", "--num-cpus=1", wrap=blind)
     try:
-        result = on(cluster, "--train-digits", "3", "--steps", "4", *TINY, "--mnist-dir", real_mnist_dir, "--output-dir", str(shared / "output"))
+        result = on(cluster, "--train-digits", "3", "--steps", "4", *SMALL, "--mnist-dir", real_mnist_dir, "--output-dir", str(shared / "output"))
         assert result.returncode == 2, result.stderr[-2000:]
         message = result.stderr.strip().splitlines()[-1]
         assert blind_id[:8] in message and "does not see the output folder" in message, message

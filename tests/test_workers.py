@@ -17,7 +17,7 @@ import pytest
 from mnistgan import data, outputs, workers
 from mnistgan.errors import UserError
 from mnistgan.progress import ProgressBoard
-from tests.conftest import MAIN, blob_images, run_main, tiny_config
+from tests.conftest import MAIN, TINY_WIDTH_FLAGS, blob_images, run_main, tiny_config
 
 
 def two_digit_mnist():
@@ -111,8 +111,8 @@ def child_pids(pid):
 
 def test_a_parallel_run_killed_mid_training_leaves_no_worker_and_resumes(tmp_path, real_mnist_dir):
     common = ["--train-digits", "3,5", "--workers", "2", "--batch-size", "8", "--sample-every", "10",
-              "--checkpoint-every", "10", "--eval-every", "0", "--runs-per-digit", "1", "--mnist-dir", real_mnist_dir,
-              "--output-dir", str(tmp_path)]  # fmt: skip
+              "--checkpoint-every", "10", "--eval-every", "0", "--runs-per-digit", "1", *TINY_WIDTH_FLAGS,
+              "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path)]  # fmt: skip
     process = subprocess.Popen([sys.executable, MAIN, *common, "--steps", "5000"], stderr=subprocess.DEVNULL)
     marks = [tmp_path / f"digit-{d}" / "run.json" for d in (3, 5)]  # Written after the first checkpoint.
     deadline = time.monotonic() + 180
