@@ -22,9 +22,9 @@ REAL_MNIST_DIR = os.path.join(ROOT, "data", "mnist")
 
 
 # The DCGAN families' networks at a quarter of their widths: the same layers, a sixteenth of the
-# weights to checkpoint and save. The command-line tests train them at full width (main.py's presets).
+# weights to checkpoint and save. Command-line tests train at main.py's presets' full widths, except
+# those whose subject is not the networks (the engines, worker processes): they pass TINY_WIDTH_FLAGS.
 TINY_WIDTHS = dict(generator_width=0.25, discriminator_width=0.25)
-# The same as main.py's flags, for command-line tests whose subject is not the networks (engines, workers).
 TINY_WIDTH_FLAGS = ("--generator-width", "0.25", "--discriminator-width", "0.25")
 
 
