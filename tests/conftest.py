@@ -25,7 +25,7 @@ REAL_MNIST_DIR = os.path.join(ROOT, "data", "mnist")
 # weights to checkpoint and save. Command-line tests train at main.py's presets' full widths, except
 # those whose subject is not the networks (the engines, worker processes): they pass TINY_WIDTH_FLAGS.
 TINY_WIDTHS = dict(generator_width=0.25, discriminator_width=0.25)
-TINY_WIDTH_FLAGS = ("--generator-width", "0.25", "--discriminator-width", "0.25")
+TINY_WIDTH_FLAGS = tuple(part for name, width in TINY_WIDTHS.items() for part in ("--" + name.replace("_", "-"), str(width)))
 
 
 def tiny_config(tmp_path, **gan):
