@@ -22,8 +22,8 @@ REAL_MNIST_DIR = os.path.join(ROOT, "data", "mnist")
 
 
 # The DCGAN families' networks at a quarter of their widths: the same layers, a sixteenth of the
-# weights to checkpoint and save. Command-line tests train at main.py's presets' full widths, except
-# those whose subject is not the networks (the engines, worker processes): they pass TINY_WIDTH_FLAGS.
+# weights to checkpoint and save. Command-line tests train at main.py's presets' full widths, except those
+# whose subject is not the networks (the engines, worker processes, faults, locks): they pass TINY_WIDTH_FLAGS.
 TINY_WIDTHS = dict(generator_width=0.25, discriminator_width=0.25)
 TINY_WIDTH_FLAGS = tuple(part for name, width in TINY_WIDTHS.items() for part in ("--" + name.replace("_", "-"), str(width)))
 

@@ -15,7 +15,7 @@ import pytest
 
 from mnistgan import config as config_lib, jobs, locks, outputs
 from mnistgan.errors import UserError
-from tests.conftest import MAIN, REAL_MNIST_DIR, ROOT, outcomes_before_tensorflow, run_main
+from tests.conftest import MAIN, REAL_MNIST_DIR, ROOT, TINY_WIDTH_FLAGS, outcomes_before_tensorflow, run_main
 
 
 def one_line_refusal(result, *fragments):
@@ -68,7 +68,8 @@ def wait_for(predicate, process, seconds=180):
 def test_a_second_command_on_a_digit_in_training_is_refused_and_a_killed_ones_lock_taken_over(tmp_path, real_mnist_dir):
     # One run per digit: the default's coverage-targeted run 2 would first train the evaluator (minutes).
     common = ["--batch-size", "8", "--sample-every", "10", "--checkpoint-every", "10", "--eval-every", "0",
-              "--runs-per-digit", "1", "--workers", "1", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path)]  # fmt: skip
+              "--runs-per-digit", "1", "--workers", "1", "--mnist-dir", real_mnist_dir, "--output-dir", str(tmp_path),
+              *TINY_WIDTH_FLAGS]  # fmt: skip
     first = subprocess.Popen([sys.executable, MAIN, "--train-digits", "3", "--steps", "5000", *common], stderr=subprocess.DEVNULL)
     try:
         checkpoint_state = tmp_path / "digit-3" / "checkpoints" / "checkpoint"
@@ -191,7 +192,7 @@ main.launch()
 def fault_args(output, mnist_dir):
     return ["--train-digits", "3", "--steps", "6", "--batch-size", "8", "--sample-every", "2", "--checkpoint-every", "2",
             "--eval-every", "0", "--snapshots", "0", "--runs-per-digit", "1", "--workers", "1", "--mnist-dir", mnist_dir,
-            "--output-dir", str(output)]  # fmt: skip
+            "--output-dir", str(output), *TINY_WIDTH_FLAGS]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
