@@ -220,6 +220,12 @@ class ClassifierConfig:
     eval_every: int = 1000
     checkpoint_every: int = 1000
 
+    def __post_init__(self):
+        # A digit at noise_scale's own value streams as if unnamed: drop it, so a resume sees no changed setting.
+        pairs = (pair for pair in self.digit_noise_scales.split(",") if pair)
+        kept = ",".join(pair for pair in pairs if float(pair.partition("=")[2]) != self.noise_scale)
+        object.__setattr__(self, "digit_noise_scales", kept)
+
     def noise_scale_of(self, digit):
         """The standard deviation of the noise `digit`'s generators are fed in the stream."""
         pairs = (pair.split("=") for pair in self.digit_noise_scales.split(",") if pair)

@@ -126,6 +126,9 @@ def test_digit_noise_scales_are_checked_normalised_and_fall_back_to_the_noise_sc
     assert config_lib.parse_digit_noise_scales("") == ""
     cfg = config_lib.ClassifierConfig(noise_scale=1.2, digit_noise_scales="5=1.0,9=0.9")
     assert [cfg.noise_scale_of(d) for d in (4, 5, 9)] == [1.2, 1.0, 0.9]
+    # A digit named at the noise scale itself is no change: the setting reads (and resumes) as without it.
+    assert config_lib.ClassifierConfig(noise_scale=1.2, digit_noise_scales="5=1.0,8=1.2").digit_noise_scales == "5=1.0"
+    assert config_lib.ClassifierConfig(noise_scale=1.2, digit_noise_scales="8=1.2").digit_noise_scales == ""
     for text, message in [
         ("5:1.0", "'5:1.0' is not digit=scale"), ("5=", "'5=' is not digit=scale"), ("10=1.0", "10 is outside 0-9"),
         ("5=1.0,5=0.9", "digit 5 is given twice"), ("5=0", "digit 5's scale 0.0 is below 0.01 or not a number"),
