@@ -62,9 +62,13 @@ def run_stage(args, env=None):
 
 
 def machine():
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    """Whose wall times a block gives: cores, processor with its bfloat16 flags (they decide --precision auto), memory."""
+    sys.path.insert(0, ROOT)
+    from mnistgan import precision
+
+    model, bf16_flags = precision.cpu_description()
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {model}, {memory_gib:.0f} GiB, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores, {model} ({' '.join(bf16_flags) or 'no bfloat16 flags'}), {memory_gib:.0f} GiB, Python {platform.python_version()}"
 
 
 def commit():
