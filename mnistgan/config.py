@@ -222,14 +222,16 @@ class ClassifierConfig:
 
     def __post_init__(self):
         # A digit at noise_scale's own value streams as if unnamed: drop it, so a resume sees no changed setting.
-        pairs = (pair for pair in self.digit_noise_scales.split(",") if pair)
-        kept = ",".join(pair for pair in pairs if float(pair.partition("=")[2]) != self.noise_scale)
-        object.__setattr__(self, "digit_noise_scales", kept)
+        kept = (f"{digit}={scale}" for digit, scale in self._named_scales().items() if scale != self.noise_scale)
+        object.__setattr__(self, "digit_noise_scales", ",".join(kept))
+
+    def _named_scales(self):
+        pairs = (pair.split("=") for pair in self.digit_noise_scales.split(",") if pair)
+        return {int(d): float(scale) for d, scale in pairs}
 
     def noise_scale_of(self, digit):
         """The standard deviation of the noise `digit`'s generators are fed in the stream."""
-        pairs = (pair.split("=") for pair in self.digit_noise_scales.split(",") if pair)
-        return {int(d): float(scale) for d, scale in pairs}.get(digit, self.noise_scale)
+        return self._named_scales().get(digit, self.noise_scale)
 
     def generated_per_batch(self, data_source):
         """Generated images in each batch of `data_source` (DATA_SOURCES), in [0, batch_size]: all of them for
